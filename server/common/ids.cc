@@ -1,0 +1,24 @@
+#include "server/common/ids.h"
+
+#include <random>
+
+#include "absl/synchronization/mutex.h"
+
+namespace elexirion {
+
+std::string RandomHexId(int length) {
+  static absl::Mutex mu(absl::kConstInit);
+  static std::mt19937_64* rng ABSL_GUARDED_BY(mu) = nullptr;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(static_cast<size_t>(length), '0');
+  absl::MutexLock lock(&mu);
+  if (rng == nullptr) {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd()};
+    rng = new std::mt19937_64(seq);
+  }
+  for (auto& c : id) c = kHex[(*rng)() & 0xf];
+  return id;
+}
+
+}  // namespace elexirion
