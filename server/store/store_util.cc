@@ -1,0 +1,100 @@
+#include "server/store/store_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "server/store/store.h"
+
+namespace elexirion::store {
+namespace {
+
+constexpr absl::string_view kTokenVersion = "p1";
+
+// FNV-1a 64: stable across processes and builds (unlike absl::Hash), which tokens need.
+std::string Fingerprint(absl::string_view kind, absl::string_view filter) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](absl::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;  // separator, so ("ab","c") != ("a","bc")
+    h *= 1099511628211ull;
+  };
+  mix(kind);
+  mix(filter);
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+absl::Status BadToken(absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("page_token: ", why));
+}
+
+}  // namespace
+
+bool IsLeaseLost(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kAborted;
+}
+
+int NormalizePageSize(int page_size) {
+  if (page_size <= 0) return kDefaultPageSize;
+  return std::min(page_size, kMaxPageSize);
+}
+
+absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail) {
+  return absl::AbortedError(absl::StrCat("lease lost on job ", job_id, ": ", detail));
+}
+
+absl::Time TruncateToMicros(absl::Time t) {
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) return t;
+  return absl::FromUnixMicros(absl::ToUnixMicros(t));
+}
+
+std::string EncodePageToken(absl::string_view kind, absl::string_view filter,
+                            const std::vector<std::string>& keys) {
+  // Netstring-style fields ("<len>:<bytes>") keep arbitrary bytes in keys unambiguous.
+  std::string raw(kTokenVersion);
+  auto add = [&raw](absl::string_view field) { absl::StrAppend(&raw, field.size(), ":", field); };
+  add(Fingerprint(kind, filter));
+  for (const auto& k : keys) add(k);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<std::vector<std::string>> DecodePageToken(absl::string_view token,
+                                                         absl::string_view kind,
+                                                         absl::string_view filter,
+                                                         size_t num_keys) {
+  if (token.size() > 4096) return BadToken("too long");
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) return BadToken("not a page token");
+  absl::string_view rest(raw);
+  if (!absl::ConsumePrefix(&rest, kTokenVersion)) return BadToken("not a page token");
+  std::vector<std::string> fields;
+  while (!rest.empty()) {
+    size_t colon = rest.find(':');
+    size_t len = 0;
+    if (colon == absl::string_view::npos || colon == 0 || colon > 6 ||
+        !absl::SimpleAtoi(rest.substr(0, colon), &len) || len > rest.size() - colon - 1) {
+      return BadToken("not a page token");
+    }
+    fields.emplace_back(rest.substr(colon + 1, len));
+    rest.remove_prefix(colon + 1 + len);
+  }
+  if (fields.size() != num_keys + 1) return BadToken("not a page token");
+  if (fields[0] != Fingerprint(kind, filter)) {
+    return BadToken("issued for a different listing or filter");
+  }
+  fields.erase(fields.begin());
+  return fields;
+}
+
+absl::StatusOr<int64_t> PageTokenInt(const std::string& key) {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(key, &v)) return BadToken("malformed key");
+  return v;
+}
+
+}  // namespace elexirion::store

@@ -1,0 +1,39 @@
+// Helpers shared by Store backends (not part of the Store interface).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace elexirion::store {
+
+// page_size <= 0 -> kDefaultPageSize; > kMaxPageSize -> kMaxPageSize.
+int NormalizePageSize(int page_size);
+
+// The ABORTED status of a fenced write whose lease is gone.
+absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail);
+
+// Truncates to the stored precision (microseconds).
+absl::Time TruncateToMicros(absl::Time t);
+
+// Page tokens: opaque (web-safe base64 of a small JSON array), versioned, and bound to the
+// listing `kind` and a fingerprint of its `filter` (any canonical string the backend builds
+// from the request's filter fields), so a token replayed against another listing or filter is
+// INVALID_ARGUMENT rather than silently wrong. `keys` are the keyset values of the last row.
+std::string EncodePageToken(absl::string_view kind, absl::string_view filter,
+                            const std::vector<std::string>& keys);
+// INVALID_ARGUMENT ("page_token ...") for garbage, another kind or filter, or a key count
+// other than `num_keys`.
+absl::StatusOr<std::vector<std::string>> DecodePageToken(absl::string_view token,
+                                                         absl::string_view kind,
+                                                         absl::string_view filter,
+                                                         size_t num_keys);
+// Parses an integer key of a decoded token (INVALID_ARGUMENT when it is not one).
+absl::StatusOr<int64_t> PageTokenInt(const std::string& key);
+
+}  // namespace elexirion::store
