@@ -1,0 +1,35 @@
+// The `elexirion` command-line tool: a command table over the client library.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/elexirion_client.h"
+
+namespace elexirion::cli {
+
+// Global flags and the rest of the command line.
+struct Invocation {
+  std::string address;
+  std::string token;
+  bool json = false;
+  absl::Duration timeout = absl::Seconds(30);
+  // Words after the global flags, e.g. {"jobs", "list", "--state", "running"}.
+  std::vector<std::string> words;
+};
+
+// Parses global flags (--addr, --token, --json, --timeout; env ELEXIRION_ADDR and
+// ELEXIRION_TOKEN as defaults). INVALID_ARGUMENT naming the flag.
+absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args);
+
+// Runs the command; prints results to `out` and errors to `err`. Returns the exit code:
+// 0 success, 1 the server returned an error, 2 usage error.
+int Run(const Invocation& invocation, std::ostream& out, std::ostream& err);
+
+std::string Usage();
+
+}  // namespace elexirion::cli

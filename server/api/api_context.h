@@ -1,0 +1,69 @@
+// What the stateless RPC layer needs from the core, and the handler skeleton every unary RPC
+// shares: admission -> auth -> core -> ToGrpcStatus.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "server/api/admission.h"
+#include "server/api/auth.h"
+#include "server/api/grpc_status.h"
+
+namespace elexirion::store {
+class Store;
+}
+
+namespace elexirion::api {
+
+// Borrowed pointers, owned by the app's Server; all outlive the gRPC server.
+struct ApiContext {
+  const Authenticator* auth = nullptr;
+  Admission* admission = nullptr;
+  store::Store* store = nullptr;
+};
+
+// Runs `fn` (returning absl::Status) on the calling gRPC thread: only for quick, bounded work
+// such as a store lookup. Long work goes to the job workers or the execution pool.
+template <typename Fn>
+grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const ApiContext& api,
+                                   Fn&& fn) {
+  auto* reactor = ctx->DefaultReactor();
+  Admission::Ticket ticket;
+  absl::Status status = api.admission->AdmitUnary(&ticket);
+  if (status.ok()) status = api.auth->Authorize(*ctx);
+  if (status.ok()) status = std::forward<Fn>(fn)();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// An RPC whose implementation lands with a later part of the product.
+inline grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx,
+                                               const ApiContext& api, const char* method,
+                                               const char* until) {
+  return RunUnary(ctx, api, [&] {
+    return absl::UnimplementedError(
+        absl::StrCat(method, " is not implemented yet (arrives with ", until, ")"));
+  });
+}
+
+// A server-streaming reactor that ends at once with `status`.
+template <typename T>
+class FinishedWriter final : public grpc::ServerWriteReactor<T> {
+ public:
+  explicit FinishedWriter(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+// A client-streaming reactor that ends at once with `status`.
+template <typename T>
+class FinishedReader final : public grpc::ServerReadReactor<T> {
+ public:
+  explicit FinishedReader(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace elexirion::api

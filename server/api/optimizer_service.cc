@@ -1,0 +1,92 @@
+#include "absl/time/clock.h"
+#include "server/api/job_convert.h"
+#include "server/api/services.h"
+#include "server/common/status_macros.h"
+#include "server/store/store.h"
+
+namespace elexirion::api {
+namespace {
+
+absl::Status RequireJobId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("id: required");
+  if (id.size() > 128) return absl::InvalidArgumentError("id: longer than 128 characters");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ServerUnaryReactor* OptimizerServiceImpl::OptimizeModule(CallbackServerContext* ctx,
+                                                         const v1::OptimizeModuleRequest*,
+                                                         v1::Job*) {
+  return Unimplemented(ctx, api_, "OptimizeModule", "durable optimization jobs");
+}
+
+ServerUnaryReactor* OptimizerServiceImpl::GetJob(CallbackServerContext* ctx,
+                                                 const v1::GetJobRequest* request,
+                                                 v1::Job* response) {
+  return RunUnary(ctx, api_, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->id()));
+    ASSIGN_OR_RETURN(store::JobRecord record, api_.store->GetJob(request->id()));
+    ASSIGN_OR_RETURN(*response, ToProtoJob(record));
+    return absl::OkStatus();
+  });
+}
+
+ServerUnaryReactor* OptimizerServiceImpl::ListJobs(CallbackServerContext* ctx,
+                                                   const v1::ListJobsRequest* request,
+                                                   v1::ListJobsResponse* response) {
+  return RunUnary(ctx, api_, [&]() -> absl::Status {
+    if (request->page_size() < 0 || request->page_size() > store::kMaxPageSize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_size: must be in 0..", store::kMaxPageSize));
+    }
+    store::JobFilter filter;
+    filter.program_name = request->program_name();
+    for (int state : request->states()) {
+      ASSIGN_OR_RETURN(store::JobState s, FromProtoState(static_cast<v1::JobState>(state)));
+      filter.states.push_back(s);
+    }
+    ASSIGN_OR_RETURN(store::JobPage page,
+                     api_.store->ListJobs(filter, request->page_size(), request->page_token()));
+    for (const auto& record : page.jobs) {
+      ASSIGN_OR_RETURN(*response->add_jobs(), ToProtoJob(record));
+    }
+    response->set_next_page_token(page.next_page_token);
+    return absl::OkStatus();
+  });
+}
+
+ServerUnaryReactor* OptimizerServiceImpl::CancelJob(CallbackServerContext* ctx,
+                                                    const v1::CancelJobRequest* request,
+                                                    v1::Job* response) {
+  return RunUnary(ctx, api_, [&]() -> absl::Status {
+    RETURN_IF_ERROR(RequireJobId(request->id()));
+    const absl::Time now = absl::Now();
+    ASSIGN_OR_RETURN(store::JobRecord record, api_.store->RequestCancel(request->id(), now));
+    if (record.state == store::JobState::kCancelled) {
+      // A queued job ends here; a running one is ended (and its event written) by its worker.
+      v1::ProgressEvent event;
+      event.mutable_state_changed()->set_state(v1::JOB_STATE_CANCELLED);
+      event.mutable_state_changed()->set_end_reason(v1::END_REASON_CANCELLED);
+      event.mutable_state_changed()->set_message("cancelled before it started");
+      ASSIGN_OR_RETURN(int64_t seq, api_.store->AppendJobEvent(record.id, std::nullopt,
+                                                               "state_changed",
+                                                               event.SerializeAsString(), now));
+      record.last_event_seq = seq;
+    }
+    ASSIGN_OR_RETURN(*response, ToProtoJob(record));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerWriteReactor<v1::ProgressEvent>* OptimizerServiceImpl::StreamProgress(
+    CallbackServerContext* ctx, const v1::StreamProgressRequest*) {
+  absl::Status auth = api_.auth->Authorize(*ctx);
+  if (!auth.ok()) return new FinishedWriter<v1::ProgressEvent>(ToGrpcStatus(auth));
+  return new FinishedWriter<v1::ProgressEvent>(
+      grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                   "StreamProgress is not implemented yet (arrives with durable optimization "
+                   "jobs)"));
+}
+
+}  // namespace elexirion::api

@@ -1,0 +1,64 @@
+// elexirion-server: parses configuration, starts the server and stops it gracefully on
+// SIGTERM/SIGINT (exit 0). Bad configuration or a port in use exits 2 / 1 with the reason.
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "curl/curl.h"
+#include "server/app/server.h"
+#include "server/app/signal_waiter.h"
+#include "server/common/logging.h"
+#include "server/config/server_config.h"
+
+int main(int argc, char** argv) {
+  using namespace elexirion;
+  app::BlockTerminationSignals();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  config::ConfigSources sources;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      std::printf("usage: elexirion-server [--config FILE] [--KEY=VALUE ...]\n\n%s",
+                  config::ConfigHelp().c_str());
+      return 0;
+    }
+    if (std::strcmp(argv[i], "--version") == 0) {
+      std::printf("elexirion-server %s\n", app::kVersion);
+      return 0;
+    }
+    sources.args.emplace_back(argv[i]);
+  }
+
+  auto config = config::LoadServerConfig(sources);
+  if (!config.ok()) {
+    logging::Error("invalid configuration", {{"error", std::string(config.status().message())}});
+    std::fprintf(stderr, "elexirion-server: invalid configuration: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  logging::Level level = logging::Level::kInfo;
+  logging::ParseLevel(config->log.level, &level);
+  logging::SetMinLevel(level);
+  logging::Info("effective configuration", config::EffectiveConfigForLog(*config));
+
+  app::Server::Options options;
+  options.config = *std::move(config);
+  auto server = app::Server::Create(std::move(options));
+  if (!server.ok()) {
+    logging::Error("start-up failed", {{"error", std::string(server.status().message())}});
+    return 1;
+  }
+  absl::Status started = (*server)->Start();
+  if (!started.ok()) {
+    logging::Error("start-up failed", {{"error", std::string(started.message())}});
+    return 1;
+  }
+  int sig = app::WaitForTerminationSignal();
+  logging::Info("signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  (*server)->Shutdown();
+  curl_global_cleanup();
+  return 0;
+}

@@ -1,0 +1,205 @@
+#include "server/app/server.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "server/api/metrics_interceptor.h"
+#include "server/api/services.h"
+#include "server/common/logging.h"
+#include "server/common/status_macros.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/rpc_metrics.h"
+#include "server/store/sqlite_store.h"
+
+namespace elexirion::app {
+namespace {
+
+constexpr const char* kServiceNames[] = {
+    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService",
+    "elexirion.v1.ProgramService",   "elexirion.v1.DatasetService",
+    "elexirion.v1.TelemetryService"};
+
+int ToMillis(absl::Duration d) {
+  int64_t ms = absl::ToInt64Milliseconds(d);
+  return ms > INT32_MAX ? INT32_MAX : static_cast<int>(ms);
+}
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* key) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return absl::InvalidArgumentError(absl::StrCat(key, ": cannot read ", path));
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(
+    const config::TlsConfig& tls) {
+  if (tls.cert_file.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl(
+      tls.require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadPem(tls.key_file, "tls.key_file"));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadPem(tls.cert_file, "tls.cert_file"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!tls.client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPem(tls.client_ca_file, "tls.client_ca_file"));
+    if (!tls.require_client_cert) {
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config) {
+  if (config.driver == "sqlite") {
+    store::SqliteStore::Options options;
+    options.path = config.sqlite_path;
+    options.busy_timeout = config.busy_timeout;
+    ASSIGN_OR_RETURN(auto sqlite, store::SqliteStore::Create(options));
+    return std::unique_ptr<store::Store>(std::move(sqlite));
+  }
+  return absl::UnimplementedError(
+      absl::StrCat("store.driver: \"", config.driver, "\" is not available in this build"));
+}
+
+}  // namespace
+
+Server::Server(Options options) : options_(std::move(options)) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
+  RETURN_IF_ERROR(config::Validate(options.config));
+  std::unique_ptr<Server> server(new Server(std::move(options)));
+  const config::ServerConfig& config = server->options_.config;
+  metrics::InitRpcMetrics(kVersion);
+  ASSIGN_OR_RETURN(server->store_, OpenStore(config.store));
+  server->auth_ = std::make_unique<api::Authenticator>(config.auth.tokens);
+  server->admission_ =
+      std::make_unique<api::Admission>(config.grpc.max_inflight_rpcs, config.grpc.max_streams);
+  api::ApiContext api{server->auth_.get(), server->admission_.get(), server->store_.get()};
+  server->services_.push_back(std::make_unique<api::OptimizerServiceImpl>(api));
+  server->services_.push_back(std::make_unique<api::PipelineServiceImpl>(api));
+  server->services_.push_back(std::make_unique<api::ProgramServiceImpl>(api));
+  server->services_.push_back(std::make_unique<api::DatasetServiceImpl>(api));
+  server->services_.push_back(std::make_unique<api::TelemetryServiceImpl>(api));
+  return server;
+}
+
+absl::Status Server::Start() {
+  const config::ServerConfig& config = options_.config;
+  ASSIGN_OR_RETURN(auto credentials, BuildCredentials(config.tls));
+
+  grpc::EnableDefaultHealthCheckService(true);
+  if (config.grpc.enable_reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.grpc.listen, credentials, &grpc_port_);
+  // Without this a second process could bind the same port silently (SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.grpc.max_receive_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.grpc.max_send_message_bytes));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(config.grpc.max_concurrent_streams_per_connection));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ToMillis(config.grpc.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             ToMillis(config.grpc.keepalive_timeout));
+  // Tolerate client keepalive pings (the Elixir client pings idle connections) down to the
+  // configured interval, with or without calls in flight.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             ToMillis(config.grpc.min_client_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  if (config.grpc.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               ToMillis(config.grpc.max_connection_age));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ToMillis(config.grpc.max_connection_age_grace));
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+  factories.push_back(std::make_unique<api::MetricsInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(factories));
+  for (auto& service : services_) builder.RegisterService(service.get());
+
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || grpc_port_ == 0) {
+    grpc_server_.reset();
+    return absl::UnavailableError(absl::StrCat("grpc.listen ", config.grpc.listen,
+                                               ": cannot bind (address in use or invalid)"));
+  }
+  auto* health = grpc_server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  for (const char* name : kServiceNames) health->SetServingStatus(name, true);
+
+  if (!config.http.listen.empty()) {
+    metrics::HttpServer::Options http;
+    http.listen = config.http.listen;
+    http.threads = static_cast<int>(config.http.threads);
+    http.readiness = [this] { return Readiness(); };
+    auto http_server = metrics::HttpServer::Create(std::move(http));
+    if (!http_server.ok()) {
+      grpc_server_->Shutdown(std::chrono::system_clock::now());
+      grpc_server_.reset();
+      return http_server.status();
+    }
+    http_server_ = std::move(*http_server);
+  }
+  logging::Info("serving", {{"grpc_port", grpc_port_},
+                            {"http_port", http_port()},
+                            {"version", kVersion},
+                            {"tls", !config.tls.cert_file.empty()},
+                            {"auth", auth_->enabled()}});
+  return absl::OkStatus();
+}
+
+int Server::http_port() const { return http_server_ ? http_server_->port() : 0; }
+
+absl::Status Server::Readiness() const {
+  if (admission_->draining()) return absl::UnavailableError("draining");
+  return store_->Ping();
+}
+
+void Server::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  const config::ShutdownConfig& config = options_.config.shutdown;
+  if (grpc_server_ != nullptr) {
+    logging::Info("shutting down", {{"grace", absl::FormatDuration(config.grace)},
+                                    {"inflight_rpcs", admission_->inflight_unary()},
+                                    {"open_streams", admission_->open_streams()}});
+    // Withdraw from load balancing first, then stop admitting work.
+    grpc_server_->GetHealthCheckService()->Shutdown();
+    admission_->StartDraining();
+    if (config.drain_delay > absl::ZeroDuration()) absl::SleepFor(config.drain_delay);
+    // Let our in-flight calls finish within the grace period. gRPC's own Shutdown(deadline)
+    // would also wait for idle client connections to go away, which can take the whole grace
+    // period even with nothing in flight, so wait for our calls first and then close at once.
+    const absl::Time deadline = absl::Now() + config.grace;
+    while (absl::Now() < deadline &&
+           (admission_->inflight_unary() > 0 || admission_->open_streams() > 0)) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+    grpc_server_->Wait();
+  }
+  // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
+  http_server_.reset();
+  logging::Info("stopped");
+}
+
+void Server::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&shut_down_));
+}
+
+}  // namespace elexirion::app

@@ -1,0 +1,69 @@
+// The elexirion server: owns and wires every module (store, services, metrics endpoint) and
+// runs the gRPC server. Lifecycle: Create() -> Start() -> ... -> Shutdown().
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "grpcpp/grpcpp.h"
+#include "server/api/admission.h"
+#include "server/api/auth.h"
+#include "server/config/server_config.h"
+
+namespace elexirion::store {
+class Store;
+}
+namespace elexirion::metrics {
+class HttpServer;
+}
+
+namespace elexirion::app {
+
+inline constexpr char kVersion[] = "0.1.0";
+
+// Thread safe: Shutdown() may be called from any thread, once or more.
+class Server {
+ public:
+  struct Options {
+    config::ServerConfig config;
+  };
+
+  // Opens the store and builds the services. Nothing listens yet.
+  static absl::StatusOr<std::unique_ptr<Server>> Create(Options options);
+  ~Server();
+
+  // Binds gRPC and HTTP and starts serving. UNAVAILABLE when a port is taken.
+  absl::Status Start();
+
+  // Graceful stop: health NOT_SERVING, new calls refused, in-flight calls get
+  // `shutdown.grace` to finish, then everything is closed.
+  void Shutdown();
+
+  // Blocks until Shutdown() has completed.
+  void Wait();
+
+  int grpc_port() const { return grpc_port_; }
+  int http_port() const;
+  store::Store* store() const { return store_.get(); }
+
+ private:
+  explicit Server(Options options);
+  absl::Status Readiness() const;
+
+  Options options_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<api::Authenticator> auth_;
+  std::unique_ptr<api::Admission> admission_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<metrics::HttpServer> http_server_;
+  int grpc_port_ = 0;
+
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace elexirion::app
