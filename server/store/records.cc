@@ -19,8 +19,8 @@ const char* JobStateName(JobState state) {
 }
 
 bool ParseJobState(std::string_view name, JobState* state) {
-  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded,
-                     JobState::kFailed, JobState::kCancelled}) {
+  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kSucceeded, JobState::kFailed,
+                     JobState::kCancelled}) {
     if (name == JobStateName(s)) {
       *state = s;
       return true;

@@ -86,8 +86,7 @@ Stmt& Stmt::BindText(int i, absl::string_view v) {
 }
 Stmt& Stmt::BindBlob(int i, absl::string_view v) {
   // A zero-length blob with a null pointer would bind NULL; "" keeps it a blob.
-  NoteBind(sqlite3_bind_blob64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT),
-           i);
+  NoteBind(sqlite3_bind_blob64(stmt_, i, v.empty() ? "" : v.data(), v.size(), SQLITE_TRANSIENT), i);
   return *this;
 }
 Stmt& Stmt::BindNull(int i) {

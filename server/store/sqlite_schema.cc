@@ -143,20 +143,21 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 
 const std::vector<Migration>& SchemaMigrations() {
   static const auto* migrations = new std::vector<Migration>{
-      {1, "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
-          "schedules",
+      {1,
+       "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
+       "schedules",
        kSchemaV1},
   };
   return *migrations;
 }
 
 absl::StatusOr<int> SchemaVersion(Connection& db) {
-  ASSIGN_OR_RETURN(Stmt exists,
-                   db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                              "name = 'schema_migrations'"));
+  ASSIGN_OR_RETURN(Stmt exists, db.Prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                           "name = 'schema_migrations'"));
   ASSIGN_OR_RETURN(bool has_table, exists.Step());
   if (!has_table) return 0;
-  ASSIGN_OR_RETURN(Stmt stmt, db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+  ASSIGN_OR_RETURN(Stmt stmt,
+                   db.Prepare("SELECT coalesce(max(version), 0) FROM schema_migrations"));
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   return row ? static_cast<int>(stmt.ColumnInt(0)) : 0;
 }
@@ -193,8 +194,7 @@ absl::Status Migrate(Connection& db, const std::vector<Migration>& migrations, a
       absl::Status applied = db.Exec(m.sql);
       if (!applied.ok()) {
         return absl::Status(applied.code(), absl::StrCat("schema migration ", m.version, " (",
-                                                         m.description, "): ",
-                                                         applied.message()));
+                                                         m.description, "): ", applied.message()));
       }
       ASSIGN_OR_RETURN(Stmt record,
                        db.Prepare("INSERT INTO schema_migrations (version, description, "

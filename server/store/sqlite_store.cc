@@ -120,15 +120,15 @@ absl::Status SqliteStore::IntegrityCheck() {
     while (true) {
       ASSIGN_OR_RETURN(bool row, fk.Step());
       if (!row) break;
-      problems.push_back(absl::StrCat("foreign key violation in ", fk.ColumnText(0), " row ",
-                                      fk.ColumnInt(1)));
+      problems.push_back(
+          absl::StrCat("foreign key violation in ", fk.ColumnText(0), " row ", fk.ColumnInt(1)));
       if (problems.size() >= 20) break;
     }
     return absl::OkStatus();
   }));
   if (problems.empty()) return absl::OkStatus();
-  return absl::DataLossError(
-      absl::StrCat("integrity check of ", options_.path, " failed: ", absl::StrJoin(problems, "; ")));
+  return absl::DataLossError(absl::StrCat("integrity check of ", options_.path,
+                                          " failed: ", absl::StrJoin(problems, "; ")));
 }
 
 }  // namespace elexirion::store

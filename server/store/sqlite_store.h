@@ -75,8 +75,7 @@ class SqliteStore final : public Store {
                                    const std::string& page_token) override;
   absl::StatusOr<int64_t> CountJobs(const std::vector<JobState>& states) override;
   absl::StatusOr<std::optional<JobRecord>> ClaimJob(const std::string& worker_id,
-                                                    absl::Duration lease,
-                                                    absl::Time now) override;
+                                                    absl::Duration lease, absl::Time now) override;
   absl::StatusOr<HeartbeatResult> HeartbeatJob(const JobLease& lease,
                                                absl::Time new_expiry) override;
   absl::Status CheckpointJob(const JobLease& lease, const std::string& checkpoint,
@@ -93,8 +92,7 @@ class SqliteStore final : public Store {
                                          const std::string& kind, const std::string& payload,
                                          absl::Time now) override;
   absl::StatusOr<std::vector<JobEventRecord>> ListJobEvents(const std::string& job_id,
-                                                            int64_t after_seq,
-                                                            int limit) override;
+                                                            int64_t after_seq, int limit) override;
 
   absl::StatusOr<ProgramRecord> CreateProgramVersion(const ProgramRecord& program,
                                                      bool* already_existed = nullptr) override;
@@ -103,45 +101,39 @@ class SqliteStore final : public Store {
   absl::StatusOr<ProgramRecord> GetProductionProgram(const std::string& name) override;
   absl::StatusOr<ProgramPage> ListPrograms(const std::string& name, int page_size,
                                            const std::string& page_token) override;
-  absl::StatusOr<ProgramRecord> PromoteProgram(const std::string& name,
-                                               int64_t version) override;
+  absl::StatusOr<ProgramRecord> PromoteProgram(const std::string& name, int64_t version) override;
 
   absl::StatusOr<PipelineRecord> UpsertPipeline(const PipelineRecord& pipeline) override;
   absl::StatusOr<PipelineRecord> GetPipeline(const std::string& name) override;
-  absl::StatusOr<PipelinePage> ListPipelines(int page_size,
-                                             const std::string& page_token) override;
+  absl::StatusOr<PipelinePage> ListPipelines(int page_size, const std::string& page_token) override;
   absl::Status DeletePipeline(const std::string& name) override;
 
   absl::StatusOr<DatasetRecord> CreateDataset(const DatasetRecord& dataset) override;
   absl::StatusOr<DatasetRecord> GetDataset(const std::string& name) override;
-  absl::StatusOr<DatasetPage> ListDatasets(int page_size,
-                                           const std::string& page_token) override;
+  absl::StatusOr<DatasetPage> ListDatasets(int page_size, const std::string& page_token) override;
   absl::Status DeleteDataset(const std::string& name) override;
   absl::StatusOr<AddExamplesResult> AddExamples(
       const std::string& dataset, const std::vector<ExampleRecord>& examples) override;
   absl::StatusOr<ExamplePage> ListExamples(const std::string& dataset, int page_size,
                                            const std::string& page_token) override;
   absl::Status DeleteExample(const std::string& dataset, const std::string& id) override;
-  absl::StatusOr<int64_t> CountExamplesSince(const std::string& dataset,
-                                             absl::Time since) override;
+  absl::StatusOr<int64_t> CountExamplesSince(const std::string& dataset, absl::Time since) override;
 
   absl::StatusOr<std::vector<ExecutionInsertResult>> InsertExecutions(
       const std::vector<ExecutionRecordRow>& rows) override;
   absl::StatusOr<std::vector<ExecutionRecordRow>> ListExecutions(const std::string& pipeline_name,
-                                                                 absl::Time since,
-                                                                 absl::Time until,
+                                                                 absl::Time since, absl::Time until,
                                                                  int limit) override;
   absl::StatusOr<int64_t> PruneExecutions(absl::Time before, int limit) override;
 
-  absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(
-      const std::string& key) override;
+  absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(const std::string& key) override;
   absl::Status PutCachedLlmResponse(const std::string& key,
                                     const std::string& response_json) override;
   absl::StatusOr<int64_t> PruneLlmCache(absl::Time before, int limit) override;
 
   absl::StatusOr<bool> TryClaimScheduleSlot(const std::string& schedule_name,
-                                            const std::string& slot_key,
-                                            const std::string& owner, absl::Time now) override;
+                                            const std::string& slot_key, const std::string& owner,
+                                            absl::Time now) override;
 
  private:
   using ConnFn = absl::FunctionRef<absl::Status(sqlite::Connection&)>;

@@ -2,7 +2,6 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/ids.h"
 #include "server/common/status_macros.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/sqlite_store.h"
@@ -41,8 +40,8 @@ ProgramRecord ReadProgram(const Stmt& s) {
 template <typename Bind>
 absl::StatusOr<std::optional<ProgramRecord>> QueryProgram(Connection& c, absl::string_view where,
                                                           Bind bind) {
-  ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat("SELECT ", kProgramColumns,
-                                                  " FROM programs WHERE ", where)));
+  ASSIGN_OR_RETURN(
+      Stmt s, c.Prepare(absl::StrCat("SELECT ", kProgramColumns, " FROM programs WHERE ", where)));
   bind(s);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return std::nullopt;
@@ -103,9 +102,8 @@ absl::StatusOr<ProgramRecord> SqliteStore::CreateProgramVersion(const ProgramRec
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     if (!p.job_id.empty()) {
       ASSIGN_OR_RETURN(std::optional<ProgramRecord> old,
-                       QueryProgram(c, "name = ?1 AND job_id = ?2", [&](Stmt& s) {
-                         s.BindText(1, p.name).BindText(2, p.job_id);
-                       }));
+                       QueryProgram(c, "name = ?1 AND job_id = ?2",
+                                    [&](Stmt& s) { s.BindText(1, p.name).BindText(2, p.job_id); }));
       if (old.has_value()) {
         p = *std::move(old);
         existed = true;
@@ -125,9 +123,9 @@ absl::StatusOr<ProgramRecord> SqliteStore::CreateProgramVersion(const ProgramRec
       s.BindText(1, p.name);
       RETURN_IF_ERROR(s.Run());
     }
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat(
-                                 "INSERT INTO programs (", kProgramColumns,
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")));
+    ASSIGN_OR_RETURN(Stmt s,
+                     c.Prepare(absl::StrCat("INSERT INTO programs (", kProgramColumns,
+                                            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")));
     s.BindText(1, p.name)
         .BindInt(2, p.version)
         .BindText(3, p.pipeline_name)
@@ -144,13 +142,11 @@ absl::StatusOr<ProgramRecord> SqliteStore::CreateProgramVersion(const ProgramRec
   return p;
 }
 
-absl::StatusOr<ProgramRecord> SqliteStore::GetProgram(const std::string& name,
-                                                      int64_t version) {
+absl::StatusOr<ProgramRecord> SqliteStore::GetProgram(const std::string& name, int64_t version) {
   std::optional<ProgramRecord> out;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
-    ASSIGN_OR_RETURN(out, QueryProgram(c, "name = ?1 AND version = ?2", [&](Stmt& s) {
-                       s.BindText(1, name).BindInt(2, version);
-                     }));
+    ASSIGN_OR_RETURN(out, QueryProgram(c, "name = ?1 AND version = ?2",
+                                       [&](Stmt& s) { s.BindText(1, name).BindInt(2, version); }));
     return absl::OkStatus();
   }));
   if (!out.has_value()) {
@@ -233,9 +229,8 @@ absl::StatusOr<ProgramRecord> SqliteStore::PromoteProgram(const std::string& nam
                                                           int64_t version) {
   std::optional<ProgramRecord> out;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
-    ASSIGN_OR_RETURN(out, QueryProgram(c, "name = ?1 AND version = ?2", [&](Stmt& s) {
-                       s.BindText(1, name).BindInt(2, version);
-                     }));
+    ASSIGN_OR_RETURN(out, QueryProgram(c, "name = ?1 AND version = ?2",
+                                       [&](Stmt& s) { s.BindText(1, name).BindInt(2, version); }));
     if (!out.has_value()) {
       return absl::NotFoundError(
           absl::StrCat("program ", name, " version ", version, " not found"));
@@ -266,12 +261,11 @@ absl::StatusOr<PipelineRecord> SqliteStore::UpsertPipeline(const PipelineRecord&
       TruncateToMicros(pipeline.updated_at == kUnsetTime ? Now() : pipeline.updated_at);
   PipelineRecord out;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        Stmt s, c.Prepare("INSERT INTO pipelines (name, yaml, revision, updated_at) "
-                          "VALUES (?1, ?2, 1, ?3) ON CONFLICT (name) DO UPDATE SET "
-                          "yaml = excluded.yaml, revision = revision + 1, "
-                          "updated_at = excluded.updated_at "
-                          "RETURNING name, yaml, revision, updated_at"));
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO pipelines (name, yaml, revision, updated_at) "
+                                       "VALUES (?1, ?2, 1, ?3) ON CONFLICT (name) DO UPDATE SET "
+                                       "yaml = excluded.yaml, revision = revision + 1, "
+                                       "updated_at = excluded.updated_at "
+                                       "RETURNING name, yaml, revision, updated_at"));
     s.BindText(1, pipeline.name).BindText(2, pipeline.yaml).BindTime(3, updated);
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) return absl::InternalError("upsert gave no row");
@@ -375,8 +369,7 @@ absl::StatusOr<DatasetPage> SqliteStore::ListDatasets(int page_size,
   const int size = NormalizePageSize(page_size);
   std::string cursor;
   if (!page_token.empty()) {
-    ASSIGN_OR_RETURN(std::vector<std::string> keys,
-                     DecodePageToken(page_token, "datasets", "", 1));
+    ASSIGN_OR_RETURN(std::vector<std::string> keys, DecodePageToken(page_token, "datasets", "", 1));
     cursor = keys[0];
   }
   DatasetPage page;
@@ -444,7 +437,7 @@ absl::StatusOr<AddExamplesResult> SqliteStore::AddExamples(
       if (id.empty()) {
         // 8 hex chars: collisions are rare but possible in large datasets; retry.
         for (int attempt = 0;; ++attempt) {
-          id = RandomHexId(8);
+          id = NewStoreId(8);
           ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
           if (!taken) break;
           if (attempt == 20) return absl::InternalError("cannot find a free example id");
@@ -456,10 +449,10 @@ absl::StatusOr<AddExamplesResult> SqliteStore::AddExamples(
                                                        "\" already exists in dataset ", dataset));
         }
       }
-      ASSIGN_OR_RETURN(
-          Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
-                            "expected_output_json, metadata_json, content_hash, created_at) "
-                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+      ASSIGN_OR_RETURN(Stmt s,
+                       c.Prepare("INSERT INTO examples (dataset, id, input_json, "
+                                 "expected_output_json, metadata_json, content_hash, created_at) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
       s.BindText(1, dataset)
           .BindText(2, id)
           .BindText(3, e.input_json)
@@ -492,10 +485,10 @@ absl::StatusOr<ExamplePage> SqliteStore::ListExamples(const std::string& dataset
   bool exists = true;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
     {
-      ASSIGN_OR_RETURN(
-          Stmt s, c.Prepare("SELECT seq, id, input_json, expected_output_json, metadata_json, "
-                            "content_hash, created_at FROM examples WHERE dataset = ?1 AND "
-                            "seq > ?2 ORDER BY seq LIMIT ?3"));
+      ASSIGN_OR_RETURN(Stmt s,
+                       c.Prepare("SELECT seq, id, input_json, expected_output_json, metadata_json, "
+                                 "content_hash, created_at FROM examples WHERE dataset = ?1 AND "
+                                 "seq > ?2 ORDER BY seq LIMIT ?3"));
       s.BindText(1, dataset).BindInt(2, cursor).BindInt(3, size + 1);
       while (true) {
         ASSIGN_OR_RETURN(bool row, s.Step());
@@ -533,8 +526,7 @@ absl::Status SqliteStore::DeleteExample(const std::string& dataset, const std::s
       RETURN_IF_ERROR(s.Run());
     }
     if (c.Changes() == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("example ", id, " not found in dataset ", dataset));
+      return absl::NotFoundError(absl::StrCat("example ", id, " not found in dataset ", dataset));
     }
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE datasets SET example_count = example_count - 1 "
                                        "WHERE name = ?1"));

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/common/ids.h"
 #include "server/common/status_macros.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/sqlite_store.h"
@@ -21,8 +20,8 @@ constexpr int kMaxJobStates = 5;
 // Column order read by ReadJob. The list variant leaves out the (possibly large) checkpoint.
 #define ELX_JOB_COLUMNS_BEFORE_CHECKPOINT \
   "id, request_id, program_name, optimizer, state, request, result, progress, "
-#define ELX_JOB_COLUMNS_AFTER_CHECKPOINT                                                  \
-  ", end_reason, error, attempt, lease_owner, lease_expires_at, cancel_requested, "       \
+#define ELX_JOB_COLUMNS_AFTER_CHECKPOINT                                            \
+  ", end_reason, error, attempt, lease_owner, lease_expires_at, cancel_requested, " \
   "run_after, created_at, started_at, ended_at, last_event_seq"
 constexpr char kJobColumns[] =
     ELX_JOB_COLUMNS_BEFORE_CHECKPOINT "checkpoint" ELX_JOB_COLUMNS_AFTER_CHECKPOINT;
@@ -87,8 +86,7 @@ void BindFence(Stmt& s, const JobLease& lease) {
 
 // Called after a fenced write matched no row: NOT_FOUND or lease lost.
 absl::Status FenceFailure(Connection& c, const JobLease& lease) {
-  ASSIGN_OR_RETURN(Stmt s,
-                   c.Prepare("SELECT state, lease_owner, attempt FROM jobs WHERE id = ?1"));
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT state, lease_owner, attempt FROM jobs WHERE id = ?1"));
   s.BindText(1, lease.job_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return JobNotFound(lease.job_id);
@@ -96,10 +94,9 @@ absl::Status FenceFailure(Connection& c, const JobLease& lease) {
   if (state != "running") {
     return LeaseLostError(lease.job_id, absl::StrCat("the job is ", state));
   }
-  return LeaseLostError(lease.job_id,
-                        absl::StrCat("attempt ", s.ColumnInt(2), " by ", s.ColumnText(1),
-                                     " holds it (caller: attempt ", lease.attempt, " by ",
-                                     lease.worker_id, ")"));
+  return LeaseLostError(lease.job_id, absl::StrCat("attempt ", s.ColumnInt(2), " by ",
+                                                   s.ColumnText(1), " holds it (caller: attempt ",
+                                                   lease.attempt, " by ", lease.worker_id, ")"));
 }
 
 // Appends one event inside the caller's write transaction; the job row's last_event_seq was
@@ -124,8 +121,7 @@ absl::StatusOr<int64_t> InsertEvent(Connection& c, const std::string& job_id, bo
   }
   ASSIGN_OR_RETURN(Stmt ins, c.Prepare("INSERT INTO job_events (job_id, seq, kind, payload, "
                                        "time) VALUES (?1, ?2, ?3, ?4, ?5)"));
-  ins.BindText(1, job_id).BindInt(2, seq).BindText(3, kind).BindBlob(4, payload).BindTime(5,
-                                                                                            now);
+  ins.BindText(1, job_id).BindInt(2, seq).BindText(3, kind).BindBlob(4, payload).BindTime(5, now);
   RETURN_IF_ERROR(ins.Run());
   return seq;
 }
@@ -174,7 +170,7 @@ absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* alr
     return absl::InvalidArgumentError("state: a job is created QUEUED");
   }
   JobRecord fresh;
-  fresh.id = job.id.empty() ? RandomHexId(16) : job.id;
+  fresh.id = job.id.empty() ? NewStoreId(16) : job.id;
   fresh.request_id = job.request_id;
   fresh.program_name = job.program_name;
   fresh.optimizer = job.optimizer;
@@ -185,37 +181,43 @@ absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* alr
 
   std::optional<JobRecord> out;
   bool existed = false;
-  absl::Status status = Write([&](Connection& c) -> absl::Status {
-    if (!fresh.request_id.empty()) {
-      ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat("SELECT ", kJobColumns,
-                                                      " FROM jobs WHERE request_id = ?1")));
-      s.BindText(1, fresh.request_id);
-      ASSIGN_OR_RETURN(out, StepJob(s));
-      if (out.has_value()) {
-        existed = true;
-        return absl::OkStatus();
+  absl::Status status;
+  // A generated id that happens to be taken is replaced; a caller's id is ALREADY_EXISTS.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) fresh.id = NewStoreId(16);
+    status = Write([&](Connection& c) -> absl::Status {
+      if (!fresh.request_id.empty()) {
+        ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat("SELECT ", kJobColumns,
+                                                        " FROM jobs WHERE request_id = ?1")));
+        s.BindText(1, fresh.request_id);
+        ASSIGN_OR_RETURN(out, StepJob(s));
+        if (out.has_value()) {
+          existed = true;
+          return absl::OkStatus();
+        }
       }
-    }
-    ASSIGN_OR_RETURN(
-        Stmt s, c.Prepare(absl::StrCat(
-                    "INSERT INTO jobs (id, request_id, program_name, optimizer, state, request, "
-                    "result, progress, checkpoint, end_reason, error, attempt, lease_owner, "
-                    "lease_expires_at, cancel_requested, run_after, created_at, started_at, "
-                    "ended_at, last_event_seq) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, x'', ?6, "
-                    "x'', '', '', 0, '', NULL, 0, ?7, ?8, NULL, NULL, 0) RETURNING ",
-                    kJobColumns)));
-    s.BindText(1, fresh.id)
-        .BindTextOrNull(2, fresh.request_id)
-        .BindText(3, fresh.program_name)
-        .BindText(4, fresh.optimizer)
-        .BindBlob(5, fresh.request)
-        .BindBlob(6, fresh.progress)
-        .BindTime(7, fresh.run_after)
-        .BindTime(8, fresh.created_at);
-    ASSIGN_OR_RETURN(out, StepJob(s));
-    if (!out.has_value()) return absl::InternalError("INSERT ... RETURNING gave no row");
-    return absl::OkStatus();
-  });
+      ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(absl::StrCat(
+                      "INSERT INTO jobs (id, request_id, program_name, optimizer, state, request, "
+                      "result, progress, checkpoint, end_reason, error, attempt, lease_owner, "
+                      "lease_expires_at, cancel_requested, run_after, created_at, started_at, "
+                      "ended_at, last_event_seq) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, x'', ?6, "
+                      "x'', '', '', 0, '', NULL, 0, ?7, ?8, NULL, NULL, 0) RETURNING ",
+                      kJobColumns)));
+      s.BindText(1, fresh.id)
+          .BindTextOrNull(2, fresh.request_id)
+          .BindText(3, fresh.program_name)
+          .BindText(4, fresh.optimizer)
+          .BindBlob(5, fresh.request)
+          .BindBlob(6, fresh.progress)
+          .BindTime(7, fresh.run_after)
+          .BindTime(8, fresh.created_at);
+      ASSIGN_OR_RETURN(out, StepJob(s));
+      if (!out.has_value()) return absl::InternalError("INSERT ... RETURNING gave no row");
+      return absl::OkStatus();
+    });
+    if (!absl::IsAlreadyExists(status) || !job.id.empty()) break;
+  }
   if (absl::IsAlreadyExists(status)) {
     return absl::AlreadyExistsError(absl::StrCat("job ", fresh.id, " already exists"));
   }
@@ -242,8 +244,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter, int page_
   RETURN_IF_ERROR(ValidateStates(filter.states));
   const int size = NormalizePageSize(page_size);
   const std::vector<std::string> states = StateNames(filter.states);
-  const std::string filter_key =
-      absl::StrCat(absl::StrJoin(states, ","), "|", filter.program_name);
+  const std::string filter_key = absl::StrCat(absl::StrJoin(states, ","), "|", filter.program_name);
   int64_t cursor_time = std::numeric_limits<int64_t>::max();
   std::string cursor_id;
   if (!page_token.empty()) {
@@ -253,8 +254,8 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter, int page_
     cursor_id = keys[1];
   }
   // ?1, ?2 cursor; ?3 limit; ?4 program; ?5.. states.
-  std::string sql = absl::StrCat("SELECT ", kJobListColumns,
-                                 " FROM jobs WHERE (created_at, id) < (?1, ?2)");
+  std::string sql =
+      absl::StrCat("SELECT ", kJobListColumns, " FROM jobs WHERE (created_at, id) < (?1, ?2)");
   if (!filter.program_name.empty()) absl::StrAppend(&sql, " AND program_name = ?4");
   if (!states.empty()) absl::StrAppend(&sql, " AND ", StatesInClause(5));
   absl::StrAppend(&sql, " ORDER BY created_at DESC, id DESC LIMIT ?3");
@@ -332,9 +333,9 @@ absl::StatusOr<HeartbeatResult> SqliteStore::HeartbeatJob(const JobLease& lease,
   HeartbeatResult out;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     {
-      ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat(
-                                   "UPDATE jobs SET lease_expires_at = ?4 WHERE ", kFence,
-                                   " RETURNING cancel_requested, lease_expires_at")));
+      ASSIGN_OR_RETURN(
+          Stmt s, c.Prepare(absl::StrCat("UPDATE jobs SET lease_expires_at = ?4 WHERE ", kFence,
+                                         " RETURNING cancel_requested, lease_expires_at")));
       BindFence(s, lease);
       s.BindTime(4, new_expiry);
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -371,8 +372,7 @@ absl::StatusOr<JobRecord> SqliteStore::FinishJob(const JobLease& lease, const Jo
                                                  absl::Time now) {
   RETURN_IF_ERROR(ValidateLease(lease));
   if (!IsTerminal(outcome.state)) {
-    return absl::InvalidArgumentError(
-        "outcome.state must be kSucceeded, kFailed or kCancelled");
+    return absl::InvalidArgumentError("outcome.state must be kSucceeded, kFailed or kCancelled");
   }
   if (outcome.event.has_value() && outcome.event->kind.empty()) {
     return absl::InvalidArgumentError("outcome.event.kind is empty");
@@ -381,12 +381,11 @@ absl::StatusOr<JobRecord> SqliteStore::FinishJob(const JobLease& lease, const Jo
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     {
       ASSIGN_OR_RETURN(
-          Stmt s,
-          c.Prepare(absl::StrCat(
-              "UPDATE jobs SET state = ?4, result = ?5, end_reason = ?6, error = ?7, "
-              "progress = coalesce(?8, progress), ended_at = ?9, lease_expires_at = NULL, "
-              "last_event_seq = last_event_seq + ?10 WHERE ",
-              kFence, " RETURNING ", kJobColumns)));
+          Stmt s, c.Prepare(absl::StrCat(
+                      "UPDATE jobs SET state = ?4, result = ?5, end_reason = ?6, error = ?7, "
+                      "progress = coalesce(?8, progress), ended_at = ?9, lease_expires_at = NULL, "
+                      "last_event_seq = last_event_seq + ?10 WHERE ",
+                      kFence, " RETURNING ", kJobColumns)));
       BindFence(s, lease);
       s.BindText(4, JobStateName(outcome.state))
           .BindBlob(5, outcome.result)
@@ -424,8 +423,7 @@ absl::StatusOr<JobRecord> SqliteStore::ReleaseJob(const JobLease& lease, absl::T
               "run_after = ?4, error = ?5, lease_owner = '', lease_expires_at = NULL WHERE ",
               kFence, " RETURNING ", kJobColumns)));
       BindFence(s, lease);
-      s.BindTime(4, run_after).BindText(5, error).BindTime(6, now).BindText(7,
-                                                                          kEndReasonCancelled);
+      s.BindTime(4, run_after).BindText(5, error).BindTime(6, now).BindText(7, kEndReasonCancelled);
       ASSIGN_OR_RETURN(out, StepJob(s));
     }
     if (!out.has_value()) return FenceFailure(c, lease);
@@ -472,10 +470,10 @@ absl::StatusOr<int64_t> SqliteStore::PruneJobs(absl::Time ended_before, int limi
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        Stmt s, c.Prepare("DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE "
-                          "ended_at < ?1 AND state IN ('succeeded', 'failed', 'cancelled') "
-                          "LIMIT ?2)"));
+    ASSIGN_OR_RETURN(Stmt s,
+                     c.Prepare("DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE "
+                               "ended_at < ?1 AND state IN ('succeeded', 'failed', 'cancelled') "
+                               "LIMIT ?2)"));
     s.BindTime(1, ended_before).BindInt(2, limit);
     RETURN_IF_ERROR(s.Run());
     deleted = c.Changes();
@@ -503,10 +501,10 @@ absl::StatusOr<int64_t> SqliteStore::AppendJobEvent(const std::string& job_id,
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     if (fence.has_value()) {
       {
-        ASSIGN_OR_RETURN(Stmt s, c.Prepare(absl::StrCat(
-                                     "UPDATE jobs SET last_event_seq = last_event_seq + 1 "
-                                     "WHERE ",
-                                     kFence, " RETURNING last_event_seq")));
+        ASSIGN_OR_RETURN(
+            Stmt s, c.Prepare(absl::StrCat("UPDATE jobs SET last_event_seq = last_event_seq + 1 "
+                                           "WHERE ",
+                                           kFence, " RETURNING last_event_seq")));
         BindFence(s, *fence);
         ASSIGN_OR_RETURN(bool row, s.Step());
         if (!row) return FenceFailure(c, *fence);

@@ -1,6 +1,5 @@
 // SqliteStore: execution records, the LLM response cache and schedule slots.
 #include "absl/strings/str_cat.h"
-#include "server/common/ids.h"
 #include "server/common/status_macros.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/sqlite_store.h"
@@ -27,16 +26,18 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> SqliteStore::InsertExecutions
         out.status = absl::InvalidArgumentError("pipeline_name is empty");
         continue;
       }
-      out.id = r.id.empty() ? RandomHexId(16) : r.id;
       absl::Status inserted;
-      {
-        ASSIGN_OR_RETURN(
-            Stmt s, c.Prepare("INSERT INTO executions (id, record_id, pipeline_name, "
-                              "program_version, success, duration_seconds, quality_score, "
-                              "input_json, output_json, metadata_json, time) VALUES (?1, ?2, "
-                              "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT "
-                              "(pipeline_name, record_id) WHERE record_id IS NOT NULL "
-                              "DO NOTHING"));
+      // A generated id that happens to be taken is replaced (ON CONFLICT covers record_id
+      // only, so ALREADY_EXISTS here is about `id`); a caller's id is rejected.
+      for (int attempt = 0; attempt < 3; ++attempt) {
+        out.id = r.id.empty() ? NewStoreId(16) : r.id;
+        ASSIGN_OR_RETURN(Stmt s,
+                         c.Prepare("INSERT INTO executions (id, record_id, pipeline_name, "
+                                   "program_version, success, duration_seconds, quality_score, "
+                                   "input_json, output_json, metadata_json, time) VALUES (?1, ?2, "
+                                   "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT "
+                                   "(pipeline_name, record_id) WHERE record_id IS NOT NULL "
+                                   "DO NOTHING"));
         s.BindText(1, out.id)
             .BindTextOrNull(2, r.record_id)
             .BindText(3, r.pipeline_name)
@@ -49,6 +50,7 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> SqliteStore::InsertExecutions
             .BindText(10, r.metadata_json)
             .BindTime(11, r.time == kUnsetTime ? now : r.time);
         inserted = s.Run();
+        if (!absl::IsAlreadyExists(inserted) || !r.id.empty()) break;
       }
       if (absl::IsInvalidArgument(inserted) || absl::IsAlreadyExists(inserted)) {
         // This row alone (too big, id taken): SQLite rolled back only the statement.
@@ -77,11 +79,11 @@ absl::StatusOr<std::vector<ExecutionRecordRow>> SqliteStore::ListExecutions(
   if (limit <= 0) limit = 1000;
   std::vector<ExecutionRecordRow> rows;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        Stmt s, c.Prepare("SELECT id, record_id, pipeline_name, program_version, success, "
-                          "duration_seconds, quality_score, input_json, output_json, "
-                          "metadata_json, time FROM executions WHERE pipeline_name = ?1 AND "
-                          "time >= ?2 AND time < ?3 ORDER BY time, seq LIMIT ?4"));
+    ASSIGN_OR_RETURN(Stmt s,
+                     c.Prepare("SELECT id, record_id, pipeline_name, program_version, success, "
+                               "duration_seconds, quality_score, input_json, output_json, "
+                               "metadata_json, time FROM executions WHERE pipeline_name = ?1 AND "
+                               "time >= ?2 AND time < ?3 ORDER BY time, seq LIMIT ?4"));
     s.BindText(1, pipeline_name).BindTime(2, since).BindTime(3, until).BindInt(4, limit);
     while (true) {
       ASSIGN_OR_RETURN(bool row, s.Step());
@@ -168,8 +170,7 @@ absl::StatusOr<int64_t> SqliteStore::PruneLlmCache(absl::Time before, int limit)
 
 absl::StatusOr<bool> SqliteStore::TryClaimScheduleSlot(const std::string& schedule_name,
                                                        const std::string& slot_key,
-                                                       const std::string& owner,
-                                                       absl::Time now) {
+                                                       const std::string& owner, absl::Time now) {
   if (schedule_name.empty()) return absl::InvalidArgumentError("schedule_name is empty");
   if (slot_key.empty()) return absl::InvalidArgumentError("slot_key is empty");
   bool claimed = false;

@@ -98,8 +98,7 @@ class Store {
   virtual absl::StatusOr<int64_t> AppendJobEvent(const std::string& job_id,
                                                  const std::optional<JobLease>& fence,
                                                  const std::string& kind,
-                                                 const std::string& payload,
-                                                 absl::Time now) = 0;
+                                                 const std::string& payload, absl::Time now) = 0;
   // Events with seq > after_seq, ascending, at most `limit` (<= 0: 1000). NOT_FOUND for an
   // unknown job.
   virtual absl::StatusOr<std::vector<JobEventRecord>> ListJobEvents(const std::string& job_id,
@@ -184,8 +183,7 @@ class Store {
   // and replicas: the winner runs the scheduled work for that slot.
   virtual absl::StatusOr<bool> TryClaimScheduleSlot(const std::string& schedule_name,
                                                     const std::string& slot_key,
-                                                    const std::string& owner,
-                                                    absl::Time now) = 0;
+                                                    const std::string& owner, absl::Time now) = 0;
 };
 
 }  // namespace elexirion::store

@@ -1,11 +1,15 @@
 #include "server/store/store_util.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "server/store/store.h"
 
 namespace elexirion::store {
@@ -35,8 +39,30 @@ absl::Status BadToken(absl::string_view why) {
 
 }  // namespace
 
-bool IsLeaseLost(const absl::Status& status) {
-  return status.code() == absl::StatusCode::kAborted;
+bool IsLeaseLost(const absl::Status& status) { return status.code() == absl::StatusCode::kAborted; }
+
+std::string NewStoreId(int length) {
+  static absl::Mutex mu(absl::kConstInit);
+  static std::mt19937_64* rng ABSL_GUARDED_BY(mu) = nullptr;
+  static pid_t seeded_pid ABSL_GUARDED_BY(mu) = 0;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(static_cast<size_t>(length), '0');
+  absl::MutexLock lock(&mu);
+  const pid_t pid = getpid();
+  if (rng == nullptr || pid != seeded_pid) {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), static_cast<unsigned>(pid)};
+    delete rng;
+    rng = new std::mt19937_64(seq);
+    seeded_pid = pid;
+  }
+  uint64_t bits = 0;
+  for (int i = 0; i < length; ++i) {
+    if (i % 16 == 0) bits = (*rng)();
+    id[i] = kHex[bits & 0xf];
+    bits >>= 4;
+  }
+  return id;
 }
 
 int NormalizePageSize(int page_size) {

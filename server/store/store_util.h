@@ -18,6 +18,11 @@ int NormalizePageSize(int page_size);
 // The ABORTED status of a fenced write whose lease is gone.
 absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail);
 
+// A random lowercase hex id of `length` characters for store-generated keys. Unlike
+// RandomHexId it re-seeds after fork(), so processes forked from one parent never generate
+// the same ids. Thread safe.
+std::string NewStoreId(int length);
+
 // Truncates to the stored precision (microseconds).
 absl::Time TruncateToMicros(absl::Time t);
 
@@ -31,8 +36,7 @@ std::string EncodePageToken(absl::string_view kind, absl::string_view filter,
 // other than `num_keys`.
 absl::StatusOr<std::vector<std::string>> DecodePageToken(absl::string_view token,
                                                          absl::string_view kind,
-                                                         absl::string_view filter,
-                                                         size_t num_keys);
+                                                         absl::string_view filter, size_t num_keys);
 // Parses an integer key of a decoded token (INVALID_ARGUMENT when it is not one).
 absl::StatusOr<int64_t> PageTokenInt(const std::string& key);
 
