@@ -22,11 +22,13 @@ build: configure
 test: deps build
 	bash scripts/run-tests.sh $(BUILD_DIR) $(CTEST_ARGS)
 
-run: deps build
+run: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target elexirion-server
 	mkdir -p var
 	./$(BUILD_DIR)/server/app/elexirion-server --config deploy/config/server.yaml
 
-demo: deps build
+demo: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target elexirion-server elexirion
 	bash scripts/demo.sh $(BUILD_DIR)
 
 bench: deps build
