@@ -10,7 +10,7 @@ namespace {
 // are NULL so partial unique indexes skip them. Blobs are opaque caller payloads.
 constexpr absl::string_view kSchemaV1 = R"sql(
 CREATE TABLE jobs (
-  seq              INTEGER PRIMARY KEY,  -- insertion order: FIFO claims
+  seq              INTEGER PRIMARY KEY,
   id               TEXT    NOT NULL UNIQUE,
   request_id       TEXT,
   program_name     TEXT    NOT NULL,
@@ -34,9 +34,9 @@ CREATE TABLE jobs (
   last_event_seq   INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX jobs_by_request_id ON jobs (request_id) WHERE request_id IS NOT NULL;
-CREATE INDEX jobs_queued ON jobs (seq) WHERE state = 'queued';
-CREATE INDEX jobs_running ON jobs (lease_expires_at) WHERE state = 'running';
 CREATE INDEX jobs_by_created ON jobs (created_at, id);
+-- Claims walk it in (created_at, id) order within 'queued' / 'running' and stop at the first
+-- runnable row; also lists and counts by state.
 CREATE INDEX jobs_by_state ON jobs (state, created_at, id);
 CREATE INDEX jobs_by_program ON jobs (program_name, created_at, id);
 CREATE INDEX jobs_by_ended ON jobs (ended_at) WHERE ended_at IS NOT NULL;

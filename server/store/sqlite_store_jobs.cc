@@ -146,14 +146,17 @@ std::vector<std::string> StateNames(const std::vector<JobState>& states) {
   return names;
 }
 
-std::string StatesInClause(int first_param) {
+// `state = ?n` for one state (lets the planner use jobs_by_state's order), else an IN list.
+std::string StatesInClause(int first_param, size_t num_states) {
+  if (num_states == 1) return absl::StrCat("state = ?", first_param);
   std::vector<std::string> params;
   for (int i = 0; i < kMaxJobStates; ++i) params.push_back(absl::StrCat("?", first_param + i));
   return absl::StrCat("state IN (", absl::StrJoin(params, ", "), ")");
 }
 
 void BindStates(Stmt& s, int first_param, const std::vector<std::string>& names) {
-  for (int i = 0; i < kMaxJobStates; ++i) {
+  const int n = names.size() == 1 ? 1 : kMaxJobStates;
+  for (int i = 0; i < n; ++i) {
     s.BindText(first_param + i, names[std::min<size_t>(i, names.size() - 1)]);
   }
 }
@@ -257,7 +260,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobFilter& filter, int page_
   std::string sql =
       absl::StrCat("SELECT ", kJobListColumns, " FROM jobs WHERE (created_at, id) < (?1, ?2)");
   if (!filter.program_name.empty()) absl::StrAppend(&sql, " AND program_name = ?4");
-  if (!states.empty()) absl::StrAppend(&sql, " AND ", StatesInClause(5));
+  if (!states.empty()) absl::StrAppend(&sql, " AND ", StatesInClause(5, states.size()));
   absl::StrAppend(&sql, " ORDER BY created_at DESC, id DESC LIMIT ?3");
 
   JobPage page;
@@ -286,7 +289,7 @@ absl::StatusOr<int64_t> SqliteStore::CountJobs(const std::vector<JobState>& stat
   RETURN_IF_ERROR(ValidateStates(states));
   const std::vector<std::string> names = StateNames(states);
   std::string sql = "SELECT count(*) FROM jobs";
-  if (!names.empty()) absl::StrAppend(&sql, " WHERE ", StatesInClause(1));
+  if (!names.empty()) absl::StrAppend(&sql, " WHERE ", StatesInClause(1, names.size()));
   int64_t count = 0;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
     ASSIGN_OR_RETURN(Stmt s, c.Prepare(sql));
@@ -304,17 +307,19 @@ absl::StatusOr<std::optional<JobRecord>> SqliteStore::ClaimJob(const std::string
   if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
   if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease must be > 0");
   // One statement: SQLite has a single writer, so the row picked cannot be claimed by anyone
-  // else before the UPDATE commits (PostgreSQL needs FOR UPDATE SKIP LOCKED instead). Each
-  // candidate subquery walks its own partial index.
+  // else before the UPDATE commits (PostgreSQL needs FOR UPDATE SKIP LOCKED instead). Oldest
+  // first by (created_at, id); each candidate subquery walks jobs_by_state in that order and
+  // stops at its first runnable row.
   static const std::string kClaim = absl::StrCat(
       "UPDATE jobs SET state = 'running', lease_owner = ?1, lease_expires_at = ?2, "
       "attempt = attempt + 1, started_at = coalesce(started_at, ?3) "
-      "WHERE seq = (SELECT min(s) FROM ("
-      "  SELECT (SELECT seq FROM jobs WHERE state = 'queued' AND cancel_requested = 0 AND "
-      "          run_after <= ?3 ORDER BY seq LIMIT 1) AS s"
+      "WHERE id = (SELECT id FROM ("
+      "  SELECT * FROM (SELECT id, created_at FROM jobs WHERE state = 'queued' AND "
+      "    cancel_requested = 0 AND run_after <= ?3 ORDER BY created_at, id LIMIT 1)"
       "  UNION ALL"
-      "  SELECT (SELECT seq FROM jobs WHERE state = 'running' AND lease_expires_at <= ?3 "
-      "          ORDER BY seq LIMIT 1)))"
+      "  SELECT * FROM (SELECT id, created_at FROM jobs WHERE state = 'running' AND "
+      "    lease_expires_at <= ?3 ORDER BY created_at, id LIMIT 1))"
+      " ORDER BY created_at, id LIMIT 1)"
       " RETURNING ",
       kJobColumns);
   std::optional<JobRecord> out;
