@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
     } else if (flag == "--latency-ms") {
       latency_ms = value;
     } else {
-      std::fprintf(stderr, "usage: llm_throughput [--calls N] [--concurrency N] [--latency-ms N]\n");
+      std::fprintf(stderr,
+                   "usage: llm_throughput [--calls N] [--concurrency N] [--latency-ms N]\n");
       return 2;
     }
   }
@@ -118,11 +119,13 @@ int main(int argc, char** argv) {
         elexirion::llm::LlmRequest request;
         request.provider = "fake";
         request.system = "You are a benchmark.";
-        request.messages = {{"user", absl::StrCat("Question number ", i, ": what is ", i, " + 1?")}};
+        request.messages = {
+            {"user", absl::StrCat("Question number ", i, ": what is ", i, " + 1?")}};
         request.max_tokens = 64;
         auto r = (*router)->Complete(request, {});
         if (!r.ok()) {
-          if (errors.fetch_add(1) < 3) std::fprintf(stderr, "error: %s\n", r.status().ToString().c_str());
+          if (errors.fetch_add(1) < 3)
+            std::fprintf(stderr, "error: %s\n", r.status().ToString().c_str());
         }
       }
     });
@@ -142,8 +145,8 @@ int main(int argc, char** argv) {
   const double client_cpu = CpuSeconds(after) - CpuSeconds(before);
   std::printf("llm_throughput: %d calls, concurrency %d, provider latency %d ms\n", calls,
               concurrency, latency_ms);
-  std::printf("  wall time        %.3f s (ideal %.3f s, ratio %.3f, target <= 1.25)\n", wall,
-              ideal, wall / ideal);
+  std::printf("  wall time        %.3f s (ideal %.3f s, ratio %.3f, target <= 1.25)\n", wall, ideal,
+              wall / ideal);
   std::printf("  throughput       %.0f calls/s\n", calls / wall);
   std::printf("  client CPU/call  %.1f us (user+sys %.3f s)\n", client_cpu / calls * 1e6,
               client_cpu);

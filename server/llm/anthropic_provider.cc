@@ -20,8 +20,8 @@ absl::StatusOr<HttpRequest> AnthropicProvider::BuildRequest(const LlmRequest& re
       absl::StrAppend(&system, system.empty() ? "" : "\n\n", m.content);
       continue;
     }
-    messages.push_back({{"role", m.role == "assistant" ? "assistant" : "user"},
-                        {"content", m.content}});
+    messages.push_back(
+        {{"role", m.role == "assistant" ? "assistant" : "user"}, {"content", m.content}});
   }
   if (request.json_response) {
     absl::StrAppend(&system, system.empty() ? "" : "\n\n",

@@ -86,7 +86,8 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 long ClampMs(absl::Duration d) {  // NOLINT(runtime/int): curl's type
-  int64_t ms = absl::ToInt64Milliseconds(d);
+  // Rounded up: a timeout that fires early would end a call before its deadline.
+  int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(d, absl::Milliseconds(1)));
   return static_cast<long>(std::clamp<int64_t>(ms, 1, 24LL * 3600 * 1000));  // NOLINT
 }
 
@@ -223,17 +224,16 @@ void CurlHttpTransport::Finish(Transfer* t, int code_int) {
     t->response.status = static_cast<int>(status);
     t->status = absl::OkStatus();
   } else if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-    t->status = ProviderError(absl::StrFormat("response body exceeds the %d byte cap",
-                                              t->request->max_response_bytes));
+    t->status = ProviderError(
+        absl::StrFormat("response body exceeds the %d byte cap", t->request->max_response_bytes));
   } else if (code == CURLE_ABORTED_BY_CALLBACK) {
-    t->status = CancelledError(absl::StrCat(
-        "cancelled: ",
-        t->request->cancel != nullptr ? t->request->cancel->reason() : std::string("aborted")));
+    t->status = CancelledError(absl::StrCat("cancelled: ", t->request->cancel != nullptr
+                                                               ? t->request->cancel->reason()
+                                                               : std::string("aborted")));
   } else {
     std::string detail = t->errbuf[0] != '\0' ? std::string(t->errbuf) : std::string();
-    std::string message =
-        absl::StrCat("http transport: ", curl_easy_strerror(code),
-                     detail.empty() ? "" : absl::StrCat(" (", detail, ")"));
+    std::string message = absl::StrCat("http transport: ", curl_easy_strerror(code),
+                                       detail.empty() ? "" : absl::StrCat(" (", detail, ")"));
     switch (code) {
       case CURLE_UNSUPPORTED_PROTOCOL:
       case CURLE_URL_MALFORMAT:
@@ -285,8 +285,8 @@ void CurlHttpTransport::Loop() {
       CURLMcode rc = curl_multi_add_handle(multi, t->easy);
       active_.push_back(t);
       if (rc != CURLM_OK) {
-        Abort(t, absl::InternalError(absl::StrCat("curl_multi_add_handle: ",
-                                                  curl_multi_strerror(rc))));
+        Abort(t, absl::InternalError(
+                     absl::StrCat("curl_multi_add_handle: ", curl_multi_strerror(rc))));
       }
     }
     incoming.clear();
@@ -318,10 +318,11 @@ void CurlHttpTransport::Loop() {
       }
       if (t->got_first_byte && now - t->window_start >= r.low_speed_time) {
         double seconds = absl::ToDoubleSeconds(now - t->window_start);
-        if (static_cast<double>(t->window_bytes) < static_cast<double>(r.low_speed_limit) * seconds) {
-          Abort(t, RetryableError(absl::StrFormat(
-                       "http transport: response stalled (< %d bytes/s for %s)",
-                       r.low_speed_limit, absl::FormatDuration(r.low_speed_time))));
+        if (static_cast<double>(t->window_bytes) <
+            static_cast<double>(r.low_speed_limit) * seconds) {
+          Abort(t, RetryableError(
+                       absl::StrFormat("http transport: response stalled (< %d bytes/s for %s)",
+                                       r.low_speed_limit, absl::FormatDuration(r.low_speed_time))));
           continue;
         }
         t->window_start = now;

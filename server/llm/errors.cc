@@ -35,7 +35,8 @@ std::optional<std::string> PayloadField(const absl::Status& status, absl::string
   if (!payload.has_value()) return std::nullopt;
   std::string text(*payload);
   for (absl::string_view part : absl::StrSplit(text, ';')) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(part, absl::MaxSplits('=', 1));
     if (kv.first == name) return std::string(kv.second);
   }
   return std::nullopt;
@@ -75,8 +76,8 @@ absl::Status RetryableError(absl::string_view message, std::optional<absl::Durat
   return Make(absl::StatusCode::kUnavailable, ErrorKind::kRetryable, message, retry_after);
 }
 absl::Status RateLimitedUntilError(absl::Time until, absl::string_view message) {
-  return Make(absl::StatusCode::kResourceExhausted, ErrorKind::kRateLimited, message,
-              std::nullopt, until);
+  return Make(absl::StatusCode::kResourceExhausted, ErrorKind::kRateLimited, message, std::nullopt,
+              until);
 }
 absl::Status QuotaError(absl::string_view message) {
   return Make(absl::StatusCode::kResourceExhausted, ErrorKind::kQuota, message);
@@ -106,10 +107,10 @@ absl::Status DeadlineError(absl::string_view message) {
 ErrorKind GetErrorKind(const absl::Status& status) {
   if (status.ok()) return ErrorKind::kNone;
   if (std::optional<std::string> kind = PayloadField(status, "kind"); kind.has_value()) {
-    for (ErrorKind k : {ErrorKind::kRetryable, ErrorKind::kRateLimited, ErrorKind::kQuota,
-                        ErrorKind::kBudget, ErrorKind::kAuth, ErrorKind::kInvalidRequest,
-                        ErrorKind::kNotConfigured, ErrorKind::kProviderError,
-                        ErrorKind::kCancelled, ErrorKind::kDeadline}) {
+    for (ErrorKind k :
+         {ErrorKind::kRetryable, ErrorKind::kRateLimited, ErrorKind::kQuota, ErrorKind::kBudget,
+          ErrorKind::kAuth, ErrorKind::kInvalidRequest, ErrorKind::kNotConfigured,
+          ErrorKind::kProviderError, ErrorKind::kCancelled, ErrorKind::kDeadline}) {
       if (*kind == ErrorKindName(k)) return k;
     }
   }

@@ -35,7 +35,8 @@ absl::StatusOr<HttpRequest> GeminiProvider::BuildRequest(const LlmRequest& reque
   if (!system.empty()) body["systemInstruction"] = {{"parts", json::array({{{"text", system}}})}};
   body["contents"] = std::move(contents);
   json gen = json::object();
-  if (request.temperature.has_value()) gen["temperature"] = std::clamp(*request.temperature, 0.0, 2.0);
+  if (request.temperature.has_value())
+    gen["temperature"] = std::clamp(*request.temperature, 0.0, 2.0);
   gen["maxOutputTokens"] = request.max_tokens.value_or(config_.max_tokens_default);
   if (!request.stop.empty()) gen["stopSequences"] = request.stop;
   if (request.json_response) gen["responseMimeType"] = "application/json";
@@ -72,7 +73,8 @@ absl::StatusOr<LlmResponse> GeminiProvider::ParseResponse(const HttpResponse& re
   }
   const json& first = (*candidates)[0];
   if (const json* content = json_util::Get(first, "content"); content != nullptr) {
-    if (const json* parts = json_util::Get(*content, "parts"); parts != nullptr && parts->is_array()) {
+    if (const json* parts = json_util::Get(*content, "parts");
+        parts != nullptr && parts->is_array()) {
       for (const json& part : *parts) {
         if (const json* thought = json_util::Get(part, "thought");
             thought != nullptr && thought->is_boolean() && thought->get<bool>()) {

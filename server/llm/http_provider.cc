@@ -11,8 +11,7 @@
 
 namespace elexirion::llm {
 
-std::optional<absl::Duration> ParseRetryAfterHeaders(const HttpResponse& response,
-                                                      absl::Time now) {
+std::optional<absl::Duration> ParseRetryAfterHeaders(const HttpResponse& response, absl::Time now) {
   if (std::optional<std::string> ms = response.Header("retry-after-ms"); ms.has_value()) {
     double v = 0;
     if (absl::SimpleAtod(absl::StripAsciiWhitespace(*ms), &v) && v >= 0 && v < 1e12) {
@@ -86,8 +85,8 @@ absl::StatusOr<LlmResponse> HttpProvider::Call(const LlmRequest& request,
   if (!response.ok()) {
     const absl::Status& s = response.status();
     // Transport messages carry no key, but scrub anyway: one function at every sink.
-    absl::Status out(s.code(),
-                     absl::StrCat(config_.name, ": ", ScrubProviderText(s.message(), api_key_, 500)));
+    absl::Status out(
+        s.code(), absl::StrCat(config_.name, ": ", ScrubProviderText(s.message(), api_key_, 500)));
     if (auto p = s.GetPayload(kErrorPayloadUrl); p.has_value()) {
       out.SetPayload(kErrorPayloadUrl, *p);
     }
@@ -96,9 +95,9 @@ absl::StatusOr<LlmResponse> HttpProvider::Call(const LlmRequest& request,
   if (response->status >= 200 && response->status < 300) {
     absl::StatusOr<LlmResponse> parsed = ParseResponse(*response);
     if (!parsed.ok()) {
-      return RetryableError(absl::StrCat(config_.name, ": malformed response (HTTP ",
-                                         response->status, "): ",
-                                         ScrubProviderText(parsed.status().message(), api_key_)));
+      return RetryableError(
+          absl::StrCat(config_.name, ": malformed response (HTTP ", response->status,
+                       "): ", ScrubProviderText(parsed.status().message(), api_key_)));
     }
     return parsed;
   }
@@ -110,13 +109,12 @@ absl::Status HttpProvider::ClassifyError(const HttpResponse& response) const {
   nlohmann::json body = ParseJson(response.body);
   ProviderErrorInfo info = body.is_object() ? ParseError(body) : ProviderErrorInfo{};
   std::string detail = info.message.empty() ? response.body : info.message;
-  std::string message =
-      absl::StrCat(config_.name, ": HTTP ", status, info.type.empty() ? "" : " ",
-                   ScrubProviderText(info.type, api_key_, 60), ": ",
-                   ScrubProviderText(detail, api_key_));
+  std::string message = absl::StrCat(config_.name, ": HTTP ", status, info.type.empty() ? "" : " ",
+                                     ScrubProviderText(info.type, api_key_, 60), ": ",
+                                     ScrubProviderText(detail, api_key_));
   if (status >= 300 && status < 400) {
-    return ProviderError(absl::StrCat(config_.name, ": HTTP ", status,
-                                      ": redirect not followed (check base_url)"));
+    return ProviderError(
+        absl::StrCat(config_.name, ": HTTP ", status, ": redirect not followed (check base_url)"));
   }
   if (status == 401 || status == 403) return AuthError(message);
   if (info.quota) return QuotaError(message);

@@ -44,8 +44,7 @@ class HttpProvider : public Provider {
  public:
   HttpProvider(const InstanceConfig& config, std::string api_key, HttpTransport* transport);
 
-  absl::StatusOr<LlmResponse> Call(const LlmRequest& request,
-                                   const AttemptOptions& options) final;
+  absl::StatusOr<LlmResponse> Call(const LlmRequest& request, const AttemptOptions& options) final;
 
  protected:
   // URL, headers (incl. the key) and JSON body of the request.

@@ -12,14 +12,16 @@ absl::StatusOr<HttpRequest> OpenAiProvider::BuildRequest(const LlmRequest& reque
   json body = json::object();
   body["model"] = request.model;
   json messages = json::array();
-  if (!request.system.empty()) messages.push_back({{"role", "system"}, {"content", request.system}});
+  if (!request.system.empty())
+    messages.push_back({{"role", "system"}, {"content", request.system}});
   for (const Message& m : request.messages) {
     const std::string role =
         (m.role == "assistant" || m.role == "system") ? m.role : std::string("user");
     messages.push_back({{"role", role}, {"content", m.content}});
   }
   body["messages"] = std::move(messages);
-  if (request.temperature.has_value()) body["temperature"] = std::clamp(*request.temperature, 0.0, 2.0);
+  if (request.temperature.has_value())
+    body["temperature"] = std::clamp(*request.temperature, 0.0, 2.0);
   body[config_.max_tokens_field] = request.max_tokens.value_or(config_.max_tokens_default);
   if (!request.stop.empty()) body["stop"] = request.stop;
   if (request.json_response) body["response_format"] = {{"type", "json_object"}};
@@ -27,7 +29,8 @@ absl::StatusOr<HttpRequest> OpenAiProvider::BuildRequest(const LlmRequest& reque
   HttpRequest http;
   http.url = absl::StrCat(config_.base_url, "/chat/completions");
   http.headers = {{"content-type", "application/json"}};
-  if (!api_key_.empty()) http.headers.emplace_back("authorization", absl::StrCat("Bearer ", api_key_));
+  if (!api_key_.empty())
+    http.headers.emplace_back("authorization", absl::StrCat("Bearer ", api_key_));
   http.body = json_util::Dump(body);
   return http;
 }
@@ -41,7 +44,8 @@ absl::StatusOr<LlmResponse> OpenAiProvider::ParseResponse(const HttpResponse& re
   }
   const json& first = (*choices)[0];
   const json* message = json_util::Get(first, "message");
-  if (message == nullptr || !message->is_object()) return absl::InvalidArgumentError("missing message");
+  if (message == nullptr || !message->is_object())
+    return absl::InvalidArgumentError("missing message");
   LlmResponse out;
   out.text = json_util::Str(*message, "content");
   const std::string finish = json_util::Str(first, "finish_reason");

@@ -16,7 +16,8 @@ absl::StatusOr<std::unique_ptr<Provider>> CreateProvider(const InstanceConfig& c
   }
   switch (config.kind) {
     case ProviderKind::kAnthropic:
-      return std::unique_ptr<Provider>(new AnthropicProvider(config, std::move(api_key), transport));
+      return std::unique_ptr<Provider>(
+          new AnthropicProvider(config, std::move(api_key), transport));
     case ProviderKind::kGemini:
       return std::unique_ptr<Provider>(new GeminiProvider(config, std::move(api_key), transport));
     case ProviderKind::kOpenAi:

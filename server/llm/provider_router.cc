@@ -131,7 +131,8 @@ absl::StatusOr<std::unique_ptr<ProviderRouter>> ProviderRouter::Create(Options o
     if (c.kind != ProviderKind::kSimulated) {
       absl::StatusOr<std::string> url = ValidateBaseUrl(c.base_url);
       if (!url.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(prefix, ".base_url: ", url.status().message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(prefix, ".base_url: ", url.status().message()));
       }
       if (!c.api_key_file.empty()) {
         absl::StatusOr<std::string> k = ReadKeyFile(c.api_key_file, prefix + ".api_key_file");
@@ -141,8 +142,8 @@ absl::StatusOr<std::unique_ptr<ProviderRouter>> ProviderRouter::Create(Options o
         key = router->options_.env(c.api_key_env).value_or("");
       }
       logging::RegisterSecret(key);
-      const bool needs_key = c.kind != ProviderKind::kOpenAi || !c.api_key_env.empty() ||
-                             !c.api_key_file.empty();
+      const bool needs_key =
+          c.kind != ProviderKind::kOpenAi || !c.api_key_env.empty() || !c.api_key_file.empty();
       if (needs_key && key.empty()) {
         inst->unusable_reason =
             absl::StrCat("provider instance '", name, "' has no API key (set ",
@@ -271,11 +272,10 @@ absl::StatusOr<LlmResponse> ProviderRouter::CompleteOn(Instance& inst, const Llm
   auto finish_error = [&](absl::Status status) -> absl::StatusOr<LlmResponse> {
     RecordLlmRequest(c.name, model_label, ErrorKindName(GetErrorKind(status)),
                      absl::ToDoubleSeconds(absl::Now() - started));
-    logging::Warning("llm call failed",
-                     {{"provider", c.name},
-                      {"model", model_label},
-                      {"kind", ErrorKindName(GetErrorKind(status))},
-                      {"error", std::string(status.message())}});
+    logging::Warning("llm call failed", {{"provider", c.name},
+                                         {"model", model_label},
+                                         {"kind", ErrorKindName(GetErrorKind(status))},
+                                         {"error", std::string(status.message())}});
     return status;
   };
 
@@ -315,10 +315,10 @@ absl::StatusOr<LlmResponse> ProviderRouter::CompleteOn(Instance& inst, const Llm
     absl::MutexLock lock(&inst.mu);
     absl::Time now = options_.clock->Now();
     if (now < inst.cooldown_until) {
-      return finish_error(RetryableError(
-          absl::StrCat(c.name, ": cooling down after repeated failures until ",
-                       absl::FormatTime(inst.cooldown_until)),
-          inst.cooldown_until - now));
+      return finish_error(
+          RetryableError(absl::StrCat(c.name, ": cooling down after repeated failures until ",
+                                      absl::FormatTime(inst.cooldown_until)),
+                         inst.cooldown_until - now));
     }
   }
 
@@ -360,8 +360,9 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
       return CancelledError(absl::StrCat("cancelled: ", cancel->reason()));
     }
     if (clock->Now() >= options.deadline) {
-      return DeadlineError(last.ok() ? std::string("deadline exceeded")
-                                     : absl::StrCat("deadline exceeded; last error: ", last.message()));
+      return DeadlineError(last.ok()
+                               ? std::string("deadline exceeded")
+                               : absl::StrCat("deadline exceeded; last error: ", last.message()));
     }
     absl::Status admitted = inst.limiter.Acquire(clock, options.deadline, cancel);
     if (!admitted.ok()) return admitted;
@@ -390,7 +391,12 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
     if (cancel != nullptr && cancel->IsCancelled()) {
       return CancelledError(absl::StrCat("cancelled: ", cancel->reason()));
     }
-    if (clock->Now() >= options.deadline) {
+    // An attempt cut short by the call's deadline ends the call (its timer may fire a hair
+    // before the deadline itself).
+    const bool deadline_bound = attempt_options.timeout < c.request_timeout;
+    if (clock->Now() >= options.deadline ||
+        (deadline_bound && IsRetryable(last) &&
+         clock->Now() + absl::Milliseconds(20) >= options.deadline)) {
       return DeadlineError(absl::StrCat("deadline exceeded; last error: ", last.message()));
     }
     if (!IsRetryable(last)) return last;
@@ -422,7 +428,10 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
         hint.has_value()
             ? *hint
             : Jitter(std::min(c.retry_max_delay, c.retry_base_delay * std::pow(2.0, attempt)));
-    if (clock->Now() + delay >= options.deadline) break;
+    if (clock->Now() + delay >= options.deadline) {
+      return DeadlineError(
+          absl::StrCat("deadline exceeded before the next retry; last error: ", last.message()));
+    }
     RecordLlmRetry(c.name, RetryReason(last));
     logging::Info("llm retry", {{"provider", c.name},
                                 {"attempt", attempt + 1},

@@ -138,7 +138,8 @@ absl::Status ParseInstance(const YAML::Node& n, const std::string& path, Instanc
     } else if (key == "api_key_env") {
       ASSIGN_OR_RETURN(c->api_key_env, GetString(v, p));
       for (char ch : c->api_key_env) {
-        if (!absl::ascii_isalnum(ch) && ch != '_') return Bad(p, "not an environment variable name");
+        if (!absl::ascii_isalnum(ch) && ch != '_')
+          return Bad(p, "not an environment variable name");
       }
       key_env_given = true;
     } else if (key == "api_key_file") {
@@ -316,9 +317,8 @@ ProvidersConfig DefaultProvidersConfig() {
     config.step_types[step] = "anthropic";
   }
   config.step_types["gemini"] = "gemini";
-  config.model_aliases = {{"haiku", "claude-haiku-4-5"},
-                          {"sonnet", "claude-sonnet-4-5"},
-                          {"opus", "claude-opus-4-5"}};
+  config.model_aliases = {
+      {"haiku", "claude-haiku-4-5"}, {"sonnet", "claude-sonnet-4-5"}, {"opus", "claude-opus-4-5"}};
   config.default_provider = "simulated";
   return config;
 }
@@ -329,8 +329,10 @@ absl::StatusOr<ProvidersConfig> ParseProvidersConfig(const YAML::Node& node) {
     if (!node.IsDefined() || node.IsNull()) return config;
     if (!node.IsMap()) return Bad("providers config", "expected a mapping");
 
-    if (const YAML::Node providers = node["providers"]; providers.IsDefined() && !providers.IsNull()) {
-      if (!providers.IsMap()) return Bad("providers", "expected a mapping of instance name to settings");
+    if (const YAML::Node providers = node["providers"];
+        providers.IsDefined() && !providers.IsNull()) {
+      if (!providers.IsMap())
+        return Bad("providers", "expected a mapping of instance name to settings");
       for (auto it = providers.begin(); it != providers.end(); ++it) {
         ASSIGN_OR_RETURN(std::string name, GetString(it->first, "providers"));
         const std::string path = absl::StrCat("providers.", name);
@@ -401,11 +403,13 @@ absl::StatusOr<ProvidersConfig> ParseProvidersConfig(const YAML::Node& node) {
   }
   for (const auto& [step, target] : config.step_types) {
     if (!config.instances.contains(target)) {
-      return Bad(absl::StrCat("step_types.", step), absl::StrCat("unknown instance '", target, "'"));
+      return Bad(absl::StrCat("step_types.", step),
+                 absl::StrCat("unknown instance '", target, "'"));
     }
   }
   if (!config.instances.contains(config.default_provider)) {
-    return Bad("default_provider", absl::StrCat("unknown instance '", config.default_provider, "'"));
+    return Bad("default_provider",
+               absl::StrCat("unknown instance '", config.default_provider, "'"));
   }
   return config;
 }

@@ -87,8 +87,8 @@ std::vector<Field> ParseFields(absl::string_view text) {
 }
 
 bool IsPlaceholder(const std::string& value) {
-  return value.empty() || (value.front() == '{' && value.back() == '}' &&
-                           value.find(' ') == std::string::npos);
+  return value.empty() ||
+         (value.front() == '{' && value.back() == '}' && value.find(' ') == std::string::npos);
 }
 
 bool IsReasoningField(const std::string& name) {
@@ -130,11 +130,11 @@ std::vector<std::string> DeclaredOutputFields(absl::string_view system) {
 
 const std::set<std::string>& StopWords() {
   static const auto* words = new std::set<std::string>{
-      "the",  "and",   "for",   "are",   "but",   "not",  "you",   "all",  "any",  "can",
-      "was",  "one",   "our",   "out",   "has",   "had",  "how",   "its",  "who",  "did",
-      "yes",  "this",  "that",  "with",  "what",  "from", "have",  "they", "them", "then",
-      "than", "when",  "where", "which", "will",  "would", "there", "their", "about", "into",
-      "your", "been",  "were",  "also",  "just",  "some", "more",  "very", "such", "only",
+      "the",   "and",    "for",      "are",    "but",  "not",   "you",   "all",   "any",   "can",
+      "was",   "one",    "our",      "out",    "has",  "had",   "how",   "its",   "who",   "did",
+      "yes",   "this",   "that",     "with",   "what", "from",  "have",  "they",  "them",  "then",
+      "than",  "when",   "where",    "which",  "will", "would", "there", "their", "about", "into",
+      "your",  "been",   "were",     "also",   "just", "some",  "more",  "very",  "such",  "only",
       "input", "output", "question", "answer", "text"};
   return *words;
 }
@@ -204,16 +204,16 @@ std::optional<Arithmetic> SolveArithmetic(const std::string& text) {
 
 const std::set<std::string>& PositiveWords() {
   static const auto* w = new std::set<std::string>{
-      "good",  "great",     "excellent", "love",      "loved",   "wonderful", "amazing",
-      "fantastic", "happy", "best",      "enjoyed",   "enjoy",   "perfect",   "nice",
-      "delightful", "brilliant", "superb", "pleasant", "awesome", "like", "liked", "recommend"};
+      "good",   "great",    "excellent", "love",  "loved",   "wonderful", "amazing",    "fantastic",
+      "happy",  "best",     "enjoyed",   "enjoy", "perfect", "nice",      "delightful", "brilliant",
+      "superb", "pleasant", "awesome",   "like",  "liked",   "recommend"};
   return *w;
 }
 const std::set<std::string>& NegativeWords() {
   static const auto* w = new std::set<std::string>{
-      "bad",   "terrible", "awful", "hate", "hated", "horrible", "worst", "boring", "poor",
-      "disappointing", "disappointed", "sad", "ugly", "broken", "waste", "annoying",
-      "mediocre", "dull", "refund"};
+      "bad",    "terrible", "awful",         "hate",         "hated", "horrible", "worst",
+      "boring", "poor",     "disappointing", "disappointed", "sad",   "ugly",     "broken",
+      "waste",  "annoying", "mediocre",      "dull",         "refund"};
   return *w;
 }
 
@@ -252,9 +252,8 @@ ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
     for (size_t i = 0; i < last_user; ++i) {
       if (r.messages[i].role != "assistant") continue;
       for (const Field& f : ParseFields(r.messages[i].content)) {
-        if (f.name != "completed" &&
-            std::find(p.output_fields.begin(), p.output_fields.end(), f.name) ==
-                p.output_fields.end()) {
+        if (f.name != "completed" && std::find(p.output_fields.begin(), p.output_fields.end(),
+                                               f.name) == p.output_fields.end()) {
           p.output_fields.push_back(f.name);
         }
       }
@@ -529,20 +528,20 @@ SimulatedDecision SimulateCompletion(const LlmRequest& r, const SimulatedSetting
 
   d.knows = copy != nullptr || d.cue || d.relevant_demos >= settings.min_relevant_demos;
   if (copy == nullptr && r.temperature.has_value() && *r.temperature > 0) {
-    uint64_t h = Fnv(absl::StrCat("\x1f", r.rollout_id, "\x1f", FormatNumber(*r.temperature)),
-                     Fnv(all));
+    uint64_t h =
+        Fnv(absl::StrCat("\x1f", r.rollout_id, "\x1f", FormatNumber(*r.temperature)), Fnv(all));
     double u = static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
     if (u < std::min(0.3, 0.25 * *r.temperature)) d.knows = !d.knows;
   }
   d.answer = d.knows ? d.true_answer : wrong;
-  const std::string reasoning =
-      d.knows ? absl::StrCat("Let me think step by step. ", explanation)
-              : std::string("The answer seems obvious.");
+  const std::string reasoning = d.knows ? absl::StrCat("Let me think step by step. ", explanation)
+                                        : std::string("The answer seems obvious.");
 
   if (r.json_response) {
     nlohmann::json j = nlohmann::json::object();
     if (p.chat_style) {
-      for (const std::string& f : p.output_fields) j[f] = IsReasoningField(f) ? reasoning : d.answer;
+      for (const std::string& f : p.output_fields)
+        j[f] = IsReasoningField(f) ? reasoning : d.answer;
     } else {
       j["answer"] = d.answer;
     }

@@ -33,13 +33,15 @@ elexirion::llm::LlmRequest ToLlmRequest(const RecordedRequest& r) {
     std::string s;
     if (parts.is_array()) {
       for (const json& p : parts) {
-        if (p.is_object() && p.contains("text") && p["text"].is_string()) s += p["text"].get<std::string>();
+        if (p.is_object() && p.contains("text") && p["text"].is_string())
+          s += p["text"].get<std::string>();
       }
     }
     return s;
   };
   if (r.api() == FakeApi::kGemini) {
-    if (j.contains("systemInstruction")) out.system = text_of(j["systemInstruction"].value("parts", json()));
+    if (j.contains("systemInstruction"))
+      out.system = text_of(j["systemInstruction"].value("parts", json()));
     for (const json& c : j.value("contents", json::array())) {
       out.messages.push_back({c.value("role", "user") == "model" ? "assistant" : "user",
                               text_of(c.value("parts", json()))});
@@ -91,8 +93,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--simulated") {
       simulated = true;
     } else {
-      std::fprintf(stderr,
-                   "usage: fake_provider [--port N] [--latency-ms N] [--text TEXT] [--simulated]\n");
+      std::fprintf(
+          stderr, "usage: fake_provider [--port N] [--latency-ms N] [--text TEXT] [--simulated]\n");
       return 2;
     }
   }

@@ -174,12 +174,15 @@ std::string SuccessBody(FakeApi api, const std::string& text, int64_t in, int64_
            {"usage", {{"input_tokens", in}, {"output_tokens", out}}}};
       break;
     case FakeApi::kGemini:
-      j = {{"candidates", json::array({{{"content", {{"role", "model"},
-                                                      {"parts", json::array({{{"text", text}}})}}},
-                                        {"finishReason", GeminiFinish(finish)},
-                                        {"index", 0}}})},
+      j = {{"candidates",
+            json::array(
+                {{{"content", {{"role", "model"}, {"parts", json::array({{{"text", text}}})}}},
+                  {"finishReason", GeminiFinish(finish)},
+                  {"index", 0}}})},
            {"usageMetadata",
-            {{"promptTokenCount", in}, {"candidatesTokenCount", out}, {"totalTokenCount", in + out}}},
+            {{"promptTokenCount", in},
+             {"candidatesTokenCount", out},
+             {"totalTokenCount", in + out}}},
            {"modelVersion", "fake"},
            {"responseId", "resp_fake"}};
       break;
@@ -189,17 +192,19 @@ std::string SuccessBody(FakeApi api, const std::string& text, int64_t in, int64_
            {"object", "chat.completion"},
            {"created", 1700000000},
            {"model", "fake"},
-           {"choices", json::array({{{"index", 0},
-                                     {"message", {{"role", "assistant"}, {"content", text}}},
-                                     {"finish_reason", finish == "safety" ? "content_filter"
-                                                                          : finish}}})},
-           {"usage", {{"prompt_tokens", in}, {"completion_tokens", out}, {"total_tokens", in + out}}}};
+           {"choices",
+            json::array({{{"index", 0},
+                          {"message", {{"role", "assistant"}, {"content", text}}},
+                          {"finish_reason", finish == "safety" ? "content_filter" : finish}}})},
+           {"usage",
+            {{"prompt_tokens", in}, {"completion_tokens", out}, {"total_tokens", in + out}}}};
       break;
   }
   return j.dump();
 }
 
-std::string ErrorBody(FakeApi api, int status, const std::string& type, const std::string& message) {
+std::string ErrorBody(FakeApi api, int status, const std::string& type,
+                      const std::string& message) {
   json j;
   switch (api) {
     case FakeApi::kAnthropic:
@@ -237,7 +242,8 @@ absl::StatusOr<std::unique_ptr<FakeProviderServer>> FakeProviderServer::Start(Op
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(options.port));
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd, 1024) != 0) {
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(fd, 1024) != 0) {
     int err = errno;
     ::close(fd);
     return absl::InternalError(absl::StrCat("bind/listen: ", std::strerror(err)));
@@ -255,7 +261,9 @@ FakeProviderServer::FakeProviderServer(Options options, int listen_fd, int port)
 
 FakeProviderServer::~FakeProviderServer() { Stop(); }
 
-std::string FakeProviderServer::base_url() const { return absl::StrCat("http://127.0.0.1:", port_); }
+std::string FakeProviderServer::base_url() const {
+  return absl::StrCat("http://127.0.0.1:", port_);
+}
 
 void FakeProviderServer::Enqueue(FakeResponse response) {
   absl::MutexLock lock(&mu_);
@@ -474,10 +482,9 @@ bool FakeProviderServer::Respond(int fd, const RecordedRequest& req, const FakeR
     Wait(r.stall);
     return false;
   }
-  const std::string body = r.body.has_value()
-                               ? *r.body
-                               : SuccessBody(req.api(), r.text, r.input_tokens, r.output_tokens,
-                                             r.finish);
+  const std::string body = r.body.has_value() ? *r.body
+                                              : SuccessBody(req.api(), r.text, r.input_tokens,
+                                                            r.output_tokens, r.finish);
   std::string head = absl::StrFormat("HTTP/1.1 %d %s\r\n", r.status, Reason(r.status));
   bool has_content_type = false;
   for (const auto& [k, v] : r.headers) {

@@ -38,8 +38,8 @@ enum class FakeApi { kAnthropic, kGemini, kOpenAi, kUnknown };
 struct RecordedRequest {
   int64_t connection_id = 0;  // same id = same TCP connection (keep-alive reuse)
   std::string method;
-  std::string path;   // without the query
-  std::string query;  // after '?', empty if none
+  std::string path;                                          // without the query
+  std::string query;                                         // after '?', empty if none
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
 
@@ -89,8 +89,7 @@ std::string SuccessBody(FakeApi api, const std::string& text, int64_t input_toke
                         int64_t output_tokens, const std::string& finish = "stop");
 // Anthropic {"type":"error","error":{type,message}}, OpenAI {"error":{message,type,code}},
 // Gemini {"error":{code,message,status}}; `type` is the type / code / status respectively.
-std::string ErrorBody(FakeApi api, int status, const std::string& type,
-                      const std::string& message);
+std::string ErrorBody(FakeApi api, int status, const std::string& type, const std::string& message);
 // A Gemini 429 RESOURCE_EXHAUSTED body with RetryInfo.retryDelay (e.g. "2s").
 std::string GeminiRetryDelayBody(const std::string& retry_delay);
 

@@ -138,8 +138,9 @@ TEST(ProvidersConfigTest, PlainHttpToNonLoopbackIsRefused) {
                 "providers.x.base_url: must not contain");
   ExpectInvalid("providers: {x: {kind: gemini, base_url: 'https://host/?key=abc'}}",
                 "providers.x.base_url: must not contain");
-  for (const char* ok : {"https://api.example.com", "http://127.0.0.1:8000/v1",
-                         "http://localhost:11434/v1", "http://[::1]:8080", "HTTPS://Host.Example"}) {
+  for (const char* ok :
+       {"https://api.example.com", "http://127.0.0.1:8000/v1", "http://localhost:11434/v1",
+        "http://[::1]:8080", "HTTPS://Host.Example"}) {
     EXPECT_TRUE(ValidateBaseUrl(ok).ok()) << ok;
   }
 }

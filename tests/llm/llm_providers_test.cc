@@ -27,12 +27,17 @@ class ProvidersTest : public ::testing::Test {
     server_ = std::move(*s);
     RouterSetup setup;
     const std::string base = server_->base_url();
-    setup.yaml = absl::StrCat(R"(
+    setup.yaml = absl::StrCat(
+        R"(
 providers:
-  anthropic: {base_url: ')", base, R"(', max_retries: 0}
-  gemini: {base_url: ')", base, R"(', max_retries: 0}
-  openai: {kind: openai, base_url: ')", base, R"(/v1', api_key_env: OPENAI_KEY, default_model: gpt-test, max_retries: 0}
-  local: {kind: openai, base_url: ')", base, R"(/v1', default_model: llama3, max_retries: 0}
+  anthropic: {base_url: ')",
+        base, R"(', max_retries: 0}
+  gemini: {base_url: ')",
+        base, R"(', max_retries: 0}
+  openai: {kind: openai, base_url: ')",
+        base, R"(/v1', api_key_env: OPENAI_KEY, default_model: gpt-test, max_retries: 0}
+  local: {kind: openai, base_url: ')",
+        base, R"(/v1', default_model: llama3, max_retries: 0}
 )");
     setup.env = {{"ANTHROPIC_API_KEY", "ant-key-for-shape-test"},
                  {"GEMINI_API_KEY", "gem-key-for-shape-test"},
@@ -156,7 +161,8 @@ TEST_F(ProvidersTest, GeminiRequestAndResponseShape) {
 
 TEST_F(ProvidersTest, GeminiSafetyBlockIsAResponseNotARetry) {
   server_->Enqueue(FakeResponse::Status(
-      200, R"({"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":5}})"));
+      200,
+      R"({"promptFeedback":{"blockReason":"SAFETY"},"usageMetadata":{"promptTokenCount":5}})"));
   absl::StatusOr<LlmResponse> r = router_->Complete(testing::UserRequest("gemini", "x"), {});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->finish_reason, "safety");
@@ -172,8 +178,7 @@ TEST_F(ProvidersTest, GeminiSafetyBlockIsAResponseNotARetry) {
 }
 
 TEST_F(ProvidersTest, GeminiRejectsModelIdsThatWouldChangeThePath) {
-  absl::StatusOr<LlmResponse> r =
-      router_->Complete(FullRequest("gemini", "../../v1/x?key=1"), {});
+  absl::StatusOr<LlmResponse> r = router_->Complete(FullRequest("gemini", "../../v1/x?key=1"), {});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kInvalidRequest);
   EXPECT_EQ(server_->request_count(), 0);
@@ -277,7 +282,8 @@ TEST_F(ProvidersTest, StepTypesAndAliases) {
   RouterSetup setup;
   setup.yaml = absl::StrCat(R"(
 providers:
-  local: {kind: openai, base_url: ')", server_->base_url(), R"(/v1', default_model: llama3,
+  local: {kind: openai, base_url: ')",
+                            server_->base_url(), R"(/v1', default_model: llama3,
           model_aliases: {opus: llama3-70b}}
 step_types: {claude: local, claude_smart: local, gemini: local}
 )");

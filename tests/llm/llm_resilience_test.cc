@@ -2,8 +2,8 @@
 // limits, cooldown and fallback: the router against the fake provider over real HTTP.
 // Backoff sleeps run on a FakeClock (instant and exactly measurable); transport timeouts
 // are real and only bounded generously from above.
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -13,7 +13,9 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prometheus/text_serializer.h"
 #include "server/llm/errors.h"
+#include "server/metrics/registry.h"
 #include "tests/fakes/fake_provider_server.h"
 #include "tests/llm/llm_test_util.h"
 
@@ -32,8 +34,8 @@ using ::testing::HasSubstr;
 using Mode = FakeResponse::Mode;
 
 const std::map<std::string, std::string> kKeys = {{"ANTHROPIC_API_KEY", "ant-test-key"},
-                                                   {"GEMINI_API_KEY", "gem-test-key"},
-                                                   {"OPENAI_KEY", "oai-test-key"}};
+                                                  {"GEMINI_API_KEY", "gem-test-key"},
+                                                  {"OPENAI_KEY", "oai-test-key"}};
 
 class ResilienceTest : public ::testing::Test {
  protected:
@@ -50,10 +52,9 @@ class ResilienceTest : public ::testing::Test {
     const std::string base = server_->base_url();
     RouterSetup setup;
     setup.yaml = absl::StrCat(
-        "providers:\n",
-        "  a: {kind: anthropic, base_url: '", base, "', retry_base_delay: 100ms, ", extra, "}\n",
-        "  g: {kind: gemini, base_url: '", base, "', retry_base_delay: 100ms, ", extra, "}\n",
-        "  o: {kind: openai, base_url: '", base, "/v1', api_key_env: OPENAI_KEY, ",
+        "providers:\n", "  a: {kind: anthropic, base_url: '", base, "', retry_base_delay: 100ms, ",
+        extra, "}\n", "  g: {kind: gemini, base_url: '", base, "', retry_base_delay: 100ms, ",
+        extra, "}\n", "  o: {kind: openai, base_url: '", base, "/v1', api_key_env: OPENAI_KEY, ",
         "retry_base_delay: 100ms, ", extra, "}\n", more_yaml);
     setup.env = kKeys;
     setup.clock = clock;
@@ -84,8 +85,8 @@ TEST_F(ResilienceTest, RetryTableHitsPerStatus) {
   for (const Case& c : cases) {
     server_->Reset();
     server_->SetHandler([&c](const fakes::RecordedRequest&) {
-      return FakeResponse::Status(c.status, ErrorBody(FakeApi::kAnthropic, c.status, "some_error",
-                                                      "failure"));
+      return FakeResponse::Status(
+          c.status, ErrorBody(FakeApi::kAnthropic, c.status, "some_error", "failure"));
     });
     absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("a", "x"), {});
     ASSERT_FALSE(r.ok()) << c.status;
@@ -127,8 +128,8 @@ TEST_F(ResilienceTest, TransientFailuresThenSuccess) {
   server_->Enqueue(FakeResponse::WithMode(Mode::kReset));
   server_->Enqueue(FakeResponse::WithMode(Mode::kTruncatedBody));
   server_->Enqueue(FakeResponse::Status(200, "{\"choices\": [tru"));
-  server_->Enqueue(FakeResponse::Status(529, ErrorBody(FakeApi::kAnthropic, 529,
-                                                       "overloaded_error", "Overloaded")));
+  server_->Enqueue(FakeResponse::Status(
+      529, ErrorBody(FakeApi::kAnthropic, 529, "overloaded_error", "Overloaded")));
   server_->Enqueue(FakeResponse::Text("finally"));
   const absl::Time start = clock.Now();
   absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("o", "x"), {});
@@ -137,15 +138,21 @@ TEST_F(ResilienceTest, TransientFailuresThenSuccess) {
   EXPECT_EQ(server_->request_count(), 5);
   // Full jitter: each wait is within [0, min(30 s, 100 ms * 2^n)].
   EXPECT_LE(clock.Now() - start, absl::Milliseconds(100 + 200 + 400 + 800));
+  const std::string metrics_text =
+      prometheus::TextSerializer().Serialize(metrics::DefaultRegistry()->Collect());
+  EXPECT_THAT(metrics_text,
+              HasSubstr("elexirion_llm_retries_total{provider=\"o\",reason=\"status_529\"} 1"));
+  EXPECT_THAT(metrics_text,
+              HasSubstr("elexirion_llm_retries_total{provider=\"o\",reason=\"transport\"}"));
 }
 
 TEST_F(ResilienceTest, RetryAfterMsIsHonoured) {
   FakeClock clock;
   auto router = Router("max_retries: 2", &clock);
   ASSERT_NE(router, nullptr);
-  server_->Enqueue(FakeResponse::Status(429, ErrorBody(FakeApi::kOpenAi, 429, "rate_limit_exceeded",
-                                                       "slow down"),
-                                        {{"retry-after-ms", "1500"}, {"retry-after", "9"}}));
+  server_->Enqueue(FakeResponse::Status(
+      429, ErrorBody(FakeApi::kOpenAi, 429, "rate_limit_exceeded", "slow down"),
+      {{"retry-after-ms", "1500"}, {"retry-after", "9"}}));
   server_->Enqueue(FakeResponse::Text("ok"));
   const absl::Time start = clock.Now();
   ASSERT_TRUE(router->Complete(UserRequest("o", "x"), {}).ok());
@@ -399,7 +406,8 @@ TEST_F(ResilienceTest, CooldownAfterRepeatedFailures) {
   FakeClock clock;
   auto router = Router("max_retries: 1, cooldown_after_failures: 2, cooldown: 30s", &clock);
   ASSERT_NE(router, nullptr);
-  server_->SetHandler([](const fakes::RecordedRequest&) { return FakeResponse::Status(503, "{}"); });
+  server_->SetHandler(
+      [](const fakes::RecordedRequest&) { return FakeResponse::Status(503, "{}"); });
   absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("a", "x"), {});
   EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kRetryable);
   EXPECT_EQ(server_->request_count(), 2);
@@ -414,7 +422,9 @@ TEST_F(ResilienceTest, CooldownAfterRepeatedFailures) {
 
 TEST_F(ResilienceTest, FallbackInstanceAnswersWhenThePrimaryFails) {
   FakeClock clock;
-  auto router = Router("max_retries: 1", &clock, "  f: {kind: anthropic, base_url: 'http://127.0.0.1:1', fallback: simulated, max_retries: 0}\n");
+  auto router = Router("max_retries: 1", &clock,
+                       "  f: {kind: anthropic, base_url: 'http://127.0.0.1:1', fallback: "
+                       "simulated, max_retries: 0}\n");
   ASSERT_NE(router, nullptr);
   absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("f", "What is 2 plus 3?"), {});
   ASSERT_TRUE(r.ok()) << r.status();

@@ -112,12 +112,10 @@ TEST_F(RouterTest, CacheKeyIgnoresKeyBaseUrlAndInstanceName) {
   auto other = FakeProviderServer::Start();
   ASSERT_TRUE(other.ok());
   RouterSetup setup;
-  setup.yaml = absl::StrCat(
-      "providers:\n",
-      "  one: {kind: openai, base_url: '", server_->base_url(), "/v1', default_model: m, ",
-      "api_key_env: K1}\n",
-      "  two: {kind: openai, base_url: '", (*other)->base_url(), "/v1', default_model: m, ",
-      "api_key_env: K2}\n");
+  setup.yaml = absl::StrCat("providers:\n", "  one: {kind: openai, base_url: '",
+                            server_->base_url(), "/v1', default_model: m, ", "api_key_env: K1}\n",
+                            "  two: {kind: openai, base_url: '", (*other)->base_url(),
+                            "/v1', default_model: m, ", "api_key_env: K2}\n");
   setup.env = {{"K1", "first-key-123456"}, {"K2", "second-key-654321"}};
   setup.cache = cache_;
   auto router = MakeRouter(setup);
@@ -151,7 +149,7 @@ TEST_F(RouterTest, CostAndBudget) {
   options.account = &account;
   absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("o", "a"), options);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_NEAR(r->cost_usd, 1000 * 3e-6 + 2000 * 15e-6, 1e-12);  // $0.033
+  EXPECT_NEAR(r->cost_usd, 1000 * 3e-6 + 2000 * 15e-6, 1e-12);         // $0.033
   ASSERT_TRUE(router->Complete(UserRequest("o", "b"), options).ok());  // $0.066 spent
   absl::StatusOr<LlmResponse> refused = router->Complete(UserRequest("o", "c"), options);
   ASSERT_FALSE(refused.ok());
@@ -230,12 +228,12 @@ TEST_F(RouterTest, SecretHygieneWithCanaryKeys) {
 
   RouterSetup setup;
   const std::string base = server_->base_url();
-  setup.yaml = absl::StrCat(
-      "providers:\n",
-      "  anthropic: {base_url: '", base, "', max_retries: 1, retry_base_delay: 1ms}\n",
-      "  gemini: {base_url: '", base, "', max_retries: 1, retry_base_delay: 1ms}\n",
-      "  o: {kind: openai, base_url: '", base, "/v1', api_key_file: '", key_file,
-      "', max_retries: 1, retry_base_delay: 1ms, max_retry_after: 1s}\n");
+  setup.yaml =
+      absl::StrCat("providers:\n", "  anthropic: {base_url: '", base,
+                   "', max_retries: 1, retry_base_delay: 1ms}\n", "  gemini: {base_url: '", base,
+                   "', max_retries: 1, retry_base_delay: 1ms}\n", "  o: {kind: openai, base_url: '",
+                   base, "/v1', api_key_file: '", key_file,
+                   "', max_retries: 1, retry_base_delay: 1ms, max_retry_after: 1s}\n");
   setup.env = {{"ANTHROPIC_API_KEY", ant}, {"GEMINI_API_KEY", gem}};
   setup.cache = cache_;
   auto router = MakeRouter(setup);
@@ -255,8 +253,8 @@ TEST_F(RouterTest, SecretHygieneWithCanaryKeys) {
         return FakeResponse::Status(500, "Internal error while using key " + key_of(r));
       },
       [&](const RecordedRequest& r) {
-        return FakeResponse::Status(400, ErrorBody(r.api(), 400, "invalid_request_error",
-                                                   "bad request for " + key_of(r)));
+        return FakeResponse::Status(
+            400, ErrorBody(r.api(), 400, "invalid_request_error", "bad request for " + key_of(r)));
       },
       [&](const RecordedRequest& r) {
         return FakeResponse::Status(200, "{\"oops\": \"" + key_of(r) + "\"");
@@ -270,7 +268,8 @@ TEST_F(RouterTest, SecretHygieneWithCanaryKeys) {
             429, ErrorBody(r.api(), 429, "insufficient_quota", "quota of " + key_of(r)));
       },
       [&](const RecordedRequest& r) {
-        return FakeResponse::Status(302, key_of(r), {{"Location", "http://127.0.0.1:1/" + key_of(r)}});
+        return FakeResponse::Status(302, key_of(r),
+                                    {{"Location", "http://127.0.0.1:1/" + key_of(r)}});
       },
       [&](const RecordedRequest&) { return FakeResponse::Text("fine"); },
   };

@@ -66,14 +66,15 @@ TEST(SimulatedTest, ChatAdapterNeedsTwoRelevantDemos) {
   EXPECT_THAT(none.text, HasSubstr("[[ ## reasoning ## ]]\n"));
   EXPECT_THAT(none.text, HasSubstr("[[ ## completed ## ]]"));
 
-  SimulatedDecision one =
-      SimulateCompletion(ChatRequest({{"What is 3 plus 4?", "7"}}, "What is 12 plus 30?"), settings);
+  SimulatedDecision one = SimulateCompletion(
+      ChatRequest({{"What is 3 plus 4?", "7"}}, "What is 12 plus 30?"), settings);
   EXPECT_EQ(one.demos, 1);
   EXPECT_FALSE(one.knows);
 
-  SimulatedDecision two = SimulateCompletion(
-      ChatRequest({{"What is 3 plus 4?", "7"}, {"What is 10 plus 5?", "15"}}, "What is 12 plus 30?"),
-      settings);
+  SimulatedDecision two =
+      SimulateCompletion(ChatRequest({{"What is 3 plus 4?", "7"}, {"What is 10 plus 5?", "15"}},
+                                     "What is 12 plus 30?"),
+                         settings);
   EXPECT_EQ(two.demos, 2);
   EXPECT_EQ(two.relevant_demos, 2);
   EXPECT_TRUE(two.knows);
@@ -106,12 +107,16 @@ TEST(SimulatedTest, PlainInputOutputDemos) {
   EXPECT_EQ(one.query, "9 - 3");
   EXPECT_EQ(one.relevant_demos, 1);
   EXPECT_NE(one.text, "6");
-  r.messages = {{"user", "Input: 2 + 2\nOutput: 4\n\nInput: 5 * 5\nOutput: 25\n\nInput: 9 - 3\nOutput:"}};
+  r.messages = {
+      {"user", "Input: 2 + 2\nOutput: 4\n\nInput: 5 * 5\nOutput: 25\n\nInput: 9 - 3\nOutput:"}};
   SimulatedDecision two = SimulateCompletion(r, SimulatedSettings{});
   EXPECT_EQ(two.text, "6");
   // Demos as message pairs.
-  r.messages = {{"user", "Input: 2 + 2"}, {"assistant", "4"}, {"user", "Input: 1 + 1"},
-                {"assistant", "2"}, {"user", "Input: 9 / 4"}};
+  r.messages = {{"user", "Input: 2 + 2"},
+                {"assistant", "4"},
+                {"user", "Input: 1 + 1"},
+                {"assistant", "2"},
+                {"user", "Input: 9 / 4"}};
   EXPECT_EQ(SimulateCompletion(r, SimulatedSettings{}).text, "2.25");
 }
 
@@ -162,8 +167,8 @@ TEST(SimulatedTest, SentimentByLexicon) {
 }
 
 TEST(SimulatedTest, DeterministicWithRolloutNoiseOnlyAboveZeroTemperature) {
-  LlmRequest r = ChatRequest({{"What is 3 plus 4?", "7"}, {"What is 1 plus 1?", "2"}},
-                             "What is 20 plus 22?");
+  LlmRequest r =
+      ChatRequest({{"What is 3 plus 4?", "7"}, {"What is 1 plus 1?", "2"}}, "What is 20 plus 22?");
   const std::string base = SimulateCompletion(r, SimulatedSettings{}).text;
   EXPECT_EQ(AnswerField(base), "42");
   for (int i = 0; i < 20; ++i) {
@@ -181,7 +186,7 @@ TEST(SimulatedTest, DeterministicWithRolloutNoiseOnlyAboveZeroTemperature) {
     EXPECT_EQ(SimulateCompletion(x, SimulatedSettings{}).text, a);  // repeatable
     if (AnswerField(a) != "42") ++wrong;
   }
-  EXPECT_GT(wrong, 10);   // ~25 % flip at temperature 1
+  EXPECT_GT(wrong, 10);  // ~25 % flip at temperature 1
   EXPECT_LT(wrong, 100);
 }
 
