@@ -1,0 +1,74 @@
+#include "server/pipeline/pipeline.h"
+
+#include "server/pipeline/strings.h"
+
+namespace elexirion::pipeline {
+
+bool Step::IsOptimizable() const {
+  switch (kind) {
+    case StepKind::kClaude:
+    case StepKind::kGemini:
+    case StepKind::kClaudeSmart:
+    case StepKind::kClaudeExtract:
+    case StepKind::kClaudeRobust:
+    case StepKind::kClaudeSession:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const Step* Pipeline::FindStep(std::string_view name) const {
+  for (const Step& step : steps) {
+    if (step.name == name) return &step;
+  }
+  return nullptr;
+}
+
+const char* StepKindName(StepKind kind) {
+  switch (kind) {
+    case StepKind::kClaude:
+      return "claude";
+    case StepKind::kGemini:
+      return "gemini";
+    case StepKind::kClaudeSmart:
+      return "claude_smart";
+    case StepKind::kClaudeExtract:
+      return "claude_extract";
+    case StepKind::kClaudeRobust:
+      return "claude_robust";
+    case StepKind::kClaudeSession:
+      return "claude_session";
+    case StepKind::kClaudeBatch:
+      return "claude_batch";
+    case StepKind::kParallelClaude:
+      return "parallel_claude";
+    case StepKind::kSetVariable:
+      return "set_variable";
+  }
+  return "unknown";
+}
+
+std::string EffectivePreset(const Pipeline& pipeline, const Step& step) {
+  if (!step.preset.empty()) return step.preset;
+  if (!pipeline.default_preset.empty()) return pipeline.default_preset;
+  switch (step.kind) {
+    case StepKind::kClaudeSmart: {
+      auto aware = step.config.find("environment_aware");
+      if (aware != step.config.end() && *aware == true &&
+          (pipeline.environment_mode == "production" || pipeline.environment_mode == "test")) {
+        return pipeline.environment_mode;
+      }
+      return "development";
+    }
+    case StepKind::kClaudeExtract:
+    case StepKind::kClaudeSession:
+      return "analysis";
+    case StepKind::kClaudeRobust:
+      return "production";
+    default:
+      return "development";
+  }
+}
+
+}  // namespace elexirion::pipeline
