@@ -157,6 +157,13 @@ FakeResponse FakeResponse::WithMode(Mode mode) {
   return r;
 }
 
+FakeResponse FakeResponse::EchoKeyError(const RecordedRequest& request, int status) {
+  const std::string key = request.Header("x-api-key") + request.Header("x-goog-api-key") +
+                          request.Header("authorization");
+  return Status(status, ErrorBody(request.api(), status, "authentication_error",
+                                  "invalid API key: " + key));
+}
+
 std::string SuccessBody(FakeApi api, const std::string& text, int64_t in, int64_t out,
                         const std::string& finish) {
   json j;

@@ -82,6 +82,9 @@ struct FakeResponse {
   static FakeResponse Status(int status, std::string body = "{}",
                              std::vector<std::pair<std::string, std::string>> headers = {});
   static FakeResponse WithMode(Mode mode);
+  // An API-shaped error that echoes the key the request carried (x-api-key, x-goog-api-key
+  // or Authorization), as careless providers and proxies do: for secret-hygiene tests.
+  static FakeResponse EchoKeyError(const RecordedRequest& request, int status = 401);
 };
 
 // Provider-shaped bodies.

@@ -245,10 +245,8 @@ TEST_F(RouterTest, SecretHygieneWithCanaryKeys) {
     return k;
   };
   std::vector<std::function<FakeResponse(const RecordedRequest&)>> modes = {
-      [&](const RecordedRequest& r) {
-        return FakeResponse::Status(
-            401, ErrorBody(r.api(), 401, "authentication_error", "invalid key " + key_of(r)));
-      },
+      [](const RecordedRequest& r) { return FakeResponse::EchoKeyError(r, 401); },
+      [](const RecordedRequest& r) { return FakeResponse::EchoKeyError(r, 403); },
       [&](const RecordedRequest& r) {
         return FakeResponse::Status(500, "Internal error while using key " + key_of(r));
       },
