@@ -125,7 +125,7 @@ absl::Status ParseInstance(const YAML::Node& n, const std::string& path, Instanc
   for (auto it = n.begin(); it != n.end(); ++it) {
     if (!it->first.IsScalar()) return Bad(path, "keys must be strings");
     const std::string key = it->first.Scalar();
-    const YAML::Node& v = it->second;
+    const YAML::Node v = it->second;  // a copy: it-> yields a temporary
     const std::string p = absl::StrCat(path, ".", key);
     if (key == "kind") {
       continue;  // handled by the caller
@@ -342,7 +342,7 @@ absl::StatusOr<ProvidersConfig> ParseProvidersConfig(const YAML::Node& node) {
             return Bad(path, "instance names use letters, digits, '_' and '-'");
           }
         }
-        const YAML::Node& v = it->second;
+        const YAML::Node v = it->second;  // a copy: it-> yields a temporary
         if (!v.IsMap()) return Bad(path, "expected a mapping");
         auto existing = config.instances.find(name);
         InstanceConfig instance;
