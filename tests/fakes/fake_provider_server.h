@@ -58,8 +58,8 @@ struct FakeResponse {
     kNormal,         // status, headers, body with Content-Length
     kChunked,        // same body, Transfer-Encoding: chunked
     kNoHeaders,      // accept the request, send nothing for `stall`, then close
-    kTruncatedBody,  // Content-Length of the full body, half of it, then close
-    kStallMidBody,   // Content-Length of the full body, half of it, wait `stall`, close
+    kTruncatedBody,  // a Content-Length beyond the body, half the body, then close
+    kStallMidBody,   // the same, but waits `stall` before closing
     kHugeChunked,    // `huge_bytes` of chunked data (stops early when the client aborts)
     kReset,          // close with RST before answering
   };
