@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/templates.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -15,6 +16,12 @@ using json = nlohmann::json;
 std::string StaticText(const PromptPart& part) {
   auto text = ElixirToString(part.content);
   return text.ok() ? *text : std::string();
+}
+
+// Static parts that hold instruction text (not only {{template}} input slots).
+bool IsInstructionPart(const PromptPart& part) {
+  if (part.kind != PromptPartKind::kStatic) return false;
+  return !(part.content.is_string() && IsTemplateOnly(part.content.get<std::string>()));
 }
 
 bool HasSignatureField(const Signature& signature, const json& demo) {
@@ -30,7 +37,7 @@ bool HasSignatureField(const Signature& signature, const json& demo) {
 std::string StaticInstruction(const Step& step) {
   std::vector<std::string> texts;
   for (const PromptPart& part : step.prompt) {
-    if (part.kind == PromptPartKind::kStatic) texts.push_back(StaticText(part));
+    if (IsInstructionPart(part)) texts.push_back(StaticText(part));
   }
   return absl::StrJoin(texts, "\n");
 }
@@ -46,7 +53,7 @@ std::vector<OptimizableStep> ListOptimizableSteps(const Pipeline& pipeline) {
     o.signature = step.signature;
     o.instruction = StaticInstruction(step);
     for (const PromptPart& part : step.prompt) {
-      if (part.kind == PromptPartKind::kStatic) ++o.static_part_count;
+      if (IsInstructionPart(part)) ++o.static_part_count;
     }
     out.push_back(std::move(o));
   }
@@ -120,7 +127,7 @@ absl::StatusOr<std::vector<PromptPart>> ApplyProgram(const Step& step,
   std::vector<PromptPart> out;
   bool placed = false;
   for (const PromptPart& part : step.prompt) {
-    if (part.kind == PromptPartKind::kStatic) {
+    if (IsInstructionPart(part)) {
       if (!placed) {
         merged.location = part.location;
         out.push_back(merged);

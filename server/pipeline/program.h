@@ -4,13 +4,14 @@
 // claude_session: one model call built from prompt parts) exposes:
 //  - its signature (declared `signature:` or "input_data -> pipeline_output");
 //  - its instruction: the contents of its `static` prompt parts joined with "\n", exactly as
-//    written ({{templates}} unexpanded).
+//    written ({{templates}} unexpanded). A static part holding only templates (an input slot
+//    like "{{inputs.code}}") is not instruction text: it is left in place, never replaced.
 // A ProgramState gives, per step, an instruction and/or demos (JSON objects field -> value).
 //
 // Prompt format with a program (step S with instruction I and demos D1..Dn):
-//   The static parts of S are replaced by ONE static part, placed where the first static part
-//   was (at the front when S has none); the other parts (file, previous_response, ...) keep
-//   their order. Its content is
+//   The instruction (static) parts of S are replaced by ONE static part, placed where the first
+//   of them was (at the front when S has none); the other parts (input slots, file,
+//   previous_response, ...) keep their order. Its content is
 //
 //     <I>                              (I unset: the original static parts joined with "\n")
 //     <blank line>                     (only when I is non-empty and there are demos)
@@ -71,14 +72,15 @@ struct OptimizableStep {
   std::string type;
   std::string signature_text;
   Signature signature;
-  // The static parts joined with "\n", templates unexpanded.
+  // The instruction parts joined with "\n", templates unexpanded.
   std::string instruction;
+  // Static parts holding instruction text (input-slot parts excluded).
   size_t static_part_count = 0;
 };
 
 std::vector<OptimizableStep> ListOptimizableSteps(const Pipeline& pipeline);
 
-// The static parts of `step` joined with "\n".
+// The instruction (static, not template-only) parts of `step` joined with "\n".
 std::string StaticInstruction(const Step& step);
 
 // INVALID_ARGUMENT when the program names an unknown or non-optimizable step, or holds a demo

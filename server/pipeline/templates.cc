@@ -447,6 +447,18 @@ std::optional<absl::string_view> WholeTemplate(absl::string_view text, bool any_
 
 }  // namespace
 
+bool IsTemplateOnly(std::string_view text_in) {
+  const absl::string_view text = Sv(text_in);
+  std::vector<Match> matches = FindTemplates(text);
+  if (matches.empty()) return false;
+  size_t last = 0;
+  for (const Match& m : matches) {
+    if (!Trim(text.substr(last, m.begin - last)).empty()) return false;
+    last = m.end;
+  }
+  return Trim(text.substr(last)).empty();
+}
+
 json GetVariable(const VariableState& state, const std::string& name) {
   for (const json* scope : {&state.loop, &state.session, &state.global}) {
     auto it = scope->find(name);

@@ -58,6 +58,10 @@ absl::StatusOr<std::string> InterpolateToText(std::string_view text,
 absl::StatusOr<nlohmann::json> ResolveVariableValue(const nlohmann::json& value,
                                                     const VariableState& state);
 
+// True when `text` holds at least one {{template}} and nothing else but whitespace (an input
+// slot such as "{{inputs.code}}" rather than instruction text).
+bool IsTemplateOnly(std::string_view text);
+
 // Variable lookup with scope precedence; null when missing.
 nlohmann::json GetVariable(const VariableState& state, const std::string& name);
 
