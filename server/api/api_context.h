@@ -13,8 +13,16 @@
 #include "server/api/auth.h"
 #include "server/api/grpc_status.h"
 
+#include "server/pipeline/loader.h"
+
+namespace elexirion {
+class ThreadPool;
+}
 namespace elexirion::store {
 class Store;
+}
+namespace elexirion::pipeline {
+class PipelineExecutor;
 }
 
 namespace elexirion::api {
@@ -24,6 +32,14 @@ struct ApiContext {
   const Authenticator* auth = nullptr;
   Admission* admission = nullptr;
   store::Store* store = nullptr;
+  // Runs pipelines; its LlmClient is the provider router.
+  const pipeline::PipelineExecutor* executor = nullptr;
+  // Where ExecutePipeline work runs (never on gRPC threads).
+  ThreadPool* execute_pool = nullptr;
+  // Limits for pipelines received over the API.
+  pipeline::LoadOptions load_options;
+  // Execution time limit when the caller sets no deadline.
+  absl::Duration default_execute_timeout = absl::Minutes(10);
 };
 
 // Runs `fn` (returning absl::Status) on the calling gRPC thread: only for quick, bounded work

@@ -12,6 +12,11 @@
 #include "server/common/status_macros.h"
 #include "server/metrics/http_server.h"
 #include "server/metrics/rpc_metrics.h"
+#include "server/common/thread_pool.h"
+#include "server/llm/provider_router.h"
+#include "server/llm/providers_config.h"
+#include "server/llm/store_llm_cache.h"
+#include "server/pipeline/executor.h"
 #include "server/store/sqlite_store.h"
 
 namespace elexirion::app {
@@ -69,6 +74,25 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfi
       absl::StrCat("store.driver: \"", config.driver, "\" is not available in this build"));
 }
 
+// Builds the provider router over the persistent cache. Step types routed to an instance
+// that cannot be used (its key is not set) fall back to the simulated model, so a server
+// without keys still runs every pipeline, visibly marked simulated.
+absl::StatusOr<std::unique_ptr<llm::ProviderRouter>> BuildRouter(const YAML::Node& node,
+                                                                 store::Store* store) {
+  ASSIGN_OR_RETURN(llm::ProvidersConfig providers, llm::ParseProvidersConfig(node));
+  llm::ProviderRouter::Options options;
+  options.config = std::move(providers);
+  options.cache = std::make_shared<llm::StoreLlmCache>(store);
+  return llm::ProviderRouter::Create(std::move(options));
+}
+
+std::string ProviderForStepType(const llm::ProviderRouter& router, const std::string& type) {
+  auto instance = router.InstanceForStepType(type);
+  if (!instance.ok()) return pipeline::DefaultProviderForStepType(type);
+  if (!router.IsUsable(*instance) && router.IsUsable("simulated")) return "simulated";
+  return *instance;
+}
+
 }  // namespace
 
 Server::Server(Options options) : options_(std::move(options)) {}
@@ -81,10 +105,44 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   const config::ServerConfig& config = server->options_.config;
   metrics::InitRpcMetrics(kVersion);
   ASSIGN_OR_RETURN(server->store_, OpenStore(config.store));
+  ASSIGN_OR_RETURN(server->router_, BuildRouter(config.llm, server->store_.get()));
+  std::vector<std::string> simulated_step_types;
+  for (const auto& [type, instance] : server->router_->config().step_types) {
+    if (ProviderForStepType(*server->router_, type) == "simulated" && instance != "simulated") {
+      simulated_step_types.push_back(type);
+    }
+  }
+  if (!simulated_step_types.empty()) {
+    logging::Warning("provider keys missing: these step types run on the simulated model",
+                     {{"step_types", simulated_step_types}});
+  }
+  pipeline::PipelineExecutor::Options executor;
+  executor.client = server->router_.get();
+  executor.prompts_dir = config.pipeline.prompts_dir;
+  executor.output_dir = config.pipeline.output_dir;
+  executor.max_steps = static_cast<size_t>(config.pipeline.max_steps);
+  llm::ProviderRouter* router = server->router_.get();
+  executor.provider = [router](const std::string& type) {
+    return ProviderForStepType(*router, type);
+  };
+  ASSIGN_OR_RETURN(server->executor_, pipeline::PipelineExecutor::Create(std::move(executor)));
+  server->execute_pool_ =
+      std::make_unique<ThreadPool>(static_cast<int>(config.pipeline.execute_threads),
+                                   static_cast<size_t>(config.pipeline.max_queued_executions));
+
   server->auth_ = std::make_unique<api::Authenticator>(config.auth.tokens);
   server->admission_ =
       std::make_unique<api::Admission>(config.grpc.max_inflight_rpcs, config.grpc.max_streams);
-  api::ApiContext api{server->auth_.get(), server->admission_.get(), server->store_.get()};
+  api::ApiContext api;
+  api.auth = server->auth_.get();
+  api.admission = server->admission_.get();
+  api.store = server->store_.get();
+  api.executor = server->executor_.get();
+  api.execute_pool = server->execute_pool_.get();
+  api.load_options.yaml.max_bytes = static_cast<size_t>(config.pipeline.max_yaml_bytes);
+  api.load_options.max_steps = static_cast<size_t>(config.pipeline.max_steps);
+  api.load_options.prompts_dir = config.pipeline.prompts_dir;
+  api.default_execute_timeout = config.pipeline.default_execute_timeout;
   server->services_.push_back(std::make_unique<api::OptimizerServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::PipelineServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::ProgramServiceImpl>(api));
@@ -194,6 +252,7 @@ void Server::Shutdown() {
   }
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
   http_server_.reset();
+  execute_pool_.reset();  // runs what is left (nothing, once gRPC has drained)
   logging::Info("stopped");
 }
 

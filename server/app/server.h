@@ -13,8 +13,17 @@
 #include "server/api/auth.h"
 #include "server/config/server_config.h"
 
+namespace elexirion {
+class ThreadPool;
+}
 namespace elexirion::store {
 class Store;
+}
+namespace elexirion::llm {
+class ProviderRouter;
+}
+namespace elexirion::pipeline {
+class PipelineExecutor;
 }
 namespace elexirion::metrics {
 class HttpServer;
@@ -48,6 +57,7 @@ class Server {
   int grpc_port() const { return grpc_port_; }
   int http_port() const;
   store::Store* store() const { return store_.get(); }
+  llm::ProviderRouter* llm() const { return router_.get(); }
 
  private:
   explicit Server(Options options);
@@ -55,6 +65,9 @@ class Server {
 
   Options options_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<llm::ProviderRouter> router_;
+  std::unique_ptr<pipeline::PipelineExecutor> executor_;
+  std::unique_ptr<ThreadPool> execute_pool_;
   std::unique_ptr<api::Authenticator> auth_;
   std::unique_ptr<api::Admission> admission_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

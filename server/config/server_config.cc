@@ -195,6 +195,20 @@ const std::vector<Field>& Fields() {
                     &ServerConfig::shutdown, &ShutdownConfig::drain_delay),
       DurationField("shutdown.grace", "time in-flight RPCs get to finish",
                     &ServerConfig::shutdown, &ShutdownConfig::grace),
+      StringField("pipeline.prompts_dir", "directory file prompt parts are confined to",
+                  &ServerConfig::pipeline, &PipelineConfig::prompts_dir),
+      StringField("pipeline.output_dir", "directory for output_to_file (empty = ignore)",
+                  &ServerConfig::pipeline, &PipelineConfig::output_dir),
+      IntField("pipeline.max_yaml_bytes", "largest pipeline YAML accepted",
+               &ServerConfig::pipeline, &PipelineConfig::max_yaml_bytes, true),
+      IntField("pipeline.max_steps", "most steps in one pipeline", &ServerConfig::pipeline,
+               &PipelineConfig::max_steps, false),
+      IntField("pipeline.execute_threads", "threads running ExecutePipeline",
+               &ServerConfig::pipeline, &PipelineConfig::execute_threads, false),
+      IntField("pipeline.max_queued_executions", "ExecutePipeline calls waiting for a thread",
+               &ServerConfig::pipeline, &PipelineConfig::max_queued_executions, false),
+      DurationField("pipeline.default_execute_timeout", "execution limit without a deadline",
+                    &ServerConfig::pipeline, &PipelineConfig::default_execute_timeout),
       StringField("log.level", "debug | info | warning | error", &ServerConfig::log,
                   &LogConfig::level),
   };
@@ -204,12 +218,16 @@ const std::vector<Field>& Fields() {
 // Sections whose content belongs to another module: kept as raw YAML.
 const std::map<std::string, YAML::Node ServerConfig::*>& RawSections() {
   static const auto* sections = new std::map<std::string, YAML::Node ServerConfig::*>{
-      {"providers", &ServerConfig::providers},
-      {"pipeline", &ServerConfig::pipeline},
       {"jobs", &ServerConfig::jobs},
       {"learning", &ServerConfig::learning},
   };
   return *sections;
+}
+
+// Top-level keys owned by the llm module's ProvidersConfig.
+bool IsLlmKey(const std::string& name) {
+  return name == "providers" || name == "default_provider" || name == "step_types" ||
+         name == "model_aliases";
 }
 
 const Field* FindField(absl::string_view key) {
@@ -274,6 +292,10 @@ absl::Status ApplyFile(ServerConfig& config, const std::string& path) {
   const std::string source = absl::StrCat("file ", path);
   for (const auto& section : root) {
     const std::string name = section.first.as<std::string>();
+    if (IsLlmKey(name)) {
+      config.llm[name] = YAML::Clone(section.second);
+      continue;
+    }
     auto raw = RawSections().find(name);
     if (raw != RawSections().end()) {
       config.*(raw->second) = YAML::Clone(section.second);
@@ -365,6 +387,14 @@ absl::Status Validate(const ServerConfig& c) {
   RETURN_IF_ERROR(positive("grpc.max_concurrent_streams_per_connection",
                            c.grpc.max_concurrent_streams_per_connection, 1 << 20));
   RETURN_IF_ERROR(positive("http.threads", c.http.threads, 256));
+  RETURN_IF_ERROR(positive("pipeline.max_yaml_bytes", c.pipeline.max_yaml_bytes, 64LL << 20));
+  RETURN_IF_ERROR(positive("pipeline.max_steps", c.pipeline.max_steps, 10000));
+  RETURN_IF_ERROR(positive("pipeline.execute_threads", c.pipeline.execute_threads, 1024));
+  RETURN_IF_ERROR(
+      positive("pipeline.max_queued_executions", c.pipeline.max_queued_executions, 1 << 20));
+  if (c.pipeline.default_execute_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("pipeline.default_execute_timeout: must be positive");
+  }
   if (c.grpc.keepalive_time < absl::Seconds(10)) {
     return absl::InvalidArgumentError("grpc.keepalive_time: must be at least 10s");
   }
@@ -479,6 +509,7 @@ nlohmann::json EffectiveConfigForLog(const ServerConfig& config) {
   for (const auto& field : Fields()) out[field.key] = field.get(config);
   out["auth.enabled"] = !config.auth.tokens.empty();
   out["auth.token_count"] = config.auth.tokens.size();
+  out["llm.configured"] = config.llm.IsDefined() && !config.llm.IsNull();
   for (const auto& [name, member] : RawSections()) {
     out[name + ".configured"] = (config.*member).IsDefined() && !(config.*member).IsNull();
   }

@@ -89,6 +89,23 @@ struct ShutdownConfig {
   absl::Duration grace = absl::Seconds(10);
 };
 
+struct PipelineConfig {
+  // Directory that `file` prompt parts are confined to; empty disables file parts.
+  std::string prompts_dir = "./prompts";
+  // Directory for steps' `output_to_file`; empty ignores output_to_file.
+  std::string output_dir;
+  // Largest pipeline YAML accepted.
+  int64_t max_yaml_bytes = 1 << 20;
+  // Most steps in one pipeline.
+  int64_t max_steps = 500;
+  // Threads running ExecutePipeline calls (gRPC threads never wait on a model).
+  int64_t execute_threads = 16;
+  // ExecutePipeline calls waiting for a thread; beyond this RESOURCE_EXHAUSTED.
+  int64_t max_queued_executions = 256;
+  // Execution time limit when the caller sets no deadline.
+  absl::Duration default_execute_timeout = absl::Minutes(10);
+};
+
 struct LogConfig {
   // debug | info | warning | error
   std::string level = "info";
@@ -101,11 +118,13 @@ struct ServerConfig {
   TlsConfig tls;
   StoreConfig store;
   ShutdownConfig shutdown;
+  PipelineConfig pipeline;
   LogConfig log;
-  // Raw `providers:` section for the llm module (Null when absent).
-  YAML::Node providers;
-  // Raw `pipeline:`, `jobs:` and `learning:` sections for their modules (Null when absent).
-  YAML::Node pipeline;
+  // LLM provider settings for the llm module: a mapping holding whichever of the top-level
+  // keys `providers`, `default_provider`, `step_types` and `model_aliases` the file has
+  // (see server/llm/providers_config.h).
+  YAML::Node llm;
+  // Raw `jobs:` and `learning:` sections for their modules (Null when absent).
   YAML::Node jobs;
   YAML::Node learning;
 };

@@ -96,10 +96,14 @@ TEST_F(ServerConfigTest, ParsesSizesDurationsAndBools) {
 
 TEST_F(ServerConfigTest, KeepsModuleSectionsRaw) {
   std::string file = WriteFile(
-      "c.yaml", "providers:\n  simulated:\n    kind: simulated\njobs:\n  workers: 3\n");
+      "c.yaml",
+      "default_provider: simulated\nproviders:\n  simulated:\n    kind: simulated\n"
+      "step_types:\n  claude: simulated\njobs:\n  workers: 3\n");
   auto config = Load({}, {"A=1"}, file);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->providers["simulated"]["kind"].as<std::string>(), "simulated");
+  EXPECT_EQ(config->llm["providers"]["simulated"]["kind"].as<std::string>(), "simulated");
+  EXPECT_EQ(config->llm["default_provider"].as<std::string>(), "simulated");
+  EXPECT_EQ(config->llm["step_types"]["claude"].as<std::string>(), "simulated");
   EXPECT_EQ(config->jobs["workers"].as<int>(), 3);
 }
 
@@ -154,6 +158,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--shutdown.grace=-1s"}, "shutdown.grace"},
         BadCase{{"--shutdown.drain_delay=1y"}, "shutdown.drain_delay"},
         BadCase{{"--log.level=loud"}, "log.level"},
+        BadCase{{"--pipeline.max_yaml_bytes=0"}, "pipeline.max_yaml_bytes"},
+        BadCase{{"--pipeline.max_steps=-1"}, "pipeline.max_steps"},
+        BadCase{{"--pipeline.execute_threads=0"}, "pipeline.execute_threads"},
+        BadCase{{"--pipeline.max_queued_executions=x"}, "pipeline.max_queued_executions"},
+        BadCase{{"--pipeline.default_execute_timeout=0"}, "pipeline.default_execute_timeout"},
         BadCase{{"--no.such.key=1"}, "no.such.key"},
         BadCase{{"--grpc.listen"}, "grpc.listen"},
         BadCase{{"positional"}, "positional"}));
