@@ -1,0 +1,386 @@
+// ExecutePipeline and pipeline registration end to end: the real server in-process, real
+// HTTP to the fake provider server on loopback, real SQLite.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "server/store/store.h"
+#include "tests/fakes/fake_provider_server.h"
+#include "tests/testutil/test_server.h"
+
+namespace elexirion {
+namespace {
+
+using ::testing::HasSubstr;
+using testutil::InProcessServer;
+using testutil::TempDir;
+
+constexpr char kAnthropicKey[] = "sk-ant-CANARY-execute-0001";
+constexpr char kGeminiKey[] = "AIzaCANARY-execute-0002";
+
+std::string ReadTestdata(const std::string& name) {
+  std::ifstream in(testutil::SourcePath("tests/pipeline/testdata/" + name));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ExecutePipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto fake = fakes::FakeProviderServer::Start();
+    ASSERT_TRUE(fake.ok()) << fake.status();
+    fake_ = std::move(*fake);
+    // Answers name the step's first prompt line so tests can follow the data flow.
+    fake_->SetHandler([](const fakes::RecordedRequest& request) {
+      std::string prompt = request.LastUserText();
+      std::string first = prompt.substr(0, prompt.find('\n'));
+      return fakes::FakeResponse::Text("answer to: " + first);
+    });
+    config::ServerConfig config = testutil::TestConfig(dir_);
+    config.pipeline.prompts_dir = testutil::SourcePath("tests/pipeline/testdata/prompts");
+    std::string anthropic_key = dir_.Write("anthropic.key", kAnthropicKey);
+    std::string gemini_key = dir_.Write("gemini.key", kGeminiKey);
+    config.llm = YAML::Load(absl::StrCat(
+        "providers:\n"
+        "  anthropic:\n    kind: anthropic\n    base_url: ", fake_->base_url(),
+        "\n    api_key_file: ", anthropic_key,
+        "\n    retry_base_delay: 10ms\n"
+        "    prices: {claude-sonnet-4-5: {input: 3.0, output: 15.0}}\n"
+        "  gemini:\n    kind: gemini\n    base_url: ", fake_->base_url(),
+        "\n    api_key_file: ", gemini_key, "\n"));
+    auto server = InProcessServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = server_->NewClient();
+  }
+
+  grpc::Status Execute(const v1::ExecutePipelineRequest& request,
+                       v1::ExecutePipelineResponse* response) {
+    grpc::ClientContext context;
+    client_->Prepare(&context);
+    return client_->pipelines().ExecutePipeline(&context, request, response);
+  }
+
+  v1::ExecutePipelineRequest Inline(const std::string& yaml, const std::string& inputs_json = "{}") {
+    v1::ExecutePipelineRequest request;
+    request.mutable_pipeline()->set_yaml(yaml);
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(inputs_json, request.mutable_inputs())
+                    .ok());
+    return request;
+  }
+
+  // The server still executes a good pipeline.
+  void ExpectHealthy() {
+    v1::ExecutePipelineResponse response;
+    grpc::Status status = Execute(Inline(kSimple), &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(response.success());
+  }
+
+  void ExpectInvalid(const std::string& yaml, const std::string& expected) {
+    v1::ExecutePipelineResponse response;
+    grpc::Status status = Execute(Inline(yaml), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr(expected));
+    ExpectHealthy();
+  }
+
+  static constexpr char kSimple[] =
+      "workflow:\n  name: simple\n  steps:\n    - name: hello\n      type: claude\n"
+      "      prompt:\n        - type: static\n          content: Say hello\n";
+
+  TempDir dir_;
+  std::unique_ptr<fakes::FakeProviderServer> fake_;
+  std::unique_ptr<InProcessServer> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(ExecutePipelineTest, CodeAnalysisTemplateOverRealHttp) {
+  auto request = Inline(ReadTestdata("code_analysis.yaml"),
+                        R"({"code": "def f(x): return x/0", "analysis_type": "bugs"})");
+  request.set_include_prompts(true);
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.success()) << response.error();
+  ASSERT_EQ(response.steps_size(), 1);
+  const auto& step = response.steps(0);
+  EXPECT_EQ(step.name(), "analyze_code");
+  EXPECT_EQ(step.status(), v1::StepResult::STATUS_SUCCEEDED);
+  EXPECT_EQ(step.provider(), "anthropic");
+  EXPECT_FALSE(step.simulated());
+  EXPECT_THAT(step.rendered_prompt(), HasSubstr("def f(x): return x/0"));
+  EXPECT_THAT(step.rendered_prompt(), HasSubstr("Analysis type: bugs"));
+  EXPECT_EQ(response.final_output(), step.text());
+  EXPECT_THAT(response.final_output(), HasSubstr("answer to: Analyze the following code"));
+  EXPECT_EQ(response.usage().llm_calls(), 1);
+  EXPECT_EQ(response.usage().input_tokens(), 10);
+
+  ASSERT_EQ(fake_->request_count(), 1);
+  auto recorded = fake_->requests()[0];
+  EXPECT_EQ(recorded.path, "/v1/messages");
+  EXPECT_EQ(recorded.Header("x-api-key"), kAnthropicKey);
+  EXPECT_THAT(recorded.LastUserText(), HasSubstr("def f(x): return x/0"));
+}
+
+TEST_F(ExecutePipelineTest, FilesPreviousResponsesAndIgnoredOptions) {
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(Inline(ReadTestdata("fix_bug.yaml")), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.success()) << response.error();
+  ASSERT_EQ(response.steps_size(), 3);
+  EXPECT_EQ(response.steps(0).provider(), "gemini");
+  EXPECT_THAT(response.steps(1).ignored_options(), ::testing::Contains(HasSubstr("allowed_tools")));
+  // The second step's prompt carries the first step's answer.
+  auto requests = fake_->requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_THAT(requests[0].path, HasSubstr(":generateContent"));
+  EXPECT_EQ(requests[0].Header("x-goog-api-key"), kGeminiKey);
+  EXPECT_EQ(requests[0].query.find("key="), std::string::npos);
+  EXPECT_THAT(requests[1].LastUserText(), HasSubstr(response.steps(0).text()));
+}
+
+TEST_F(ExecutePipelineTest, RegisteredPipelineByNameAndCacheHits) {
+  grpc::ClientContext context;
+  client_->Prepare(&context);
+  v1::RegisterPipelineRequest reg;
+  reg.mutable_pipeline()->set_name("code_analysis");
+  reg.mutable_pipeline()->set_yaml(ReadTestdata("code_analysis.yaml"));
+  v1::Pipeline registered;
+  ASSERT_TRUE(client_->pipelines().RegisterPipeline(&context, reg, &registered).ok());
+  EXPECT_EQ(registered.revision(), 1);
+  ASSERT_EQ(registered.steps_size(), 1);
+  EXPECT_EQ(registered.steps(0).signature(),
+            "code, analysis_type -> findings, recommendations, severity");
+
+  v1::ExecutePipelineRequest request;
+  request.mutable_pipeline()->set_name("code_analysis");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"code": "x = 1", "analysis_type": "style"})", request.mutable_inputs())
+                  .ok());
+  v1::ExecutePipelineResponse first, second;
+  ASSERT_TRUE(Execute(request, &first).ok());
+  ASSERT_TRUE(first.success()) << first.error();
+  ASSERT_TRUE(Execute(request, &second).ok());
+  EXPECT_EQ(second.usage().llm_calls(), 0);
+  EXPECT_EQ(second.usage().cache_hits(), 1);
+  EXPECT_EQ(second.final_output(), first.final_output());
+  EXPECT_EQ(fake_->request_count(), 1);
+
+  request.set_no_cache(true);
+  v1::ExecutePipelineResponse third;
+  ASSERT_TRUE(Execute(request, &third).ok());
+  EXPECT_EQ(fake_->request_count(), 2);
+
+  v1::ExecutePipelineRequest missing;
+  missing.mutable_pipeline()->set_name("nope");
+  v1::ExecutePipelineResponse r;
+  EXPECT_EQ(Execute(missing, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ExecutePipelineTest, ProgramIsAppliedByNameAndVersion) {
+  store::ProgramRecord program;
+  program.name = "code_analysis";
+  program.pipeline_name = "code_analysis";
+  program.dspy_json = R"json({
+    "analyze_code": {
+      "traces": [], "train": [],
+      "demos": [{"augmented": true, "code": "print(1/0)", "analysis_type": "bugs",
+                 "findings": "division by zero", "recommendations": "guard", "severity": "high"}],
+      "signature": {"instructions": "Think step by step about defects.", "fields": []},
+      "lm": null
+    },
+    "metadata": {"dependency_versions": {"dspy": "elexirion"}}
+  })json";
+  auto stored = server_->server().store()->CreateProgramVersion(program);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+
+  auto request = Inline(ReadTestdata("code_analysis.yaml"),
+                        R"({"code": "y = []", "analysis_type": "bugs"})");
+  request.mutable_program()->set_name("code_analysis");
+  request.set_include_prompts(true);
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.success()) << response.error();
+  EXPECT_EQ(response.program().version(), stored->version);
+  EXPECT_THAT(response.steps(0).rendered_prompt(), HasSubstr("Think step by step about defects."));
+  EXPECT_THAT(response.steps(0).rendered_prompt(), HasSubstr("division by zero"));
+
+  request.mutable_program()->set_version(99);
+  EXPECT_EQ(Execute(request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  request.mutable_program()->set_label("stable");
+  status = Execute(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("program.label"));
+}
+
+TEST_F(ExecutePipelineTest, BudgetEndsTheRunCleanly) {
+  const std::string two_steps =
+      "workflow:\n  name: two\n  steps:\n"
+      "    - name: a\n      type: claude\n      prompt: [{type: static, content: first}]\n"
+      "    - name: b\n      type: claude\n      prompt: [{type: static, content: second}]\n";
+  auto request = Inline(two_steps);
+  request.mutable_budget()->set_max_llm_calls(1);
+  request.set_no_cache(true);
+  v1::ExecutePipelineResponse response;
+  ASSERT_TRUE(Execute(request, &response).ok());
+  EXPECT_FALSE(response.success());
+  EXPECT_THAT(response.error(), HasSubstr("budget"));
+  EXPECT_EQ(fake_->request_count(), 1);
+  EXPECT_EQ(response.usage().llm_calls(), 1);
+}
+
+TEST_F(ExecutePipelineTest, CallerDeadlineAbortsTheModelCall) {
+  fake_->SetLatency(absl::Seconds(20));
+  grpc::ClientContext context;
+  client_->Prepare(&context, absl::Milliseconds(500));
+  v1::ExecutePipelineResponse response;
+  const absl::Time start = absl::Now();
+  grpc::Status status = client_->pipelines().ExecutePipeline(&context, Inline(kSimple), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  fake_->SetLatency(absl::ZeroDuration());
+  ExpectHealthy();
+}
+
+TEST_F(ExecutePipelineTest, SecretsNeverReachTheCaller) {
+  fake_->SetHandler([](const fakes::RecordedRequest& request) {
+    return fakes::FakeResponse::EchoKeyError(request, 401);
+  });
+  v1::ExecutePipelineResponse response;
+  ASSERT_TRUE(Execute(Inline(kSimple), &response).ok());
+  EXPECT_FALSE(response.success());
+  std::string all;
+  google::protobuf::util::MessageToJsonString(response, &all);
+  EXPECT_EQ(all.find("CANARY"), std::string::npos) << all;
+}
+
+TEST_F(ExecutePipelineTest, BadPipelinesAreInvalidAndTheServerStaysHealthy) {
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n    - name: s\n      type: teleport\n"
+                "      prompt: [{type: static, content: hi}]\n",
+                "teleport");
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n    - name: s\n      type: claude\n", "prompt");
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n    - name: s\n      type: claude\n"
+                "      prompt: [{type: previous_response, step: ghost}]\n",
+                "ghost");
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n"
+                "    - name: a\n      type: claude\n"
+                "      prompt: [{type: previous_response, step: b}]\n"
+                "    - name: b\n      type: claude\n      prompt: [{type: static, content: x}]\n",
+                "\"b\"");
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n    - name: s\n      type: claude\n"
+                "      prompt: [{type: file, path: ../../../etc/passwd}]\n",
+                "path");
+  ExpectInvalid("workflow:\n  name: x\n  steps:\n    - name: s\n      type: claude\n"
+                "      prompt: [{type: file, path: /etc/passwd}]\n",
+                "path");
+  // Alias cycle and alias bomb.
+  ExpectInvalid("a: &x [1, *x]\nworkflow: *x\n", "line");
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n";
+  for (char c = 'b'; c <= 'j'; ++c) {
+    bomb += absl::StrCat(std::string(1, c), ": &", std::string(1, c), " [");
+    for (int i = 0; i < 9; ++i) bomb += absl::StrCat(i ? ", " : "", "*", std::string(1, c - 1));
+    bomb += "]\n";
+  }
+  bomb += "workflow: {name: bomb, steps: *j}\n";
+  ExpectInvalid(bomb, "");
+  ExpectInvalid(std::string(10000, '[') + std::string(10000, ']'), "");
+  std::string block;
+  for (int i = 0; i < 10000; ++i) block += std::string(static_cast<size_t>(i % 200), ' ') + "-\n";
+  ExpectInvalid(block, "");
+  // Larger than pipeline.max_yaml_bytes (1 MiB) but within the gRPC message limit.
+  ExpectInvalid("# " + std::string(2 << 20, 'x') + "\n" + kSimple, "");
+}
+
+TEST_F(ExecutePipelineTest, SymlinkEscapeIsRefused) {
+  // A prompts directory with a symlink pointing outside of it.
+  TempDir prompts;
+  std::filesystem::create_directories(prompts.File("inside"));
+  std::filesystem::create_symlink("/etc", prompts.File("inside/escape"));
+  dir_.Write("other.key", "");
+  config::ServerConfig config = testutil::TestConfig(dir_);
+  config.store.sqlite_path = dir_.File("symlink.sqlite");
+  config.pipeline.prompts_dir = prompts.path();
+  auto server = InProcessServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = (*server)->NewClient();
+  grpc::ClientContext context;
+  client->Prepare(&context);
+  v1::ExecutePipelineResponse response;
+  auto request = Inline(
+      "workflow:\n  name: x\n  steps:\n    - name: s\n      type: claude\n"
+      "      prompt: [{type: file, path: inside/escape/passwd}]\n");
+  grpc::Status status = client->pipelines().ExecutePipeline(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+}
+
+TEST_F(ExecutePipelineTest, FiftyMegabyteRequestIsRejectedAndServerStaysHealthy) {
+  auto request = Inline(std::string(50 << 20, '#'));
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  ExpectHealthy();
+}
+
+TEST_F(ExecutePipelineTest, BadRequestFieldsAreNamed) {
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(v1::ExecutePipelineRequest(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("pipeline"));
+
+  auto request = Inline(kSimple);
+  request.mutable_lm()->set_temperature(5);
+  status = Execute(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("lm.temperature"));
+
+  request = Inline(kSimple);
+  request.mutable_budget()->set_max_usd(-1);
+  status = Execute(request, &response);
+  EXPECT_THAT(status.error_message(), HasSubstr("budget.max_usd"));
+
+  request = Inline(kSimple);
+  request.mutable_program()->set_name("Bad Name!");
+  status = Execute(request, &response);
+  EXPECT_THAT(status.error_message(), HasSubstr("program.name"));
+
+  grpc::ClientContext context;
+  client_->Prepare(&context);
+  v1::RegisterPipelineRequest reg;
+  reg.mutable_pipeline()->set_name("ok");
+  reg.mutable_pipeline()->set_yaml("workflow: {name: x, steps: []}\n");
+  v1::Pipeline p;
+  status = client_->pipelines().RegisterPipeline(&context, reg, &p);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("pipeline.yaml"));
+}
+
+TEST_F(ExecutePipelineTest, ManyConcurrentExecutions) {
+  fake_->SetLatency(absl::Milliseconds(20));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      auto request = Inline(kSimple);
+      request.set_no_cache(true);
+      request.mutable_inputs()->mutable_fields()->operator[]("n").set_number_value(t);
+      v1::ExecutePipelineResponse response;
+      if (Execute(request, &response).ok() && response.success()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 16);
+  EXPECT_GT(fake_->max_concurrent_requests(), 1);
+}
+
+}  // namespace
+}  // namespace elexirion
