@@ -1,6 +1,9 @@
 #include "client/cli/cli.h"
 
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <iomanip>
 
 #include "absl/strings/ascii.h"
@@ -11,11 +14,25 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 
 namespace elexirion::cli {
 namespace {
 
 using Args = std::vector<std::string>;
+
+constexpr char kUsagePayload[] = "elexirion.cli/usage";
+
+// An error in the command line itself (exit code 2), as opposed to one from the server.
+absl::Status UsageError(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kUsagePayload, absl::Cord("1"));
+  return status;
+}
+
+bool IsUsageError(const absl::Status& status) {
+  return status.GetPayload(kUsagePayload).has_value();
+}
 
 std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
@@ -45,7 +62,9 @@ class CommandArgs {
   explicit CommandArgs(const Args& words) {
     for (size_t i = 0; i < words.size(); ++i) {
       const std::string& w = words[i];
-      if (w.rfind("--", 0) == 0) {
+      if (w == "-f" && i + 1 < words.size()) {
+        options_.emplace_back("f", words[++i]);
+      } else if (w.rfind("--", 0) == 0) {
         size_t eq = w.find('=');
         if (eq != std::string::npos) {
           options_.emplace_back(w.substr(2, eq - 2), w.substr(eq + 1));
@@ -75,11 +94,11 @@ class CommandArgs {
   // INVALID_ARGUMENT for an option not in `known` or without a value.
   absl::Status Check(const std::vector<std::string>& known) const {
     if (!missing_value_.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(missing_value_, ": missing value"));
+      return UsageError(absl::StrCat(missing_value_, ": missing value"));
     }
     for (const auto& [k, v] : options_) {
       if (std::find(known.begin(), known.end(), k) == known.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("--", k, ": unknown option"));
+        return UsageError(absl::StrCat("--", k, ": unknown option"));
       }
     }
     return absl::OkStatus();
@@ -122,7 +141,7 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   for (const auto& state : args.All("state")) {
     v1::JobState parsed;
     if (!v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed)) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return UsageError(absl::StrCat(
           "--state: unknown state \"", state,
           "\" (queued, running, succeeded, failed, cancelled)"));
     }
@@ -132,7 +151,7 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   if (std::string size = args.Get("page-size"); !size.empty()) {
     int n;
     if (!absl::SimpleAtoi(size, &n) || n <= 0) {
-      return absl::InvalidArgumentError("--page-size: must be a positive integer");
+      return UsageError("--page-size: must be a positive integer");
     }
     request.set_page_size(n);
   }
@@ -180,7 +199,7 @@ void PrintJob(std::ostream& out, const v1::Job& job) {
 absl::Status JobsGetOrCancel(Context& c, const CommandArgs& args, bool cancel) {
   if (auto s = args.Check({}); !s.ok()) return s;
   if (args.positional().size() != 1) {
-    return absl::InvalidArgumentError(
+    return UsageError(
         absl::StrCat("usage: elexirion jobs ", cancel ? "cancel" : "get", " JOB_ID"));
   }
   grpc::ClientContext context;
@@ -206,12 +225,185 @@ absl::Status JobsGetOrCancel(Context& c, const CommandArgs& args, bool cancel) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> ReadFileArg(const std::string& flag, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return UsageError(absl::StrCat(flag, ": cannot read \"", path, "\""));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// --input key=value (a JSON value when it parses as one, else a string) and
+// --input-json FILE (a JSON object), merged in order.
+absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
+  nlohmann::json inputs = nlohmann::json::object();
+  for (const auto& path : args.All("input-json")) {
+    auto text = ReadFileArg("--input-json", path);
+    if (!text.ok()) return text.status();
+    auto json = nlohmann::json::parse(*text, nullptr, false);
+    if (json.is_discarded() || !json.is_object()) {
+      return UsageError(
+          absl::StrCat("--input-json: ", path, " must hold a JSON object"));
+    }
+    inputs.update(json);
+  }
+  for (const auto& kv : args.All("input")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return UsageError(
+          absl::StrCat("--input: expected key=value, got \"", kv, "\""));
+    }
+    std::string value = kv.substr(eq + 1);
+    auto json = nlohmann::json::parse(value, nullptr, false);
+    inputs[kv.substr(0, eq)] =
+        json.is_discarded() || json.is_string() ? nlohmann::json(value) : json;
+  }
+  google::protobuf::Struct out;
+  auto status = google::protobuf::util::JsonStringToMessage(inputs.dump(), &out);
+  if (!status.ok()) return UsageError("--input: not representable");
+  return out;
+}
+
+absl::Status Run(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program",
+                           "program-version", "provider", "model", "prompts", "no-cache",
+                           "max-calls", "max-usd"});
+      !s.ok()) {
+    return s;
+  }
+  v1::ExecutePipelineRequest request;
+  std::string file = args.Get("file", args.Get("f"));
+  if (!file.empty()) {
+    auto yaml = ReadFileArg("-f", file);
+    if (!yaml.ok()) return yaml.status();
+    request.mutable_pipeline()->set_yaml(*yaml);
+  } else if (!args.Get("name").empty()) {
+    request.mutable_pipeline()->set_name(args.Get("name"));
+  } else {
+    return UsageError(
+        "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
+        "[--input-json FILE] [--program NAME [--program-version N]]");
+  }
+  auto inputs = ParseInputs(args);
+  if (!inputs.ok()) return inputs.status();
+  *request.mutable_inputs() = *inputs;
+  if (!args.Get("program").empty()) {
+    request.mutable_program()->set_name(args.Get("program"));
+    if (std::string v = args.Get("program-version"); !v.empty()) {
+      int64_t version;
+      if (!absl::SimpleAtoi(v, &version)) {
+        return UsageError("--program-version: must be an integer");
+      }
+      request.mutable_program()->set_version(version);
+    }
+  }
+  request.mutable_lm()->set_provider(args.Get("provider"));
+  request.mutable_lm()->set_model(args.Get("model"));
+  request.set_include_prompts(args.Get("prompts") == "true");
+  request.set_no_cache(args.Get("no-cache") == "true");
+  if (std::string n = args.Get("max-calls"); !n.empty()) {
+    int64_t calls;
+    if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
+    request.mutable_budget()->set_max_llm_calls(calls);
+  }
+  if (std::string usd = args.Get("max-usd"); !usd.empty()) {
+    double v;
+    if (!absl::SimpleAtod(usd, &v)) return UsageError("--max-usd: number");
+    request.mutable_budget()->set_max_usd(v);
+  }
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::ExecutePipelineResponse response;
+  absl::Status s =
+      client::FromGrpcStatus(c.client.pipelines().ExecutePipeline(&context, request, &response));
+  if (!s.ok()) return s;
+  if (c.inv.json) {
+    c.out << ToJson(response);
+  } else {
+    for (const auto& step : response.steps()) {
+      c.out << "== step " << step.name() << " (" << step.type() << ", "
+            << absl::AsciiStrToLower(
+                   v1::StepResult::Status_Name(step.status()).substr(std::strlen("STATUS_")))
+            << ", " << (step.provider().empty() ? "-" : step.provider()) << "/"
+            << (step.model().empty() ? "-" : step.model())
+            << (step.simulated() ? ", simulated" : "") << ")\n";
+      if (!step.rendered_prompt().empty()) {
+        c.out << "-- prompt:\n" << step.rendered_prompt() << "\n-- response:\n";
+      }
+      if (!step.error().empty()) c.out << "error: " << step.error() << "\n";
+      c.out << step.text() << "\n";
+    }
+    c.out << "== " << (response.success() ? "succeeded" : "failed") << ": "
+          << response.usage().llm_calls() << " calls, " << response.usage().cache_hits()
+          << " cached, " << response.usage().input_tokens() << "+"
+          << response.usage().output_tokens() << " tokens, "
+          << absl::StrFormat("$%.4f, %.2fs", response.usage().cost_usd(),
+                             response.duration_seconds())
+          << "\n";
+    if (!response.success()) c.out << "error: " << response.error() << "\n";
+  }
+  return response.success() ? absl::OkStatus()
+                            : absl::AbortedError("pipeline failed: " + response.error());
+}
+
+absl::Status PipelinesRegister(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({"file", "f"}); !s.ok()) return s;
+  std::string file = args.Get("file", args.Get("f"));
+  if (args.positional().size() != 1 || file.empty()) {
+    return UsageError("usage: elexirion pipelines register NAME -f FILE");
+  }
+  auto yaml = ReadFileArg("-f", file);
+  if (!yaml.ok()) return yaml.status();
+  v1::RegisterPipelineRequest request;
+  request.mutable_pipeline()->set_name(args.positional()[0]);
+  request.mutable_pipeline()->set_yaml(*yaml);
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::Pipeline pipeline;
+  absl::Status s = client::FromGrpcStatus(
+      c.client.pipelines().RegisterPipeline(&context, request, &pipeline));
+  if (!s.ok()) return s;
+  if (c.inv.json) {
+    c.out << ToJson(pipeline);
+  } else {
+    c.out << "registered " << pipeline.name() << " revision " << pipeline.revision() << "\n";
+    for (const auto& step : pipeline.steps()) {
+      c.out << "  step " << step.name() << " (" << step.type() << "): " << step.signature()
+            << "\n";
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PipelinesList(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({}); !s.ok()) return s;
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::ListPipelinesResponse response;
+  absl::Status s = client::FromGrpcStatus(
+      c.client.pipelines().ListPipelines(&context, v1::ListPipelinesRequest(), &response));
+  if (!s.ok()) return s;
+  if (c.inv.json) {
+    c.out << ToJson(response);
+    return absl::OkStatus();
+  }
+  for (const auto& p : response.pipelines()) {
+    c.out << p.name() << "  revision " << p.revision() << "  " << p.steps_size()
+          << " LLM steps\n";
+  }
+  if (response.pipelines().empty()) c.out << "(no pipelines)\n";
+  return absl::OkStatus();
+}
+
 using Handler = std::function<absl::Status(Context&, const CommandArgs&)>;
 
 // Command table: "group verb" or a single word.
 const std::map<std::string, Handler>& Commands() {
   static const auto* commands = new std::map<std::string, Handler>{
       {"health", Health},
+      {"run", Run},
+      {"pipelines register", PipelinesRegister},
+      {"pipelines list", PipelinesList},
       {"jobs list", JobsList},
       {"jobs get", [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, false); }},
       {"jobs cancel",
@@ -230,6 +422,12 @@ std::string Usage() {
          "  jobs list [--state S]... [--program NAME] [--page-size N] [--page-token T]\n"
          "  jobs get JOB_ID                  show one job\n"
          "  jobs cancel JOB_ID               cancel a queued or running job\n"
+         "  run (-f pipeline.yaml | --name NAME) [--input key=value]... [--input-json FILE]\n"
+         "      [--program NAME [--program-version N]] [--provider P] [--model M]\n"
+         "      [--prompts true] [--no-cache true] [--max-calls N] [--max-usd X]\n"
+         "                                   run a pipeline on one input\n"
+         "  pipelines register NAME -f FILE  register (or update) a pipeline\n"
+         "  pipelines list\n"
          "\n"
          "environment: ELEXIRION_ADDR (default 127.0.0.1:50051), ELEXIRION_TOKEN\n";
 }
@@ -248,7 +446,7 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
       *out = arg.substr(eq + 1);
       return absl::OkStatus();
     }
-    if (i + 1 >= args.size()) return absl::InvalidArgumentError(flag + ": missing value");
+    if (i + 1 >= args.size()) return UsageError(flag + ": missing value");
     *out = args[++i];
     return absl::OkStatus();
   };
@@ -265,12 +463,12 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
       std::string t;
       if (auto s = value("--timeout", &t); !s.ok()) return s;
       if (!absl::ParseDuration(t, &inv.timeout) || inv.timeout <= absl::ZeroDuration()) {
-        return absl::InvalidArgumentError("--timeout: must be a duration like 30s");
+        return UsageError("--timeout: must be a duration like 30s");
       }
     } else if (arg == "--json") {
       inv.json = true;
     } else if (arg.rfind("--", 0) == 0 && inv.words.empty()) {
-      return absl::InvalidArgumentError(arg + ": unknown flag");
+      return UsageError(arg + ": unknown flag");
     } else {
       inv.words.assign(args.begin() + static_cast<long>(i), args.end());
       break;
@@ -319,8 +517,7 @@ int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
   absl::Status s = (*handler)(context, args);
   if (!s.ok()) {
     err << "elexirion: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
-    return s.code() == absl::StatusCode::kInvalidArgument && s.message().find("--") == 0 ? 2
-                                                                                         : 1;
+    return IsUsageError(s) ? 2 : 1;
   }
   return 0;
 }

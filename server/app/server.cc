@@ -1,6 +1,7 @@
 #include "server/app/server.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -119,12 +120,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   pipeline::PipelineExecutor::Options executor;
   executor.client = server->router_.get();
   executor.prompts_dir = config.pipeline.prompts_dir;
+  if (!executor.prompts_dir.empty() && !std::filesystem::is_directory(executor.prompts_dir)) {
+    logging::Warning("pipeline.prompts_dir does not exist: file prompt parts are disabled",
+                     {{"prompts_dir", executor.prompts_dir}});
+    executor.prompts_dir.clear();
+  }
   executor.output_dir = config.pipeline.output_dir;
   executor.max_steps = static_cast<size_t>(config.pipeline.max_steps);
   llm::ProviderRouter* router = server->router_.get();
   executor.provider = [router](const std::string& type) {
     return ProviderForStepType(*router, type);
   };
+  const std::string prompts_dir = executor.prompts_dir;
   ASSIGN_OR_RETURN(server->executor_, pipeline::PipelineExecutor::Create(std::move(executor)));
   server->execute_pool_ =
       std::make_unique<ThreadPool>(static_cast<int>(config.pipeline.execute_threads),
@@ -141,7 +148,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   api.execute_pool = server->execute_pool_.get();
   api.load_options.yaml.max_bytes = static_cast<size_t>(config.pipeline.max_yaml_bytes);
   api.load_options.max_steps = static_cast<size_t>(config.pipeline.max_steps);
-  api.load_options.prompts_dir = config.pipeline.prompts_dir;
+  api.load_options.prompts_dir = prompts_dir;
   api.default_execute_timeout = config.pipeline.default_execute_timeout;
   server->services_.push_back(std::make_unique<api::OptimizerServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::PipelineServiceImpl>(api));
@@ -253,7 +260,7 @@ void Server::Shutdown() {
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
   http_server_.reset();
   execute_pool_.reset();  // runs what is left (nothing, once gRPC has drained)
-  logging::Info("stopped");
+  if (grpc_server_ != nullptr) logging::Info("stopped");
 }
 
 void Server::Wait() {

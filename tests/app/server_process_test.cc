@@ -175,5 +175,55 @@ TEST(ServerProcessTest, CliHealthAndJobs) {
   EXPECT_THAT(out, HasSubstr("UNAVAILABLE"));
 }
 
+TEST(ServerProcessTest, CliRunsPipelinesOnTheSimulatedModelWithoutKeys) {
+  TempDir dir;
+  auto args = BaseArgs(dir);
+  args.push_back("--pipeline.prompts_dir=" + testutil::SourcePath("tests/pipeline/testdata/prompts"));
+  auto process = ServerProcess::Start(args);
+  ASSERT_TRUE(process.ok()) << process.status();
+  EXPECT_THAT((*process)->Stderr(), HasSubstr("simulated model"));
+  const std::string addr = (*process)->address();
+  const std::string pipeline = testutil::SourcePath("tests/pipeline/testdata/code_analysis.yaml");
+  std::string inputs = dir.Write("inputs.json", R"({"analysis_type": "bugs"})");
+  std::string out;
+  int rc = testutil::RunCommand({Cli(), "--addr", addr, "run", "-f", pipeline, "--input",
+                                 "code=print(1/0)", "--input-json", inputs, "--prompts", "true"},
+                                &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_THAT(out, HasSubstr("== step analyze_code (claude_smart, succeeded, simulated"));
+  EXPECT_THAT(out, HasSubstr("print(1/0)"));
+  EXPECT_THAT(out, HasSubstr("== succeeded: 1 calls"));
+
+  out.clear();
+  rc = testutil::RunCommand({Cli(), "--addr", addr, "--json", "run", "-f", pipeline, "--input",
+                             "code=x", "--input", "analysis_type=style"},
+                            &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(nlohmann::json::accept(out)) << out;
+
+  out.clear();
+  EXPECT_EQ(testutil::RunCommand({Cli(), "--addr", addr, "pipelines", "register", "ca", "-f",
+                                  pipeline},
+                                 &out),
+            0)
+      << out;
+  EXPECT_THAT(out, HasSubstr("registered ca revision 1"));
+  out.clear();
+  EXPECT_EQ(testutil::RunCommand({Cli(), "--addr", addr, "run", "--name", "ca", "--input",
+                                  "code=y", "--input", "analysis_type=bugs"},
+                                 &out),
+            0)
+      << out;
+
+  // Usage errors exit 2, server-side rejections 1.
+  out.clear();
+  EXPECT_EQ(testutil::RunCommand({Cli(), "--addr", addr, "run", "--input", "novalue"}, &out), 2);
+  out.clear();
+  std::string bad = dir.Write("bad.yaml", "workflow: {name: x, steps: []}\n");
+  EXPECT_EQ(testutil::RunCommand({Cli(), "--addr", addr, "run", "-f", bad}, &out), 1);
+  EXPECT_THAT(out, HasSubstr("INVALID_ARGUMENT"));
+  (*process)->Signal(SIGTERM);
+}
+
 }  // namespace
 }  // namespace elexirion
