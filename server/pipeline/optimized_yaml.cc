@@ -17,6 +17,8 @@ namespace {
 
 using ojson = nlohmann::ordered_json;
 
+constexpr size_t kMaxImplicitKey = 1000;
+
 // Decodes one UTF-8 code point at s[i]; returns its length (1 for invalid bytes, cp = byte).
 size_t DecodeUtf8(absl::string_view s, size_t i, uint32_t* cp) {
   const auto b0 = static_cast<unsigned char>(s[i]);
@@ -223,7 +225,13 @@ void Emit(std::string* out, const ojson& v, int indent) {
   const std::string pad(static_cast<size_t>(indent), ' ');
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
-      absl::StrAppend(out, pad, Scalar(ojson(it.key()), indent, true), ":");
+      const std::string key = Scalar(ojson(it.key()), indent, true);
+      if (key.size() > kMaxImplicitKey) {
+        // YAML caps implicit keys at 1024 characters; longer ones need the explicit form.
+        absl::StrAppend(out, pad, "? ", key, "\n", pad, ":");
+      } else {
+        absl::StrAppend(out, pad, key, ":");
+      }
       EmitAfterIndicator(out, it.value(), indent + 2);
     }
   } else if (v.is_array()) {

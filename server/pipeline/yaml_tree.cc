@@ -35,6 +35,52 @@ SourceLocation ToLocation(const YAML::Mark& mark) {
   return {mark.line + 1, mark.column + 1};
 }
 
+// Offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or npos.
+size_t FirstInvalidUtf8(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t min = 0, cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2, min = 0x80, cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3, min = 0x800, cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4, min = 0x10000, cp = c & 0x07u;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += len;
+  }
+  return absl::string_view::npos;
+}
+
+SourceLocation LocationOfOffset(absl::string_view text, size_t offset) {
+  SourceLocation location{1, 1};
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++location.line;
+      location.column = 1;
+    } else {
+      ++location.column;
+    }
+  }
+  return location;
+}
+
 // Thrown from the event handler to abort the parse; carries a ready message.
 struct TreeError {
   SourceLocation location;
@@ -67,6 +113,9 @@ class TreeBuilder final : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    if (FirstInvalidUtf8(value) != absl::string_view::npos) {
+      throw TreeError{ToLocation(mark), "scalar is not valid UTF-8"};
+    }
     auto node = std::make_shared<YamlNode>();
     node->kind = YamlNode::Kind::kScalar;
     node->scalar = value;
@@ -340,6 +389,10 @@ absl::StatusOr<YamlNodePtr> ParseYaml(std::string_view text, const YamlLimits& l
   if (text.size() > limits.max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("pipeline YAML is ", text.size(),
                                                    " bytes; the limit is ", limits.max_bytes));
+  }
+  if (const size_t bad = FirstInvalidUtf8(Sv(text)); bad != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        WithLocation(LocationOfOffset(Sv(text), bad), "pipeline YAML must be UTF-8"));
   }
   absl::Status status;
   YamlNodePtr root;

@@ -10,6 +10,7 @@
 //  - yaml-cpp's parser recurses once per nesting level (it throws DeepRecursion at ~500 levels,
 //    but a small thread stack overflows before that): parsing runs on a dedicated thread with a
 //    large stack, and our own depth budget (default 64) rejects deep documents long before.
+// Input and every scalar (escapes included) must be well-formed UTF-8, as YAML requires.
 // Every failure is INVALID_ARGUMENT with "line L, column C" (1-based) when a position exists.
 //
 // Thread safety: ParseYaml is reentrant; trees are immutable and may be shared across threads.

@@ -303,6 +303,8 @@ TEST(OptimizedYamlTest, EmittedStringsReloadExactly) {
     list.push_back(v);
   }
   doc["list"] = list;
+  doc[std::string(1500, 'k') + ": long key"] = "v";
+  doc[std::string(1200, 'q')]["nested"] = nlohmann::ordered_json::array({1, "two"});
   nlohmann::ordered_json inner = nlohmann::ordered_json::object();
   inner["y"] = "z\n";
   doc["nested"]["deep"]["x"] = nlohmann::ordered_json::array();

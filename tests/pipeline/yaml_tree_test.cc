@@ -140,6 +140,15 @@ TEST(YamlTreeTest, ComplexAndDuplicateKeysAreRejected) {
               HasSubstr("line 3, column 1: duplicate mapping key \"a\""));
 }
 
+TEST(YamlTreeTest, InputAndScalarsMustBeUtf8) {
+  EXPECT_THAT(ParseTimed("a: 1\nb: \"x\xff\"\n").message(),
+              HasSubstr("line 2, column 6: pipeline YAML must be UTF-8"));
+  EXPECT_EQ(ParseTimed("a: \"\\ud800\"\n").code(), absl::StatusCode::kInvalidArgument);
+  auto ok = ParseYaml("a: \"\\xff \\u00e9 \\U0001F600\"\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)->Find("a")->scalar, "\xc3\xbf \xc3\xa9 \xf0\x9f\x98\x80");
+}
+
 TEST(YamlTreeTest, EmptyDocumentIsNull) {
   auto root = ParseYaml("");
   ASSERT_TRUE(root.ok());
