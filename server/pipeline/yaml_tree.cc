@@ -26,6 +26,12 @@
 namespace elexirion::pipeline {
 namespace {
 
+#define RETURN_IF_ERROR_(expr)         \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
+  } while (false)
+
 // yaml-cpp recurses per nesting level until its DepthGuard<500> throws; 16 MiB covers that
 // with a wide margin even under AddressSanitizer. The memory is reserved, not committed.
 constexpr size_t kParserStackBytes = 16 << 20;
@@ -81,17 +87,194 @@ SourceLocation LocationOfOffset(absl::string_view text, size_t offset) {
   return location;
 }
 
+std::string WithLocation(const SourceLocation& location, absl::string_view message) {
+  std::string where = FormatLocation(location);
+  if (where.empty()) return std::string(message);
+  return absl::StrCat(where, ": ", message);
+}
+
+// A linear pre-scan that refuses, before yaml-cpp sees the text, documents whose flow
+// nesting exceeds the depth limit or whose structure (mapping entries, sequence entries, flow
+// items) already exceeds the node budget. yaml-cpp parses at a few MB/s and tokenizes nested
+// flow collections far ahead of its events ("[[[[..." of 1 MiB takes it ~0.4 s before the
+// first error), so these cases must not reach it. The scan skips quoted scalars, comments and
+// block scalars; its node count (scalars, collections and anchors it can see start) is an
+// estimate that only a document near the budget could reach. It also refuses a plain
+// (unquoted) scalar longer than 64 KiB on one line, which yaml-cpp would need ~0.1 s to scan
+// at 1 MiB; longer text belongs in a quoted or block scalar.
+class PreScanner {
+ public:
+  // yaml-cpp scans plain scalars at ~10 MB/s; one this long costs it ~6 ms.
+  static constexpr size_t kMaxPlainScalarLine = 64 << 10;
+
+  PreScanner(absl::string_view text, const YamlLimits& limits) : text_(text), limits_(limits) {}
+
+  absl::Status Run() {
+    size_t line_start = 0;
+    while (line_start < text_.size()) {
+      size_t line_end = text_.find('\n', line_start);
+      if (line_end == absl::string_view::npos) line_end = text_.size();
+      absl::Status s = Line(line_start, line_end);
+      if (!s.ok()) return s;
+      line_start = line_end + 1;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Fail(size_t offset, absl::string_view message) const {
+    return absl::InvalidArgumentError(
+        WithLocation(LocationOfOffset(text_, offset), message));
+  }
+
+  absl::Status AddNodes(size_t n, size_t offset) {
+    nodes_ += n;
+    if (nodes_ > limits_.max_nodes) {
+      return Fail(offset, absl::StrCat("document exceeds the node budget (", limits_.max_nodes,
+                                       " nodes, counting alias expansions)"));
+    }
+    return absl::OkStatus();
+  }
+
+  static bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+  // Ends the plain-scalar run that started at `run` (if any) at offset `at`.
+  absl::Status EndPlainRun(size_t* run, size_t at) const {
+    if (*run != absl::string_view::npos && at - *run > kMaxPlainScalarLine) {
+      return Fail(*run, absl::StrCat("plain scalar longer than ", kMaxPlainScalarLine,
+                                     " bytes on one line; quote it or use a block scalar (|)"));
+    }
+    *run = absl::string_view::npos;
+    return absl::OkStatus();
+  }
+
+  absl::Status Line(size_t begin, size_t end) {
+    size_t indent = 0;
+    while (begin + indent < end && text_[begin + indent] == ' ') ++indent;
+    if (block_scalar_parent_ >= 0) {
+      bool blank = true;
+      for (size_t i = begin; i < end; ++i) blank = blank && IsBlank(text_[i]);
+      if (blank || static_cast<int>(indent) > block_scalar_parent_) return absl::OkStatus();
+      block_scalar_parent_ = -1;
+    }
+    bool value_position = quote_ == 0 && flow_depth_ == 0;
+    size_t run = absl::string_view::npos;  // start of the plain scalar being read
+    for (size_t i = begin + (quote_ == 0 ? indent : 0); i < end; ++i) {
+      const char c = text_[i];
+      const bool at_token = i == begin || IsBlank(text_[i - 1]) ||
+                            (flow_depth_ > 0 && std::string_view("[{,:").find(text_[i - 1]) !=
+                                                    std::string_view::npos);
+      if (quote_ != 0) {
+        if (quote_ == '"' && c == '\\') {
+          ++i;
+        } else if (c == quote_) {
+          if (quote_ == '\'' && i + 1 < end && text_[i + 1] == '\'') {
+            ++i;
+          } else {
+            quote_ = 0;
+          }
+        }
+        continue;
+      }
+      if (c == '#' && at_token) break;  // comment
+      const bool indicator_colon =
+          c == ':' && (i + 1 == end || IsBlank(text_[i + 1]) ||
+                       (flow_depth_ > 0 &&
+                        std::string_view(",]}").find(text_[i + 1]) != std::string_view::npos));
+      if (flow_depth_ > 0) {
+        if (c == '[' || c == '{' || c == ']' || c == '}' || c == ',' || indicator_colon) {
+          RETURN_IF_ERROR_(EndPlainRun(&run, i));
+        }
+        if (c == '[' || c == '{') {
+          if (++flow_depth_ > limits_.max_depth) {
+            return Fail(i, absl::StrCat("document nesting exceeds the depth limit (",
+                                        limits_.max_depth, " levels)"));
+          }
+          RETURN_IF_ERROR_(AddNodes(1, i));
+        } else if (c == ']' || c == '}') {
+          --flow_depth_;
+        } else if (c == ',' || indicator_colon || ((c == '&' || c == '*') && at_token)) {
+          RETURN_IF_ERROR_(AddNodes(1, i));
+        } else if ((c == '"' || c == '\'') && at_token) {
+          quote_ = c;
+        } else if (!IsBlank(c) && run == absl::string_view::npos) {
+          run = i;
+        }
+        continue;
+      }
+      // Block context.
+      if (IsBlank(c)) continue;
+      if (value_position) {
+        if (c == '[' || c == '{') {
+          flow_depth_ = 1;
+          value_position = false;
+          RETURN_IF_ERROR_(AddNodes(1, i));
+          continue;
+        }
+        if (c == '"' || c == '\'') {
+          quote_ = c;
+          value_position = false;
+          RETURN_IF_ERROR_(AddNodes(1, i));
+          continue;
+        }
+        if ((c == '-' || c == '?' || c == ':') && (i + 1 == end || IsBlank(text_[i + 1]))) {
+          continue;  // entry indicators; the value that follows is counted
+        }
+        if (c == '|' || c == '>') {
+          // A block scalar header: its content lines are skipped.
+          size_t j = i + 1;
+          while (j < end && (std::isdigit(static_cast<unsigned char>(text_[j])) ||
+                             text_[j] == '+' || text_[j] == '-')) {
+            ++j;
+          }
+          while (j < end && IsBlank(text_[j])) ++j;
+          if (j == end || text_[j] == '#') {
+            block_scalar_parent_ = static_cast<int>(indent);
+            RETURN_IF_ERROR_(AddNodes(1, i));
+            return absl::OkStatus();
+          }
+        }
+        if (c == '&' || c == '!') {  // anchor or tag before the value (anchors cost too)
+          if (c == '&') RETURN_IF_ERROR_(AddNodes(1, i));
+          while (i + 1 < end && !IsBlank(text_[i + 1])) ++i;
+          continue;
+        }
+        value_position = false;
+        run = i;
+        RETURN_IF_ERROR_(AddNodes(1, i));
+        continue;
+      }
+      // Inside a plain scalar: a mapping indicator starts a value.
+      if (indicator_colon) {
+        RETURN_IF_ERROR_(EndPlainRun(&run, i));
+        value_position = true;
+      }
+    }
+    // The line ends (or a comment starts) inside the current plain run.
+    size_t line_end = end;
+    for (size_t i = (run == absl::string_view::npos ? end : run); i < end; ++i) {
+      if (text_[i] == '#' && IsBlank(text_[i - 1])) {
+        line_end = i;
+        break;
+      }
+    }
+    return EndPlainRun(&run, line_end);
+  }
+
+  absl::string_view text_;
+  const YamlLimits& limits_;
+  int flow_depth_ = 0;
+  char quote_ = 0;
+  int block_scalar_parent_ = -1;
+  size_t nodes_ = 0;
+};
+
 // Thrown from the event handler to abort the parse; carries a ready message.
 struct TreeError {
   SourceLocation location;
   std::string message;
 };
 
-std::string WithLocation(const SourceLocation& location, absl::string_view message) {
-  std::string where = FormatLocation(location);
-  if (where.empty()) return std::string(message);
-  return absl::StrCat(where, ": ", message);
-}
 
 // Builds the tree from parser events, charging every node (and every alias expansion) against
 // the limits as it goes, so a hostile document fails as soon as it crosses a budget.
@@ -394,6 +577,7 @@ absl::StatusOr<YamlNodePtr> ParseYaml(std::string_view text, const YamlLimits& l
     return absl::InvalidArgumentError(
         WithLocation(LocationOfOffset(Sv(text), bad), "pipeline YAML must be UTF-8"));
   }
+  if (absl::Status s = PreScanner(Sv(text), limits).Run(); !s.ok()) return s;
   absl::Status status;
   YamlNodePtr root;
   auto parse = [&] {

@@ -149,6 +149,29 @@ TEST(YamlTreeTest, InputAndScalarsMustBeUtf8) {
   EXPECT_EQ((*ok)->Find("a")->scalar, "\xc3\xbf \xc3\xa9 \xf0\x9f\x98\x80");
 }
 
+TEST(YamlTreeTest, PreScanRefusesBeforeYamlCppButNotValidText) {
+  // Flow nesting is refused at the 65th bracket, without tokenizing the rest.
+  const std::string brackets = std::string(1 << 19, '[');
+  EXPECT_THAT(ParseTimed(brackets).message(), HasSubstr("line 1, column 65: document nesting"));
+  // Brackets, colons and dashes inside block scalars, quotes and comments are text.
+  std::string text = "a: |\n";
+  for (int i = 0; i < 200; ++i) text += "  [[{ x: - y\n";
+  text += "b: \"" + std::string(200, '[') + "\"\nc: '" + std::string(200, '{') + "' # [[[[\n";
+  text += "# " + std::string(200, '[') + "\n";
+  auto root = ParseYaml(text);
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_EQ((*root)->Find("b")->scalar, std::string(200, '['));
+  // A plain scalar of more than 64 KiB on one line is refused; quoted, it is fine.
+  EXPECT_THAT(ParseTimed("a: " + std::string(70000, 'x') + "\n").message(),
+              HasSubstr("plain scalar longer than 65536 bytes"));
+  EXPECT_TRUE(ParseYaml("a: \"" + std::string(70000, 'x') + "\"\n").ok());
+  // JSON (flow) documents on one long line are fine.
+  std::string json = "{\"a\": [";
+  for (int i = 0; i < 20000; ++i) json += "\"item\", ";
+  json += "1]}";
+  EXPECT_TRUE(ParseYaml(json).ok());
+}
+
 TEST(YamlTreeTest, EmptyDocumentIsNull) {
   auto root = ParseYaml("");
   ASSERT_TRUE(root.ok());
