@@ -209,6 +209,18 @@ const std::vector<Field>& Fields() {
                &ServerConfig::pipeline, &PipelineConfig::max_queued_executions, false),
       DurationField("pipeline.default_execute_timeout", "execution limit without a deadline",
                     &ServerConfig::pipeline, &PipelineConfig::default_execute_timeout),
+      IntField("jobs.workers", "optimization jobs run at once", &ServerConfig::jobs,
+               &JobsConfig::workers, false),
+      DurationField("jobs.lease", "running job lease (crash recovery time)", &ServerConfig::jobs,
+                    &JobsConfig::lease),
+      DurationField("jobs.heartbeat", "lease renewal period (<= lease / 3)", &ServerConfig::jobs,
+                    &JobsConfig::heartbeat),
+      DurationField("jobs.poll", "idle workers look for jobs this often", &ServerConfig::jobs,
+                    &JobsConfig::poll),
+      IntField("jobs.max_queued", "queued jobs before OptimizeModule is refused",
+               &ServerConfig::jobs, &JobsConfig::max_queued, false),
+      IntField("jobs.max_attempts", "claims of one job before it fails", &ServerConfig::jobs,
+               &JobsConfig::max_attempts, false),
       StringField("log.level", "debug | info | warning | error", &ServerConfig::log,
                   &LogConfig::level),
   };
@@ -218,7 +230,6 @@ const std::vector<Field>& Fields() {
 // Sections whose content belongs to another module: kept as raw YAML.
 const std::map<std::string, YAML::Node ServerConfig::*>& RawSections() {
   static const auto* sections = new std::map<std::string, YAML::Node ServerConfig::*>{
-      {"jobs", &ServerConfig::jobs},
       {"learning", &ServerConfig::learning},
   };
   return *sections;
@@ -392,6 +403,18 @@ absl::Status Validate(const ServerConfig& c) {
   RETURN_IF_ERROR(positive("pipeline.execute_threads", c.pipeline.execute_threads, 1024));
   RETURN_IF_ERROR(
       positive("pipeline.max_queued_executions", c.pipeline.max_queued_executions, 1 << 20));
+  RETURN_IF_ERROR(positive("jobs.workers", c.jobs.workers, 256));
+  RETURN_IF_ERROR(positive("jobs.max_queued", c.jobs.max_queued, 1 << 24));
+  RETURN_IF_ERROR(positive("jobs.max_attempts", c.jobs.max_attempts, 100));
+  if (c.jobs.lease < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("jobs.lease: must be at least 1s");
+  }
+  if (c.jobs.heartbeat <= absl::ZeroDuration() || c.jobs.heartbeat * 3 > c.jobs.lease) {
+    return absl::InvalidArgumentError("jobs.heartbeat: must be positive and at most jobs.lease / 3");
+  }
+  if (c.jobs.poll <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("jobs.poll: must be positive");
+  }
   if (c.pipeline.default_execute_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("pipeline.default_execute_timeout: must be positive");
   }

@@ -106,6 +106,21 @@ struct PipelineConfig {
   absl::Duration default_execute_timeout = absl::Minutes(10);
 };
 
+struct JobsConfig {
+  // Optimization jobs run at once in this process.
+  int64_t workers = 2;
+  // A running job's lease; a crashed worker's job is recovered after this long.
+  absl::Duration lease = absl::Seconds(30);
+  // Lease renewal period; also how fast a running job notices a cancel (<= lease / 3).
+  absl::Duration heartbeat = absl::Milliseconds(500);
+  // Idle workers look for claimable jobs this often.
+  absl::Duration poll = absl::Milliseconds(500);
+  // OptimizeModule answers RESOURCE_EXHAUSTED while this many jobs are queued.
+  int64_t max_queued = 1000;
+  // A job whose worker crashed this many times fails.
+  int64_t max_attempts = 5;
+};
+
 struct LogConfig {
   // debug | info | warning | error
   std::string level = "info";
@@ -119,13 +134,13 @@ struct ServerConfig {
   StoreConfig store;
   ShutdownConfig shutdown;
   PipelineConfig pipeline;
+  JobsConfig jobs;
   LogConfig log;
   // LLM provider settings for the llm module: a mapping holding whichever of the top-level
   // keys `providers`, `default_provider`, `step_types` and `model_aliases` the file has
   // (see server/llm/providers_config.h).
   YAML::Node llm;
-  // Raw `jobs:` and `learning:` sections for their modules (Null when absent).
-  YAML::Node jobs;
+  // Raw `learning:` section for the continuous-learning module (Null when absent).
   YAML::Node learning;
 };
 

@@ -98,13 +98,13 @@ TEST_F(ServerConfigTest, KeepsModuleSectionsRaw) {
   std::string file = WriteFile(
       "c.yaml",
       "default_provider: simulated\nproviders:\n  simulated:\n    kind: simulated\n"
-      "step_types:\n  claude: simulated\njobs:\n  workers: 3\n");
+      "step_types:\n  claude: simulated\nlearning:\n  enabled: true\n");
   auto config = Load({}, {"A=1"}, file);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->llm["providers"]["simulated"]["kind"].as<std::string>(), "simulated");
   EXPECT_EQ(config->llm["default_provider"].as<std::string>(), "simulated");
   EXPECT_EQ(config->llm["step_types"]["claude"].as<std::string>(), "simulated");
-  EXPECT_EQ(config->jobs["workers"].as<int>(), 3);
+  EXPECT_TRUE(config->learning["enabled"].as<bool>());
 }
 
 // Every bad value names its key and source.
@@ -158,6 +158,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--shutdown.grace=-1s"}, "shutdown.grace"},
         BadCase{{"--shutdown.drain_delay=1y"}, "shutdown.drain_delay"},
         BadCase{{"--log.level=loud"}, "log.level"},
+        BadCase{{"--jobs.workers=0"}, "jobs.workers"},
+        BadCase{{"--jobs.lease=100ms"}, "jobs.lease"},
+        BadCase{{"--jobs.heartbeat=20s"}, "jobs.heartbeat"},
+        BadCase{{"--jobs.poll=0"}, "jobs.poll"},
+        BadCase{{"--jobs.max_queued=0"}, "jobs.max_queued"},
+        BadCase{{"--jobs.max_attempts=-2"}, "jobs.max_attempts"},
         BadCase{{"--pipeline.max_yaml_bytes=0"}, "pipeline.max_yaml_bytes"},
         BadCase{{"--pipeline.max_steps=-1"}, "pipeline.max_steps"},
         BadCase{{"--pipeline.execute_threads=0"}, "pipeline.execute_threads"},

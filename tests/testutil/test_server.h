@@ -12,22 +12,9 @@
 #include "client/elexirion_client.h"
 #include "server/app/server.h"
 #include "server/config/server_config.h"
+#include "tests/testutil/temp_dir.h"
 
 namespace elexirion::testutil {
-
-// A fresh directory under $TMPDIR, removed with the object.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-  // Writes `content` to File(name) and returns its path.
-  std::string Write(const std::string& name, const std::string& content) const;
-
- private:
-  std::string path_;
-};
 
 // Configuration for tests: loopback, port 0 for gRPC and HTTP, SQLite in `dir`.
 config::ServerConfig TestConfig(const TempDir& dir);
