@@ -1,6 +1,9 @@
 #include "client/cli/cli.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <iostream>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,7 +17,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
 
 namespace elexirion::cli {
 namespace {
@@ -68,6 +73,8 @@ class CommandArgs {
         size_t eq = w.find('=');
         if (eq != std::string::npos) {
           options_.emplace_back(w.substr(2, eq - 2), w.substr(eq + 1));
+        } else if (IsSwitch(w.substr(2))) {
+          options_.emplace_back(w.substr(2), "true");
         } else if (i + 1 < words.size()) {
           options_.emplace_back(w.substr(2), words[++i]);
         } else {
@@ -78,6 +85,15 @@ class CommandArgs {
         positional_.push_back(w);
       }
     }
+  }
+  // Options that take no value (--follow; --follow=false also works).
+  static bool IsSwitch(const std::string& name) {
+    return name == "follow" || name == "yaml" || name == "dspy" || name == "prompts" ||
+           name == "no-cache";
+  }
+  bool Has(const std::string& name) const {
+    auto values = All(name);
+    return !values.empty() && values.back() != "false";
   }
   const Args& positional() const { return positional_; }
   std::vector<std::string> All(const std::string& name) const {
@@ -299,8 +315,8 @@ absl::Status Run(Context& c, const CommandArgs& args) {
   }
   request.mutable_lm()->set_provider(args.Get("provider"));
   request.mutable_lm()->set_model(args.Get("model"));
-  request.set_include_prompts(args.Get("prompts") == "true");
-  request.set_no_cache(args.Get("no-cache") == "true");
+  request.set_include_prompts(args.Has("prompts"));
+  request.set_no_cache(args.Has("no-cache"));
   if (std::string n = args.Get("max-calls"); !n.empty()) {
     int64_t calls;
     if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
@@ -395,6 +411,388 @@ absl::Status PipelinesList(Context& c, const CommandArgs& args) {
   return absl::OkStatus();
 }
 
+// A YAML or JSON file as JSON (YAML is a superset; converted node by node).
+nlohmann::json YamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(YamlToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& text = node.Scalar();
+      if (node.Tag() != "!") {  // unquoted: numbers and booleans keep their type
+        auto parsed = nlohmann::json::parse(text, nullptr, false);
+        if (!parsed.is_discarded() && !parsed.is_string() && !parsed.is_object() &&
+            !parsed.is_array()) {
+          return parsed;
+        }
+      }
+      return text;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+absl::StatusOr<nlohmann::json> ReadYamlOrJson(const std::string& flag, const std::string& path) {
+  auto text = ReadFileArg(flag, path);
+  if (!text.ok()) return text.status();
+  try {
+    return YamlToJson(YAML::Load(*text));
+  } catch (const YAML::Exception& e) {
+    return UsageError(absl::StrCat(flag, ": ", path, ": line ", e.mark.line + 1, ": ", e.msg));
+  }
+}
+
+// Training examples: a directory of JSON files in the design document's layout ({id, input,
+// expected_output, metadata, created_at}), a .jsonl file, or a .json array.
+absl::StatusOr<v1::InlineExamples> ReadTrainset(const std::string& flag, const std::string& path) {
+  std::vector<nlohmann::json> rows;
+  if (std::filesystem::is_directory(path)) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(path)) {
+      if (entry.is_regular_file() && entry.path().extension() == ".json") {
+        files.push_back(entry.path());
+      }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& file : files) {
+      auto text = ReadFileArg(flag, file.string());
+      if (!text.ok()) return text.status();
+      auto json = nlohmann::json::parse(*text, nullptr, false);
+      if (json.is_discarded()) {
+        return UsageError(absl::StrCat(flag, ": ", file.string(), ": not valid JSON"));
+      }
+      rows.push_back(std::move(json));
+    }
+  } else {
+    auto text = ReadFileArg(flag, path);
+    if (!text.ok()) return text.status();
+    auto whole = nlohmann::json::parse(*text, nullptr, false);
+    if (!whole.is_discarded() && whole.is_array()) {
+      for (auto& row : whole) rows.push_back(row);
+    } else {
+      std::istringstream lines(*text);
+      int n = 0;
+      for (std::string line; std::getline(lines, line);) {
+        ++n;
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto json = nlohmann::json::parse(line, nullptr, false);
+        if (json.is_discarded()) {
+          return UsageError(absl::StrCat(flag, ": ", path, ": line ", n, ": not valid JSON"));
+        }
+        rows.push_back(std::move(json));
+      }
+    }
+  }
+  v1::InlineExamples examples;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    v1::Example* example = examples.add_examples();
+    auto status = google::protobuf::util::JsonStringToMessage(rows[i].dump(), example);
+    if (!status.ok()) {
+      return UsageError(absl::StrCat(flag, ": example ", i + 1, ": ",
+                                     status.message().ToString()));
+    }
+  }
+  if (examples.examples().empty()) {
+    return UsageError(absl::StrCat(flag, ": no examples in ", path));
+  }
+  return examples;
+}
+
+std::string Bar(double fraction, int width) {
+  int filled = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * width);
+  return std::string(static_cast<size_t>(filled), '#') +
+         std::string(static_cast<size_t>(width - filled), '-');
+}
+
+// Follows a job's events, drawing a progress line on stderr (a terminal) and printing state
+// changes; returns the job as it ended.
+absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
+  int64_t last_seq = 0;
+  v1::JobProgress progress;
+  bool ended = false;
+  for (int attempt = 0; attempt < 100 && !ended; ++attempt) {
+    grpc::ClientContext context;
+    c.client.Prepare(&context, absl::InfiniteDuration());
+    v1::StreamProgressRequest request;
+    request.set_job_id(job_id);
+    request.set_after_seq(last_seq);
+    auto reader = c.client.optimizer().StreamProgress(&context, request);
+    v1::ProgressEvent event;
+    while (reader->Read(&event)) {
+      last_seq = event.seq();
+      if (c.inv.json) {
+        c.out << ToJson(event);
+        continue;
+      }
+      switch (event.kind_case()) {
+        case v1::ProgressEvent::kStateChanged:
+          std::cerr << "\r\033[K";
+          c.out << "job " << job_id << ": " << StateName(event.state_changed().state())
+                << (event.state_changed().message().empty()
+                        ? ""
+                        : " (" + event.state_changed().message() + ")")
+                << "\n";
+          break;
+        case v1::ProgressEvent::kTrialFinished:
+          progress.set_trials_done(std::max(progress.trials_done(), event.trial_finished().trial()));
+          break;
+        case v1::ProgressEvent::kNewBest:
+          progress.set_best_score(event.new_best().score());
+          break;
+        case v1::ProgressEvent::kUsage:
+          progress = event.usage();
+          break;
+        case v1::ProgressEvent::kBootstrap:
+          std::cerr << "\r\033[Kbootstrapping " << event.bootstrap().step() << " "
+                    << event.bootstrap().done() << "/" << event.bootstrap().total() << ", "
+                    << event.bootstrap().accepted() << " accepted" << std::flush;
+          continue;
+        case v1::ProgressEvent::kSummary: {
+          const auto& s = event.summary();
+          std::cerr << "\r\033[K";
+          c.out << absl::StrFormat(
+              "baseline %.1f%% -> optimized %.1f%%  (%d calls, %d tokens, $%.4f)\n",
+              s.baseline_score(), s.best_score(), s.usage().llm_calls(),
+              s.usage().input_tokens() + s.usage().output_tokens(), s.usage().cost_usd());
+          if (!s.program_name().empty()) {
+            c.out << "program " << s.program_name() << " v" << s.program_version()
+                  << (s.promoted() ? " (promoted to production)" : "") << "\n";
+          }
+          continue;
+        }
+        default:
+          break;
+      }
+      if (!event.has_state_changed()) {
+        double fraction = progress.trials_total() > 0
+                              ? static_cast<double>(progress.trials_done()) /
+                                    progress.trials_total()
+                              : 0;
+        std::cerr << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
+                  << progress.trials_total() << " trials  best "
+                  << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
+                  << progress.usage().llm_calls() << "  "
+                  << absl::StrFormat("$%.4f", progress.usage().cost_usd());
+        if (progress.eta_seconds() > 0) {
+          std::cerr << absl::StrFormat("  ETA %.0fs", progress.eta_seconds());
+        }
+        std::cerr << std::flush;
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (status.ok()) {
+      ended = true;
+    } else if (status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return client::FromGrpcStatus(status);
+    } else {
+      absl::SleepFor(absl::Seconds(1));  // server restarting: reconnect from last_seq
+    }
+  }
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::GetJobRequest get;
+  get.set_id(job_id);
+  v1::Job job;
+  absl::Status s = client::FromGrpcStatus(c.client.optimizer().GetJob(&context, get, &job));
+  if (!s.ok()) return s;
+  return job;
+}
+
+absl::Status Optimize(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({"file", "f", "name", "trainset", "valset", "dataset", "metric",
+                           "optimizer", "param", "program", "follow", "request-id",
+                           "max-calls", "max-usd", "seed", "provider", "model"});
+      !s.ok()) {
+    return s;
+  }
+  v1::OptimizeModuleRequest request;
+  std::string file = args.Get("file", args.Get("f"));
+  if (!file.empty()) {
+    auto yaml = ReadFileArg("-f", file);
+    if (!yaml.ok()) return yaml.status();
+    request.mutable_pipeline()->set_yaml(*yaml);
+  } else if (!args.Get("name").empty()) {
+    request.mutable_pipeline()->set_name(args.Get("name"));
+  } else {
+    return UsageError(
+        "usage: elexirion optimize (-f pipeline.yaml | --name NAME) --trainset DIR|FILE "
+        "--metric metric.yaml --optimizer NAME [--param key=value]... [--program NAME] "
+        "[--follow]");
+  }
+  if (!args.Get("dataset").empty()) {
+    request.mutable_trainset()->set_dataset(args.Get("dataset"));
+  } else if (!args.Get("trainset").empty()) {
+    auto examples = ReadTrainset("--trainset", args.Get("trainset"));
+    if (!examples.ok()) return examples.status();
+    *request.mutable_trainset()->mutable_inline_() = *examples;
+  } else {
+    return UsageError("--trainset: required (a directory of JSON examples or a JSONL file)");
+  }
+  if (!args.Get("valset").empty()) {
+    auto examples = ReadTrainset("--valset", args.Get("valset"));
+    if (!examples.ok()) return examples.status();
+    *request.mutable_valset()->mutable_inline_() = *examples;
+  }
+  if (args.Get("metric").empty()) return UsageError("--metric: required (a metric YAML file)");
+  auto metric = ReadYamlOrJson("--metric", args.Get("metric"));
+  if (!metric.ok()) return metric.status();
+  if (auto st = google::protobuf::util::JsonStringToMessage(metric->dump(),
+                                                             request.mutable_metric());
+      !st.ok()) {
+    return UsageError(absl::StrCat("--metric: ", st.message().ToString()));
+  }
+  nlohmann::json params = nlohmann::json::object();
+  for (const auto& kv : args.All("param")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return UsageError(absl::StrCat("--param: expected key=value, got \"", kv, "\""));
+    }
+    auto value = nlohmann::json::parse(kv.substr(eq + 1), nullptr, false);
+    params[kv.substr(0, eq)] = value.is_discarded() ? nlohmann::json(kv.substr(eq + 1)) : value;
+  }
+  nlohmann::json spec = {{args.Get("optimizer", "bootstrap_few_shot"), params}};
+  if (!args.Get("seed").empty()) spec["seed"] = args.Get("seed");
+  if (auto st = google::protobuf::util::JsonStringToMessage(spec.dump(),
+                                                             request.mutable_optimizer());
+      !st.ok()) {
+    return UsageError(absl::StrCat("--optimizer/--param: ", st.message().ToString()));
+  }
+  std::string program = args.Get("program");
+  if (program.empty() && !file.empty()) program = std::filesystem::path(file).stem().string();
+  if (program.empty()) program = args.Get("name");
+  request.set_program_name(program);
+  request.set_request_id(args.Get("request-id"));
+  request.mutable_lm()->set_provider(args.Get("provider"));
+  request.mutable_lm()->set_model(args.Get("model"));
+  if (std::string n = args.Get("max-calls"); !n.empty()) {
+    int64_t calls;
+    if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
+    request.mutable_budget()->set_max_llm_calls(calls);
+  }
+  if (std::string usd = args.Get("max-usd"); !usd.empty()) {
+    double v;
+    if (!absl::SimpleAtod(usd, &v)) return UsageError("--max-usd: number");
+    request.mutable_budget()->set_max_usd(v);
+  }
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::Job job;
+  absl::Status s =
+      client::FromGrpcStatus(c.client.optimizer().OptimizeModule(&context, request, &job));
+  if (!s.ok()) return s;
+  if (!args.Has("follow")) {
+    if (c.inv.json) {
+      c.out << ToJson(job);
+    } else {
+      c.out << "job " << job.id() << " " << StateName(job.state()) << "\n";
+    }
+    return absl::OkStatus();
+  }
+  if (!c.inv.json) c.out << "job " << job.id() << " submitted\n";
+  auto ended = Follow(c, job.id());
+  if (!ended.ok()) return ended.status();
+  if (ended->state() != v1::JOB_STATE_SUCCEEDED) {
+    return absl::AbortedError(absl::StrCat("job ", StateName(ended->state()),
+                                           ended->error().empty() ? "" : ": " + ended->error()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobsWatch(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({}); !s.ok()) return s;
+  if (args.positional().size() != 1) return UsageError("usage: elexirion jobs watch JOB_ID");
+  auto job = Follow(c, args.positional()[0]);
+  if (!job.ok()) return job.status();
+  if (!c.inv.json) PrintJob(c.out, *job);
+  return absl::OkStatus();
+}
+
+absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({"version", "label", "yaml", "dspy"}); !s.ok()) return s;
+  if (args.positional().size() != 1) {
+    return UsageError("usage: elexirion programs get NAME [--version N | --label L] "
+                      "[--yaml true | --dspy true]");
+  }
+  v1::GetProgramRequest request;
+  request.mutable_program()->set_name(args.positional()[0]);
+  if (std::string v = args.Get("version"); !v.empty()) {
+    int64_t version;
+    if (!absl::SimpleAtoi(v, &version)) return UsageError("--version: integer");
+    request.mutable_program()->set_version(version);
+  } else if (!args.Get("label").empty()) {
+    request.mutable_program()->set_label(args.Get("label"));
+  }
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::Program program;
+  absl::Status s =
+      client::FromGrpcStatus(c.client.programs().GetProgram(&context, request, &program));
+  if (!s.ok()) return s;
+  if (args.Has("yaml")) {
+    c.out << program.optimized_yaml();
+  } else if (args.Has("dspy")) {
+    c.out << program.dspy_json();
+  } else if (c.inv.json) {
+    c.out << ToJson(program);
+  } else {
+    c.out << program.name() << " v" << program.version()
+          << (program.production() ? " (production)" : "") << "  optimizer "
+          << program.optimizer() << "  job " << program.job_id() << "\n"
+          << absl::StrFormat("baseline %.1f%%  validation %.1f%%\n", program.scores().baseline(),
+                             program.scores().validation());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProgramsList(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({}); !s.ok()) return s;
+  v1::ListProgramsRequest request;
+  if (!args.positional().empty()) request.set_name(args.positional()[0]);
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::ListProgramsResponse response;
+  absl::Status s =
+      client::FromGrpcStatus(c.client.programs().ListPrograms(&context, request, &response));
+  if (!s.ok()) return s;
+  if (c.inv.json) {
+    c.out << ToJson(response);
+    return absl::OkStatus();
+  }
+  for (const auto& p : response.programs()) {
+    c.out << p.name() << " v" << p.version() << (p.production() ? " (production)" : "")
+          << absl::StrFormat("  validation %.1f%%", p.scores().validation()) << "\n";
+  }
+  if (response.programs().empty()) c.out << "(no programs)\n";
+  return absl::OkStatus();
+}
+
+absl::Status ProgramsPromote(Context& c, const CommandArgs& args) {
+  if (auto s = args.Check({}); !s.ok()) return s;
+  int64_t version;
+  if (args.positional().size() != 2 || !absl::SimpleAtoi(args.positional()[1], &version)) {
+    return UsageError("usage: elexirion programs promote NAME VERSION");
+  }
+  v1::PromoteProgramRequest request;
+  request.set_name(args.positional()[0]);
+  request.set_version(version);
+  grpc::ClientContext context;
+  c.client.Prepare(&context);
+  v1::Program program;
+  absl::Status s =
+      client::FromGrpcStatus(c.client.programs().PromoteProgram(&context, request, &program));
+  if (!s.ok()) return s;
+  c.out << program.name() << " v" << program.version() << " is now production\n";
+  return absl::OkStatus();
+}
+
 using Handler = std::function<absl::Status(Context&, const CommandArgs&)>;
 
 // Command table: "group verb" or a single word.
@@ -402,6 +800,11 @@ const std::map<std::string, Handler>& Commands() {
   static const auto* commands = new std::map<std::string, Handler>{
       {"health", Health},
       {"run", Run},
+      {"optimize", Optimize},
+      {"jobs watch", JobsWatch},
+      {"programs get", ProgramsGet},
+      {"programs list", ProgramsList},
+      {"programs promote", ProgramsPromote},
       {"pipelines register", PipelinesRegister},
       {"pipelines list", PipelinesList},
       {"jobs list", JobsList},
@@ -424,9 +827,17 @@ std::string Usage() {
          "  jobs cancel JOB_ID               cancel a queued or running job\n"
          "  run (-f pipeline.yaml | --name NAME) [--input key=value]... [--input-json FILE]\n"
          "      [--program NAME [--program-version N]] [--provider P] [--model M]\n"
-         "      [--prompts true] [--no-cache true] [--max-calls N] [--max-usd X]\n"
+         "      [--prompts] [--no-cache] [--max-calls N] [--max-usd X]\n"
          "                                   run a pipeline on one input\n"
          "  pipelines register NAME -f FILE  register (or update) a pipeline\n"
+         "  optimize (-f pipeline.yaml | --name NAME) --trainset DIR|FILE --metric metric.yaml\n"
+         "      --optimizer NAME [--param key=value]... [--program NAME] [--follow]\n"
+         "      [--request-id ID] [--max-calls N] [--max-usd X] [--seed N]\n"
+         "                                   start an optimization job (and follow it)\n"
+         "  jobs watch JOB_ID                follow a job's live progress\n"
+         "  programs list [NAME]\n"
+         "  programs get NAME [--version N | --label latest|production] [--yaml | --dspy]\n"
+         "  programs promote NAME VERSION    make a version production (rollback too)\n"
          "  pipelines list\n"
          "\n"
          "environment: ELEXIRION_ADDR (default 127.0.0.1:50051), ELEXIRION_TOKEN\n";

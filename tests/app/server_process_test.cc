@@ -187,7 +187,7 @@ TEST(ServerProcessTest, CliRunsPipelinesOnTheSimulatedModelWithoutKeys) {
   std::string inputs = dir.Write("inputs.json", R"({"analysis_type": "bugs"})");
   std::string out;
   int rc = testutil::RunCommand({Cli(), "--addr", addr, "run", "-f", pipeline, "--input",
-                                 "code=print(1/0)", "--input-json", inputs, "--prompts", "true"},
+                                 "code=print(1/0)", "--input-json", inputs, "--prompts"},
                                 &out);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("== step analyze_code (claude_smart, succeeded, simulated"));
