@@ -253,7 +253,7 @@ class PreScanner {
     // The line ends (or a comment starts) inside the current plain run.
     size_t line_end = end;
     for (size_t i = (run == absl::string_view::npos ? end : run); i < end; ++i) {
-      if (text_[i] == '#' && IsBlank(text_[i - 1])) {
+      if (text_[i] == '#' && i > begin && IsBlank(text_[i - 1])) {
         line_end = i;
         break;
       }

@@ -304,6 +304,7 @@ TEST(OptimizedYamlTest, EmittedStringsReloadExactly) {
   }
   doc["list"] = list;
   doc[std::string(1500, 'k') + ": long key"] = "v";
+  doc["long_plain"] = std::string(70000, 'p');
   doc[std::string(1200, 'q')]["nested"] = nlohmann::ordered_json::array({1, "two"});
   nlohmann::ordered_json inner = nlohmann::ordered_json::object();
   inner["y"] = "z\n";
