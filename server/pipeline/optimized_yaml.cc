@@ -84,7 +84,8 @@ bool LooksTyped(absl::string_view s) {
 }
 
 bool PlainSafe(absl::string_view s) {
-  if (s.empty() || LooksTyped(s)) return false;
+  // Long text is quoted: the loader refuses plain scalars over 64 KiB on one line.
+  if (s.empty() || s.size() > 1024 || LooksTyped(s)) return false;
   if (absl::ascii_isspace(static_cast<unsigned char>(s.front())) ||
       absl::ascii_isspace(static_cast<unsigned char>(s.back()))) {
     return false;
