@@ -72,8 +72,7 @@ inline void CheckPipelineLoader(std::string_view yaml) {
     return PipelineExecutor::Create(options)->release();
   }();
   auto result = executor->Execute(*pipeline, nlohmann::json{{"code", "x"}, {"n", 2}});
-  Check(result.ok(), "execution of a loaded pipeline returns a result",
-        result.status().ToString());
+  Check(result.ok(), "execution of a loaded pipeline returns a result", result.status().ToString());
 }
 
 }  // namespace elexirion::pipeline::fuzzing

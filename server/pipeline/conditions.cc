@@ -1,7 +1,5 @@
 #include "server/pipeline/conditions.h"
 
-#include "server/pipeline/strings.h"
-
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -18,16 +16,17 @@
 #include "absl/strings/strip.h"
 #include "re2/re2.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
 
 using json = nlohmann::json;
 
-#define RETURN_STATUS(expr)              \
-  do {                                   \
-    absl::Status status_ = (expr);       \
-    if (!status_.ok()) return status_;   \
+#define RETURN_STATUS(expr)            \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (false)
 
 // A condition value: JSON, or Elixir's :type_error atom from failed arithmetic.
@@ -232,8 +231,7 @@ class Engine {
         if (!r.ok()) return r;
         return !*r;
       }
-      return absl::InvalidArgumentError(
-          "a condition map must have an `and`, `or` or `not` key");
+      return absl::InvalidArgumentError("a condition map must have an `and`, `or` or `not` key");
     }
     return absl::InvalidArgumentError("a condition must be a string, a list or a map");
   }
@@ -244,8 +242,8 @@ class Engine {
   absl::StatusOr<bool> Simple(absl::string_view e) const {
     if (HasCall(e)) return WithFunctions(e);
     const bool math = ContainsAny(e, {"+", "-", "*", "/", "%"});
-    if (math && ContainsAny(e, {">", "<", "==", "!=", ">=", "<=", "contains", "matches",
-                                "between"})) {
+    if (math &&
+        ContainsAny(e, {">", "<", "==", "!=", ">=", "<=", "contains", "matches", "between"})) {
       return MathComparison(e);
     }
     if (ContainsAny(e, {">", "<", "==", "!=", "contains", "matches", "between"})) {
@@ -271,9 +269,8 @@ class Engine {
 
   absl::StatusOr<bool> MathComparison(absl::string_view e) const {
     e = Trim(e);
-    static constexpr absl::string_view kOps[] = {" between ", " >= ", " <= ",     " == ",
-                                                " != ",      " > ",  " < ",      " contains ",
-                                                " matches "};
+    static constexpr absl::string_view kOps[] = {
+        " between ", " >= ", " <= ", " == ", " != ", " > ", " < ", " contains ", " matches "};
     for (absl::string_view op : kOps) {
       const size_t pos = e.find(op);
       if (pos == absl::string_view::npos) continue;
@@ -639,8 +636,7 @@ class Engine {
       RETURN_STATUS(arity(1));
       return R(0);
     }
-    if (name == "abs" || name == "round" || name == "floor" || name == "ceil" ||
-        name == "sqrt") {
+    if (name == "abs" || name == "round" || name == "floor" || name == "ceil" || name == "sqrt") {
       RETURN_STATUS(arity(1));
       const Val v = R(0);
       if (!number(v)) return V(0);
@@ -654,8 +650,9 @@ class Engine {
       }
       const double d = v.v.get<double>();
       if (name == "abs") return V(std::fabs(d));
-      const double r = name == "round" ? std::round(d) : name == "floor" ? std::floor(d)
-                                                                         : std::ceil(d);
+      const double r = name == "round"   ? std::round(d)
+                       : name == "floor" ? std::floor(d)
+                                         : std::ceil(d);
       return V(static_cast<int64_t>(r));
     }
     if (name == "pow") {

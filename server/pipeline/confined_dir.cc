@@ -1,7 +1,5 @@
 #include "server/pipeline/confined_dir.h"
 
-#include "server/pipeline/strings.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -77,8 +76,7 @@ absl::Status ValidateRelativePath(std::string_view path_in) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<ConfinedDirectory>> ConfinedDirectory::Open(
-    const std::string& dir) {
+absl::StatusOr<std::unique_ptr<ConfinedDirectory>> ConfinedDirectory::Open(const std::string& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("directory path is empty");
   const int fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
@@ -137,8 +135,8 @@ absl::StatusOr<std::string> ConfinedDirectory::Read(std::string_view relative_pa
   }
   if (static_cast<size_t>(st.st_size) > max_bytes) {
     ::close(fd);
-    return PathError(relative_path, absl::StrCat("is ", st.st_size, " bytes; the limit is ",
-                                                 max_bytes));
+    return PathError(relative_path,
+                     absl::StrCat("is ", st.st_size, " bytes; the limit is ", max_bytes));
   }
   std::string content;
   content.resize(static_cast<size_t>(st.st_size) + 1);
@@ -158,8 +156,8 @@ absl::StatusOr<std::string> ConfinedDirectory::Read(std::string_view relative_pa
   }
   ::close(fd);
   if (total > max_bytes) {
-    return PathError(relative_path, absl::StrCat("is larger than the limit of ", max_bytes,
-                                                 " bytes"));
+    return PathError(relative_path,
+                     absl::StrCat("is larger than the limit of ", max_bytes, " bytes"));
   }
   content.resize(total);
   return content;
@@ -188,8 +186,7 @@ absl::Status ConfinedDirectory::Write(std::string_view relative_path_in,
     dir = next;
   }
   const int fd = ::openat(dir, parts.back().c_str(),
-                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
-                          0644);
+                          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
   const int open_err = errno;
   ::close(dir);
   if (fd < 0) return ErrnoError(relative_path, open_err);

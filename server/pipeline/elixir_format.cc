@@ -1,7 +1,5 @@
 #include "server/pipeline/elixir_format.h"
 
-#include "server/pipeline/strings.h"
-
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -199,8 +198,8 @@ std::string ElixirFloatToString(double value) {
   if (value == 0) return std::signbit(value) ? "-0.0" : "0.0";
   if (!std::isfinite(value)) return std::isnan(value) ? "nan" : (value > 0 ? "inf" : "-inf");
   char buf[64];
-  auto result = std::to_chars(buf, buf + sizeof(buf), std::fabs(value),
-                              std::chars_format::scientific);
+  auto result =
+      std::to_chars(buf, buf + sizeof(buf), std::fabs(value), std::chars_format::scientific);
   absl::string_view sci(buf, static_cast<size_t>(result.ptr - buf));
   // sci = d[.ddd]e[+-]XX with the shortest round-trip digits.
   const size_t e = sci.find('e');

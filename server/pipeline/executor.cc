@@ -1,7 +1,5 @@
 #include "server/pipeline/executor.h"
 
-#include "server/pipeline/strings.h"
-
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -15,12 +13,13 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "server/pipeline/conditions.h"
 #include "server/pipeline/elixir_format.h"
 #include "server/pipeline/extraction.h"
 #include "server/pipeline/presets.h"
 #include "server/pipeline/prompt_builder.h"
+#include "server/pipeline/strings.h"
 #include "server/pipeline/templates.h"
-#include "server/pipeline/conditions.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -35,8 +34,7 @@ using json = nlohmann::json;
 
 // Keys of a result map that parsed JSON output never overwrites.
 bool ReservedResultKey(const std::string& key) {
-  return key == "text" || key == "success" || key == "cost" || key == "model" ||
-         key == "tokens";
+  return key == "text" || key == "success" || key == "cost" || key == "model" || key == "tokens";
 }
 
 // The model's text as JSON: trimmed, ```json fences removed; nullopt when it is not JSON.
@@ -346,8 +344,7 @@ class Run {
                                                 std::vector<CallRecord>* records,
                                                 json* retry_info) const {
     const json retry = options.value("retry_config", json::object());
-    const int64_t max_retries =
-        retry.is_object() ? IntOption(retry, "max_retries").value_or(0) : 0;
+    const int64_t max_retries = retry.is_object() ? IntOption(retry, "max_retries").value_or(0) : 0;
     if (max_retries <= 0) {
       CallRecord record;
       auto response = CallModel(spec, &record);
@@ -359,16 +356,15 @@ class Run {
       auto response = CallModel(spec, &record);
       records->push_back(std::move(record));
       if (response.ok()) {
-        *retry_info = json{{"attempts_made", attempt},
-                           {"max_retries", max_retries},
-                           {"final_attempt", true}};
+        *retry_info =
+            json{{"attempts_made", attempt}, {"max_retries", max_retries}, {"final_attempt", true}};
         return response;
       }
       if (IsFatal(response.status())) return response.status();
       if (attempt >= max_retries) {
-        return absl::Status(response.status().code(),
-                            absl::StrCat(response.status().message(), " (after ", max_retries,
-                                         " retries)"));
+        return absl::Status(
+            response.status().code(),
+            absl::StrCat(response.status().message(), " (after ", max_retries, " retries)"));
       }
       if (!MatchesAny(ReasonText(response.status()), retry.value("retry_on", json::array()))) {
         return response.status();
@@ -616,8 +612,8 @@ class Run {
           {"continue_on_restart", value_or("continue_on_restart", false)}};
     } else if (step.kind == StepKind::kClaudeExtract) {
       const json extraction = config.value("extraction_config", json::object());
-      auto processed = ApplyExtraction(response->text, extraction.is_object() ? extraction
-                                                                               : json::object());
+      auto processed =
+          ApplyExtraction(response->text, extraction.is_object() ? extraction : json::object());
       if (!processed.ok()) {
         return absl::InternalError(
             absl::StrCat("Content extraction failed: ", processed.status().message()));
@@ -625,8 +621,8 @@ class Run {
       result["text"] = *processed;
       result["extraction_applied"] = true;
       if (extraction.is_object() && ElixirTruthy(extraction.value("include_metadata", json()))) {
-        result["extraction_metadata"] = ExtractionMetadata(response->text, *processed,
-                                                           extraction, step.name);
+        result["extraction_metadata"] =
+            ExtractionMetadata(response->text, *processed, extraction, step.name);
       }
     }
     sr->text = result["text"].get<std::string>();
@@ -650,8 +646,7 @@ class Run {
     if (!retry["max_retries"].is_number_integer() || retry["max_retries"].get<int64_t>() < 0) {
       return absl::InvalidArgumentError("max_retries must be a non-negative integer");
     }
-    if (!retry["base_delay_ms"].is_number_integer() ||
-        retry["base_delay_ms"].get<int64_t>() < 0) {
+    if (!retry["base_delay_ms"].is_number_integer() || retry["base_delay_ms"].get<int64_t>() < 0) {
       return absl::InvalidArgumentError("base_delay_ms must be a non-negative integer");
     }
     const std::string strategy = StringOption(retry, "backoff_strategy");
@@ -682,12 +677,13 @@ class Run {
                                          {"error_history", error_history},
                                          {"retry_strategy_used", strategy},
                                          {"recovery_successful", attempt > 0}};
-        result["claude_robust_metadata"] = {{"step_name", step.name},
-                                            {"retry_config_used", retry},
-                                            {"robustness_applied", true},
-                                            {"error_recovery_enabled", true},
-                                            {"fallback_configured", retry.contains("fallback_action")},
-                                            {"circuit_breaker_active", false}};
+        result["claude_robust_metadata"] = {
+            {"step_name", step.name},
+            {"retry_config_used", retry},
+            {"robustness_applied", true},
+            {"error_recovery_enabled", true},
+            {"fallback_configured", retry.contains("fallback_action")},
+            {"circuit_breaker_active", false}};
         sr->text = response->text;
         sr->result = std::move(result);
         MergeJson(step, sr, sr->text);
@@ -737,20 +733,19 @@ class Run {
       result["original_error"] = reason;
       result["simplified_execution"] = true;
     } else if (action == "emergency_response") {
-      result = json{{"success", true},
-                    {"text", absl::StrCat("EMERGENCY RESPONSE MODE\n\nThe Claude Robust step '",
-                                          step.name,
-                                          "' has activated emergency response mode due to:\n",
-                                          reason,
-                                          "\n\nThis is a minimal safe response to maintain "
-                                          "system stability.\nManual intervention may be "
-                                          "required.\n")},
-                    {"emergency_mode", true},
-                    {"original_error", reason},
-                    {"fallback_type", "emergency_response"},
-                    {"requires_attention", true},
-                    {"cost", 0.0},
-                    {"duration_ms", 10}};
+      result = json{
+          {"success", true},
+          {"text", absl::StrCat("EMERGENCY RESPONSE MODE\n\nThe Claude Robust step '", step.name,
+                                "' has activated emergency response mode due to:\n", reason,
+                                "\n\nThis is a minimal safe response to maintain "
+                                "system stability.\nManual intervention may be "
+                                "required.\n")},
+          {"emergency_mode", true},
+          {"original_error", reason},
+          {"fallback_type", "emergency_response"},
+          {"requires_attention", true},
+          {"cost", 0.0},
+          {"duration_ms", 10}};
     } else {
       result = json{{"success", true},
                     {"text", absl::StrCat("This Claude Robust step encountered an error but has "
@@ -799,7 +794,8 @@ class Run {
     if (auto it = b.find("consolidate_results"); it != b.end() && it->is_boolean()) {
       consolidate = it->get<bool>();
     }
-    if (max_parallel <= 0) return absl::InvalidArgumentError("max_parallel must be a positive integer");
+    if (max_parallel <= 0)
+      return absl::InvalidArgumentError("max_parallel must be a positive integer");
     if (timeout_per_task <= 0) {
       return absl::InvalidArgumentError("timeout_per_task must be a positive integer");
     }
@@ -814,32 +810,31 @@ class Run {
       bool timed_out = false;
     };
     std::vector<TaskOutcome> outcomes(step.tasks.size());
-    RunConcurrently(step.tasks.size(),
-                    static_cast<int>(std::min<int64_t>(max_parallel, options_.max_parallel_tasks)),
-                    [&](size_t i) {
-                      TaskOutcome& out = outcomes[i];
-                      auto prompt = Build(step.tasks[i].prompt, empty_results);
-                      if (!prompt.ok()) {
-                        out.status = prompt.status();
-                        return;
-                      }
-                      CallSpec spec = ClaudeSpec(step, options, std::move(*prompt));
-                      spec.timeout_ms = spec.timeout_ms > 0
-                                            ? std::min(spec.timeout_ms, timeout_per_task)
-                                            : timeout_per_task;
-                      const absl::Time started = absl::Now();
-                      json retry_info;
-                      auto response = CallEnhanced(spec, options, &out.calls, &retry_info);
-                      if (!response.ok()) {
-                        out.status = response.status();
-                        out.timed_out =
-                            response.status().code() == absl::StatusCode::kDeadlineExceeded &&
+    RunConcurrently(
+        step.tasks.size(),
+        static_cast<int>(std::min<int64_t>(max_parallel, options_.max_parallel_tasks)),
+        [&](size_t i) {
+          TaskOutcome& out = outcomes[i];
+          auto prompt = Build(step.tasks[i].prompt, empty_results);
+          if (!prompt.ok()) {
+            out.status = prompt.status();
+            return;
+          }
+          CallSpec spec = ClaudeSpec(step, options, std::move(*prompt));
+          spec.timeout_ms =
+              spec.timeout_ms > 0 ? std::min(spec.timeout_ms, timeout_per_task) : timeout_per_task;
+          const absl::Time started = absl::Now();
+          json retry_info;
+          auto response = CallEnhanced(spec, options, &out.calls, &retry_info);
+          if (!response.ok()) {
+            out.status = response.status();
+            out.timed_out = response.status().code() == absl::StatusCode::kDeadlineExceeded &&
                             absl::Now() - started >= absl::Milliseconds(timeout_per_task);
-                        return;
-                      }
-                      out.result = ClaudeResult(*response, spec.model);
-                      if (!retry_info.is_null()) out.result["retry_info"] = retry_info;
-                    });
+            return;
+          }
+          out.result = ClaudeResult(*response, spec.model);
+          if (!retry_info.is_null()) out.result["retry_info"] = retry_info;
+        });
     json batch_results = json::array();
     int64_t successes = 0, errors = 0, timeouts = 0;
     std::vector<std::string> success_texts, failure_texts;
@@ -858,8 +853,10 @@ class Run {
       }
       if (out.status.ok()) {
         ++successes;
-        batch_results.push_back(
-            {{"task_id", task.task_id}, {"status", "success"}, {"result", out.result}, {"file", file}});
+        batch_results.push_back({{"task_id", task.task_id},
+                                 {"status", "success"},
+                                 {"result", out.result},
+                                 {"file", file}});
         success_texts.push_back(absl::StrCat("## Task: ", task.task_id, "\n**File**: ", file_text,
                                              "\n**Status**: Success\n\n",
                                              out.result["text"].get<std::string>(), "\n"));
@@ -945,7 +942,8 @@ class Run {
       const std::string& id = step.parallel_tasks[i].id;
       if (out.status.ok()) {
         individual[id] = out.result;
-        combined.push_back(absl::StrCat("\n===[", id, "]===\n", out.result["text"].get<std::string>()));
+        combined.push_back(
+            absl::StrCat("\n===[", id, "]===\n", out.result["text"].get<std::string>()));
       } else {
         individual[id] = {{"success", false}, {"error", std::string(out.status.message())}};
         combined.push_back(absl::StrCat("\n===[", id, "]===\nerror: ", out.status.message()));

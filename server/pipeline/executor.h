@@ -151,8 +151,7 @@ class PipelineExecutor {
   // other failure is reported in ExecutionResult::status with the steps run so far.
   // `inputs` null: pipeline_ex without the inputs option ({{inputs.x}} stays literal);
   // an object: with it (single-template values keep their type).
-  absl::StatusOr<ExecutionResult> Execute(const Pipeline& pipeline,
-                                          const nlohmann::json& inputs,
+  absl::StatusOr<ExecutionResult> Execute(const Pipeline& pipeline, const nlohmann::json& inputs,
                                           const ExecuteOptions& options = {}) const;
 
  private:

@@ -1,7 +1,5 @@
 #include "server/pipeline/extraction.h"
 
-#include "server/pipeline/strings.h"
-
 #include <cctype>
 #include <vector>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -76,10 +75,10 @@ std::string PostProcess(const std::string& content, const std::string& op) {
       }
       if (keep) lines.emplace_back(line);
     }
-    return Section(content,
-                   op == "extract_recommendations" ? "Recommendations Extracted"
-                                                   : "Key Points Extracted",
-                   lines, "\n");
+    return Section(
+        content,
+        op == "extract_recommendations" ? "Recommendations Extracted" : "Key Points Extracted",
+        lines, "\n");
   }
   if (op == "extract_links") {
     std::vector<std::string> links;
@@ -133,8 +132,7 @@ absl::StatusOr<std::string> ApplyExtraction(const std::string& content, const js
     const json max = config.value("max_summary_length", json(500));
     const int64_t max_length = max.is_number_integer() ? max.get<int64_t>() : 500;
     if (static_cast<int64_t>(CodePoints(out)) > max_length) {
-      out = SliceCodePoints(out, static_cast<size_t>(std::max<int64_t>(0, max_length - 3))) +
-            "...";
+      out = SliceCodePoints(out, static_cast<size_t>(std::max<int64_t>(0, max_length - 3))) + "...";
     }
   } else if (format == "markdown") {
     if (!absl::StrContains(out, "#")) out = absl::StrCat("# Extracted Content\n\n", out, "\n");

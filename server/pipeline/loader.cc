@@ -1,7 +1,5 @@
 #include "server/pipeline/loader.h"
 
-#include "server/pipeline/strings.h"
-
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -16,6 +14,7 @@
 #include "server/pipeline/confined_dir.h"
 #include "server/pipeline/presets.h"
 #include "server/pipeline/signature.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -66,9 +65,9 @@ bool IsEnhanced(StepKind kind) {
 }
 
 bool NeedsPrompt(StepKind kind) {
-  return kind == StepKind::kClaude || kind == StepKind::kGemini ||
-         kind == StepKind::kClaudeSmart || kind == StepKind::kClaudeExtract ||
-         kind == StepKind::kClaudeRobust || kind == StepKind::kClaudeSession;
+  return kind == StepKind::kClaude || kind == StepKind::kGemini || kind == StepKind::kClaudeSmart ||
+         kind == StepKind::kClaudeExtract || kind == StepKind::kClaudeRobust ||
+         kind == StepKind::kClaudeSession;
 }
 
 // The scalar text of a node, or nullopt for non-scalars.
@@ -165,8 +164,8 @@ class StepLoader {
       default: {
         const YamlNode* prompt = node.Find("prompt");
         if (NeedsPrompt(step->kind)) {
-          RETURN_IF_ERROR_(LoadPrompt(prompt, node.location, /*results_available=*/true,
-                                      &step->prompt));
+          RETURN_IF_ERROR_(
+              LoadPrompt(prompt, node.location, /*results_available=*/true, &step->prompt));
         }
       }
     }
@@ -204,8 +203,8 @@ class StepLoader {
     for (const auto& item : n->items) {
       auto name = ScalarText(item.get());
       if (!name || gemini_functions_.count(*name) == 0) {
-        return Fail(item->location, absl::StrCat("references undefined function \"",
-                                                 name.value_or("?"), "\""));
+        return Fail(item->location,
+                    absl::StrCat("references undefined function \"", name.value_or("?"), "\""));
       }
     }
     return absl::OkStatus();
@@ -288,17 +287,16 @@ class StepLoader {
         part->strict = value.get<bool>();
       }
       if (!results_available) {
-        return Fail(ref->location,
-                    "previous_response is not available inside claude_batch tasks");
+        return Fail(ref->location, "previous_response is not available inside claude_batch tasks");
       }
       if (earlier_.count(part->step) == 0) {
         if (pipeline_.FindStep(part->step) != nullptr || part->step == step_->name ||
             later_names_->count(part->step) > 0) {
-          return Fail(ref->location, absl::StrCat("previous_response refers to step \"",
-                                                  part->step, "\", which runs later"));
+          return Fail(ref->location, absl::StrCat("previous_response refers to step \"", part->step,
+                                                  "\", which runs later"));
         }
-        return Fail(ref->location, absl::StrCat("previous_response refers to unknown step \"",
-                                                part->step, "\""));
+        return Fail(ref->location,
+                    absl::StrCat("previous_response refers to unknown step \"", part->step, "\""));
       }
       return absl::OkStatus();
     }
@@ -306,8 +304,7 @@ class StepLoader {
       part->kind = *type == "session_context" ? PromptPartKind::kSessionContext
                                               : PromptPartKind::kClaudeContinue;
       if (require("session_id") == nullptr) {
-        return Fail(node.location,
-                    absl::StrCat(*type, " prompt part missing 'session_id' field"));
+        return Fail(node.location, absl::StrCat(*type, " prompt part missing 'session_id' field"));
       }
       return absl::OkStatus();
     }
@@ -323,8 +320,8 @@ class StepLoader {
       return Fail(node.location, "claude_batch must have either 'prompt' or 'tasks'");
     }
     if (has_prompt) {
-      RETURN_IF_ERROR_(LoadPrompt(prompt, node.location, /*results_available=*/false,
-                                  &step_->prompt));
+      RETURN_IF_ERROR_(
+          LoadPrompt(prompt, node.location, /*results_available=*/false, &step_->prompt));
     }
     if (has_tasks) {
       if (!tasks->IsSequence()) return Fail(tasks->location, "tasks must be a list");
@@ -364,8 +361,8 @@ class StepLoader {
           task.prompt.push_back(std::move(file_part));
           task.prompt.push_back(std::move(instruction));
         } else {
-          return Fail(t.location, absl::StrCat("batch task \"", task.task_id,
-                                               "\" needs a prompt or a file"));
+          return Fail(t.location,
+                      absl::StrCat("batch task \"", task.task_id, "\" needs a prompt or a file"));
         }
         if (auto path = ScalarText(file)) task.file = *path;
         step_->tasks.push_back(std::move(task));
@@ -413,8 +410,8 @@ class StepLoader {
 
   void DetectJsonOutput() {
     const json& c = step_->config;
-    if (step_->kind == StepKind::kGemini && c.value("response_mime_type", json()) ==
-                                                "application/json") {
+    if (step_->kind == StepKind::kGemini &&
+        c.value("response_mime_type", json()) == "application/json") {
       step_->json_output = true;
     }
     if (step_->kind == StepKind::kClaudeExtract) {

@@ -1,7 +1,5 @@
 #include "server/pipeline/optimized_yaml.h"
 
-#include "server/pipeline/strings.h"
-
 #include <charconv>
 #include <cstdio>
 #include <string_view>
@@ -11,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -53,8 +52,8 @@ size_t DecodeUtf8(absl::string_view s, size_t i, uint32_t* cp) {
 bool NeedsEscape(uint32_t cp, size_t len) {
   if (len == 1 && cp >= 0x80) return true;  // invalid UTF-8
   if (cp == '\t' || cp == '\n') return false;
-  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 ||
-         cp == 0x2029 || cp == 0xFEFF;
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
+         cp == 0xFEFF;
 }
 
 bool HasSpecialChars(absl::string_view s, bool allow_newline) {
@@ -70,10 +69,10 @@ bool HasSpecialChars(absl::string_view s, bool allow_newline) {
 
 // Would a plain scalar with this text load as something other than this string?
 bool LooksTyped(absl::string_view s) {
-  static const char* kWords[] = {"null", "Null", "NULL", "~",    "true", "True", "TRUE",
-                                 "false", "False", "FALSE", "yes", "Yes", "YES",  "no",
-                                 "No",   "NO",   "on",   "On",   "ON",   "off",  "Off",
-                                 "OFF",  "y",    "Y",    "n",    "N"};
+  static const char* kWords[] = {"null",  "Null",  "NULL",  "~",   "true", "True", "TRUE",
+                                 "false", "False", "FALSE", "yes", "Yes",  "YES",  "no",
+                                 "No",    "NO",    "on",    "On",  "ON",   "off",  "Off",
+                                 "OFF",   "y",     "Y",     "n",   "N"};
   for (const char* w : kWords) {
     if (s == w) return true;
   }

@@ -88,8 +88,8 @@ struct Step {
   std::vector<std::string> ignored_options;
   // The whole step map (type-specific settings: extraction_config, retry_config, variables).
   nlohmann::json config = nlohmann::json::object();
-  std::vector<BatchTask> tasks;               // claude_batch
-  std::vector<ParallelTask> parallel_tasks;   // parallel_claude
+  std::vector<BatchTask> tasks;              // claude_batch
+  std::vector<ParallelTask> parallel_tasks;  // parallel_claude
   SourceLocation location;
 
   // Steps whose prompt is one model call with an optimizable instruction.

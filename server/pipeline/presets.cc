@@ -1,8 +1,8 @@
 #include "server/pipeline/presets.h"
 
-#include "server/pipeline/strings.h"
-
 #include <string>
+
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -32,19 +32,19 @@ json Development() {
 }
 
 json Production() {
-  return json{{"max_turns", 10},
-              {"verbose", false},
-              {"output_format", "json"},
-              {"allowed_tools", json::array({"Read"})},
-              {"debug_mode", false},
-              {"telemetry_enabled", true},
-              {"cost_tracking", true},
-              {"model", "opus"},
-              {"fallback_model", "sonnet"},
-              {"retry_config", Retry(2, "linear", json::array({"timeout"}))},
-              {"timeout_ms", 120000},
-              {"system_prompt",
-               "You are a production assistant. Prioritize safety and reliability."}};
+  return json{
+      {"max_turns", 10},
+      {"verbose", false},
+      {"output_format", "json"},
+      {"allowed_tools", json::array({"Read"})},
+      {"debug_mode", false},
+      {"telemetry_enabled", true},
+      {"cost_tracking", true},
+      {"model", "opus"},
+      {"fallback_model", "sonnet"},
+      {"retry_config", Retry(2, "linear", json::array({"timeout"}))},
+      {"timeout_ms", 120000},
+      {"system_prompt", "You are a production assistant. Prioritize safety and reliability."}};
 }
 
 json Analysis() {
@@ -77,17 +77,17 @@ json Chat() {
 }
 
 json Test() {
-  return json{{"max_turns", 3},
-              {"verbose", true},
-              {"output_format", "json"},
-              {"allowed_tools", json::array({"Read"})},
-              {"debug_mode", true},
-              {"telemetry_enabled", false},
-              {"cost_tracking", false},
-              {"retry_config", Retry(1, "linear", json::array())},
-              {"timeout_ms", 30000},
-              {"system_prompt",
-               "You are a test assistant. Provide predictable, structured responses."}};
+  return json{
+      {"max_turns", 3},
+      {"verbose", true},
+      {"output_format", "json"},
+      {"allowed_tools", json::array({"Read"})},
+      {"debug_mode", true},
+      {"telemetry_enabled", false},
+      {"cost_tracking", false},
+      {"retry_config", Retry(1, "linear", json::array())},
+      {"timeout_ms", 30000},
+      {"system_prompt", "You are a test assistant. Provide predictable, structured responses."}};
 }
 
 }  // namespace

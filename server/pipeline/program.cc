@@ -1,11 +1,10 @@
 #include "server/pipeline/program.h"
 
-#include "server/pipeline/strings.h"
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/strings.h"
 #include "server/pipeline/templates.h"
 
 namespace elexirion::pipeline {
@@ -68,8 +67,8 @@ absl::Status ValidateProgram(const Pipeline& pipeline, const ProgramState& progr
           absl::StrCat("program: step \"", name, "\" is not in pipeline \"", pipeline.name, "\""));
     }
     if (!step->IsOptimizable()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "program: step \"", name, "\" (", step->type, ") has no optimizable prompt"));
+      return absl::InvalidArgumentError(absl::StrCat("program: step \"", name, "\" (", step->type,
+                                                     ") has no optimizable prompt"));
     }
     for (size_t i = 0; i < step_program.demos.size(); ++i) {
       const json& demo = step_program.demos[i];
@@ -95,8 +94,8 @@ absl::StatusOr<std::string> RenderProgramContent(const Step& step, const StepPro
   for (size_t i = 0; i < program.demos.size(); ++i) {
     const json& demo = program.demos[i];
     if (!demo.is_object() || !HasSignatureField(step.signature, demo)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "program: step \"", step.name, "\": demo ", i + 1, " has no signature field"));
+      return absl::InvalidArgumentError(absl::StrCat("program: step \"", step.name, "\": demo ",
+                                                     i + 1, " has no signature field"));
     }
     std::vector<std::string> fields;
     for (const std::string& name : step.signature.FieldNames()) {
@@ -113,8 +112,7 @@ absl::StatusOr<std::string> RenderProgramContent(const Step& step, const StepPro
   return text;
 }
 
-absl::StatusOr<std::vector<PromptPart>> ApplyProgram(const Step& step,
-                                                     const StepProgram& program) {
+absl::StatusOr<std::vector<PromptPart>> ApplyProgram(const Step& step, const StepProgram& program) {
   if (program.empty()) return step.prompt;
   auto content = RenderProgramContent(step, program);
   if (!content.ok()) return content.status();

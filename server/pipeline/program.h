@@ -91,8 +91,7 @@ absl::Status ValidateProgram(const Pipeline& pipeline, const ProgramState& progr
 absl::StatusOr<std::string> RenderProgramContent(const Step& step, const StepProgram& program);
 
 // The step's prompt parts with the program applied (unchanged when the program is empty).
-absl::StatusOr<std::vector<PromptPart>> ApplyProgram(const Step& step,
-                                                     const StepProgram& program);
+absl::StatusOr<std::vector<PromptPart>> ApplyProgram(const Step& step, const StepProgram& program);
 
 // {"steps": {"<name>": {"instruction": "...", "demos": [{...}]}}}; "instruction" is omitted
 // when unset.

@@ -1,12 +1,11 @@
 #include "server/pipeline/prompt_builder.h"
 
-#include "server/pipeline/strings.h"
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -100,8 +99,8 @@ absl::StatusOr<std::string> BuildPrompt(const std::vector<PromptPart>& parts,
         auto path = InterpolateToText(part.path, *context.templates);
         if (!path.ok()) return path.status();
         if (context.prompts == nullptr) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "file prompt part \"", *path, "\": no prompts directory is configured"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("file prompt part \"", *path, "\": no prompts directory is configured"));
         }
         auto content = context.prompts->Read(*path, context.max_file_bytes);
         if (!content.ok()) {

@@ -1,7 +1,5 @@
 #include "server/pipeline/signature.h"
 
-#include "server/pipeline/strings.h"
-
 #include <cctype>
 #include <set>
 
@@ -9,13 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
 
-absl::string_view Trim(absl::string_view s) {
-  return absl::StripAsciiWhitespace(s);
-}
+absl::string_view Trim(absl::string_view s) { return absl::StripAsciiWhitespace(s); }
 
 bool IsIdentifier(absl::string_view s) {
   if (s.empty()) return false;
@@ -30,7 +27,7 @@ bool IsIdentifier(absl::string_view s) {
 
 // Splits on commas at bracket depth 0 and outside quotes.
 absl::StatusOr<std::vector<absl::string_view>> SplitTopLevel(absl::string_view side,
-                                                            absl::string_view whole) {
+                                                             absl::string_view whole) {
   std::vector<absl::string_view> out;
   int depth = 0;
   char quote = 0;
@@ -86,8 +83,8 @@ absl::StatusOr<std::vector<SignatureField>> ParseSide(absl::string_view side,
       name = Trim(part.substr(0, colon));
       absl::string_view type = Trim(part.substr(colon + 1));
       if (type.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("signature \"", whole, "\": field \"",
-                                                       name, "\" has an empty type"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("signature \"", whole, "\": field \"", name, "\" has an empty type"));
       }
       field.type = std::string(type);
       field.type_declared = true;
@@ -137,8 +134,8 @@ std::vector<std::string> Signature::FieldNames() const {
 }
 
 std::string DefaultInstructions(const Signature& signature) {
-  return absl::StrCat("Given the fields ", BacktickNames(signature.inputs),
-                      ", produce the fields ", BacktickNames(signature.outputs), ".");
+  return absl::StrCat("Given the fields ", BacktickNames(signature.inputs), ", produce the fields ",
+                      BacktickNames(signature.outputs), ".");
 }
 
 absl::StatusOr<Signature> ParseSignature(std::string_view text_in, std::string instructions) {

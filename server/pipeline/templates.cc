@@ -1,7 +1,5 @@
 #include "server/pipeline/templates.h"
 
-#include "server/pipeline/strings.h"
-
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -15,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/pipeline/elixir_format.h"
+#include "server/pipeline/strings.h"
 
 namespace elexirion::pipeline {
 namespace {
@@ -349,7 +348,9 @@ class Evaluator {
     const size_t n = args.size();
     if ((name == "multiply" || name == "add" || name == "subtract") && n == 2) {
       return Arith(EnsureNumber(args[0]), EnsureNumber(args[1]),
-                   name == "multiply" ? '*' : name == "add" ? '+' : '-');
+                   name == "multiply" ? '*'
+                   : name == "add"    ? '+'
+                                      : '-');
     }
     if (name == "divide" && n == 2) {
       const json b = EnsureNumber(args[1]);
@@ -371,8 +372,9 @@ class Evaluator {
       json v = EnsureNumber(args[0]);
       if (v.is_number_integer()) return v;
       const double d = v.get<double>();
-      const double r = name == "round" ? std::round(d) : name == "floor" ? std::floor(d)
-                                                                         : std::ceil(d);
+      const double r = name == "round"   ? std::round(d)
+                       : name == "floor" ? std::floor(d)
+                                         : std::ceil(d);
       return json(static_cast<int64_t>(r));
     }
     std::vector<std::string> texts;
@@ -424,8 +426,8 @@ absl::StatusOr<std::string> ReplaceAll(absl::string_view text, const Evaluator& 
     if (!value.ok()) return value.status();
     auto rendered = ElixirToString(*value);
     if (!rendered.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("template {{", m.expression,
-                                                     "}}: ", rendered.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("template {{", m.expression, "}}: ", rendered.status().message()));
     }
     out.append(*rendered);
     last = m.end;

@@ -1,7 +1,5 @@
 #include "server/pipeline/yaml_tree.h"
 
-#include "server/pipeline/strings.h"
-
 #include <pthread.h>
 
 #include <cctype>
@@ -17,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/pipeline/strings.h"
 #include "yaml-cpp/depthguard.h"
 #include "yaml-cpp/eventhandler.h"
 #include "yaml-cpp/exceptions.h"
@@ -123,8 +122,7 @@ class PreScanner {
 
  private:
   absl::Status Fail(size_t offset, absl::string_view message) const {
-    return absl::InvalidArgumentError(
-        WithLocation(LocationOfOffset(text_, offset), message));
+    return absl::InvalidArgumentError(WithLocation(LocationOfOffset(text_, offset), message));
   }
 
   absl::Status AddNodes(size_t n, size_t offset) {
@@ -162,8 +160,8 @@ class PreScanner {
     for (size_t i = begin + (quote_ == 0 ? indent : 0); i < end; ++i) {
       const char c = text_[i];
       const bool at_token = i == begin || IsBlank(text_[i - 1]) ||
-                            (flow_depth_ > 0 && std::string_view("[{,:").find(text_[i - 1]) !=
-                                                    std::string_view::npos);
+                            (flow_depth_ > 0 &&
+                             std::string_view("[{,:").find(text_[i - 1]) != std::string_view::npos);
       if (quote_ != 0) {
         if (quote_ == '"' && c == '\\') {
           ++i;
@@ -275,7 +273,6 @@ struct TreeError {
   std::string message;
 };
 
-
 // Builds the tree from parser events, charging every node (and every alias expansion) against
 // the limits as it goes, so a hostile document fails as soon as it crosses a budget.
 class TreeBuilder final : public YAML::EventHandler {
@@ -311,8 +308,7 @@ class TreeBuilder final : public YAML::EventHandler {
 
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
     if (open_anchors_.count(anchor) > 0) {
-      throw TreeError{ToLocation(mark),
-                      "alias refers to a node that contains it (alias cycle)"};
+      throw TreeError{ToLocation(mark), "alias refers to a node that contains it (alias cycle)"};
     }
     auto it = anchors_.find(anchor);
     if (it == anchors_.end()) {
@@ -354,10 +350,9 @@ class TreeBuilder final : public YAML::EventHandler {
                                    " nodes, counting alias expansions)")};
     }
     if (bytes_ > limits_.max_expanded_bytes) {
-      throw TreeError{ToLocation(mark),
-                      absl::StrCat("document exceeds the expanded size budget (",
-                                   limits_.max_expanded_bytes,
-                                   " bytes, counting alias expansions)")};
+      throw TreeError{ToLocation(mark), absl::StrCat("document exceeds the expanded size budget (",
+                                                     limits_.max_expanded_bytes,
+                                                     " bytes, counting alias expansions)")};
     }
     const int total_depth = static_cast<int>(stack_.size()) + depth;
     if (total_depth > limits_.max_depth) {
@@ -431,8 +426,7 @@ class TreeBuilder final : public YAML::EventHandler {
       return;
     }
     if (!parent.have_key) {
-      const SourceLocation where =
-          node->location.line > 0 ? node->location : ToLocation(mark);
+      const SourceLocation where = node->location.line > 0 ? node->location : ToLocation(mark);
       if (node->kind == YamlNode::Kind::kScalar) {
         parent.key = node->scalar;
       } else if (node->kind == YamlNode::Kind::kNull) {
@@ -499,7 +493,7 @@ bool IsCoreInt(absl::string_view s, int64_t* out) {
   }
   if (digits.empty()) return false;
   for (char c : digits) {
-    const bool ok = base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+    const bool ok = base == 16  ? std::isxdigit(static_cast<unsigned char>(c)) != 0
                     : base == 8 ? (c >= '0' && c <= '7')
                                 : (c >= '0' && c <= '9');
     if (!ok) return false;
@@ -509,8 +503,7 @@ bool IsCoreInt(absl::string_view s, int64_t* out) {
   if (ec != std::errc() || ptr != digits.data() + digits.size()) return false;
   if (negative) {
     if (value > static_cast<uint64_t>(INT64_MAX) + 1) return false;
-    *out = value == static_cast<uint64_t>(INT64_MAX) + 1 ? INT64_MIN
-                                                         : -static_cast<int64_t>(value);
+    *out = value == static_cast<uint64_t>(INT64_MAX) + 1 ? INT64_MIN : -static_cast<int64_t>(value);
   } else {
     if (value > static_cast<uint64_t>(INT64_MAX)) return false;
     *out = static_cast<int64_t>(value);
@@ -570,8 +563,8 @@ const YamlNode* YamlNode::Find(std::string_view key) const {
 
 absl::StatusOr<YamlNodePtr> ParseYaml(std::string_view text, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("pipeline YAML is ", text.size(),
-                                                   " bytes; the limit is ", limits.max_bytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline YAML is ", text.size(), " bytes; the limit is ", limits.max_bytes));
   }
   if (const size_t bad = FirstInvalidUtf8(Sv(text)); bad != absl::string_view::npos) {
     return absl::InvalidArgumentError(
@@ -591,9 +584,8 @@ absl::StatusOr<YamlNodePtr> ParseYaml(std::string_view text, const YamlLimits& l
       status = absl::InvalidArgumentError(WithLocation(e.location, e.message));
     } catch (const YAML::DeepRecursion& e) {
       status = absl::InvalidArgumentError(WithLocation(
-          ToLocation(e.mark),
-          absl::StrCat("document nesting exceeds the depth limit (", limits.max_depth,
-                       " levels)")));
+          ToLocation(e.mark), absl::StrCat("document nesting exceeds the depth limit (",
+                                           limits.max_depth, " levels)")));
     } catch (const YAML::Exception& e) {
       status = absl::InvalidArgumentError(
           WithLocation(ToLocation(e.mark), absl::StrCat("invalid YAML: ", e.msg)));

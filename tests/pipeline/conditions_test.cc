@@ -91,8 +91,8 @@ TEST_F(ConditionsTest, BooleanTrees) {
 }
 
 TEST_F(ConditionsTest, Errors) {
-  for (const json& bad : {json("unknownfn(analyze.score)"), json("now() > 1"),
-                          json{{"xor", {"a"}}}, json(42), json{{"and", "a"}}}) {
+  for (const json& bad : {json("unknownfn(analyze.score)"), json("now() > 1"), json{{"xor", {"a"}}},
+                          json(42), json{{"and", "a"}}}) {
     auto r = EvaluateCondition(bad, results_);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad.dump();
   }

@@ -132,9 +132,8 @@ TEST_F(ExecutorTest, OutputToFileIsWrittenUnderTheOutputDirectory) {
 TEST_F(ExecutorTest, CodeAnalysisTemplateUsesThePresetAndInputs) {
   client_.Reply("", "Findings: SQL injection.");
   const Pipeline pipeline = Load("code_analysis.yaml");
-  ExecutionResult result =
-      Run(pipeline, {{"code", "query = 'SELECT * FROM t WHERE id=' + id"},
-                     {"analysis_type", "security"}});
+  ExecutionResult result = Run(pipeline, {{"code", "query = 'SELECT * FROM t WHERE id=' + id"},
+                                          {"analysis_type", "security"}});
   ASSERT_TRUE(result.ok()) << result.status;
   const StepResult& step = result.steps[0];
   EXPECT_EQ(step.prompt,
@@ -147,10 +146,9 @@ TEST_F(ExecutorTest, CodeAnalysisTemplateUsesThePresetAndInputs) {
                 "\n\nFocus on thorough analysis and provide structured, actionable "
                 "recommendations.");
   EXPECT_EQ(client_.requests()[0].model, "opus");
-  EXPECT_EQ(step.result["claude_smart_metadata"],
-            (json{{"preset_applied", "analysis"},
-                  {"environment_aware", false},
-                  {"optimization_applied", true}}));
+  EXPECT_EQ(step.result["claude_smart_metadata"], (json{{"preset_applied", "analysis"},
+                                                        {"environment_aware", false},
+                                                        {"optimization_applied", true}}));
 }
 
 TEST_F(ExecutorTest, RefactoringTemplateChainsThroughPreviousResponse) {
@@ -238,8 +236,10 @@ TEST_F(ExecutorTest, ConditionsSkipStepsAndRecordThem) {
 TEST_F(ExecutorTest, TemplatesGlobalVarsAndSetVariable) {
   const Pipeline pipeline = LoadText(
       "workflow:\n  name: t\n  global_vars: {team: platform}\n  steps:\n"
-      "    - name: init\n      type: set_variable\n      variables: {counter: 1, who: \"{{inputs.user}}\"}\n"
-      "    - name: bump\n      type: set_variable\n      variables: {counter: \"{{state.counter + 1}}\"}\n"
+      "    - name: init\n      type: set_variable\n      variables: {counter: 1, who: "
+      "\"{{inputs.user}}\"}\n"
+      "    - name: bump\n      type: set_variable\n      variables: {counter: \"{{state.counter + "
+      "1}}\"}\n"
       "    - name: ask\n      type: claude\n      prompt:\n"
       "        - {type: static, content: \"{{global_vars.team}}/{{state.who}}/{{state.counter}}/"
       "{{inputs.missing}}/{{state.nope}}\"}\n");
@@ -532,8 +532,7 @@ TEST_F(ExecutorTest, ConcurrentExecutionsShareOneExecutor) {
       for (int i = 0; i < kRuns; ++i) {
         const std::string code = absl::StrCat("code_", t, "_", i);
         auto result = executor_->Execute(pipeline, {{"code", code}, {"analysis_type", "perf"}});
-        if (!result.ok() || !result->ok() ||
-            result->final_output.find(code) == std::string::npos) {
+        if (!result.ok() || !result->ok() || result->final_output.find(code) == std::string::npos) {
           ++failures;
         }
       }

@@ -109,8 +109,8 @@ TEST(LoaderTest, UnknownStepType) {
 }
 
 TEST(LoaderTest, UnsupportedPipelineExTypesAreNamed) {
-  for (const char* type : {"for_loop", "while_loop", "data_transform", "file_ops", "pipeline",
-                           "gemini_instructor"}) {
+  for (const char* type :
+       {"for_loop", "while_loop", "data_transform", "file_ops", "pipeline", "gemini_instructor"}) {
     ExpectInvalid(OneStep(absl::StrCat("      type: ", type, "\n")),
                   absl::StrCat("step \"analyze\": step type \"", type, "\" is not supported"));
   }
@@ -230,9 +230,10 @@ TEST(LoaderTest, PresetsAndSignaturesAreValidated) {
   ExpectInvalid(OneStep("      type: claude_smart\n      preset: turbo\n"
                         "      prompt: [{type: static, content: x}]\n"),
                 "step \"analyze\": unknown preset \"turbo\"");
-  ExpectInvalid("workflow:\n  name: t\n  defaults: {claude_preset: fast}\n  steps:\n"
-                "    - {name: a, type: claude, prompt: [{type: static, content: x}]}\n",
-                "unknown defaults.claude_preset \"fast\"");
+  ExpectInvalid(
+      "workflow:\n  name: t\n  defaults: {claude_preset: fast}\n  steps:\n"
+      "    - {name: a, type: claude, prompt: [{type: static, content: x}]}\n",
+      "unknown defaults.claude_preset \"fast\"");
   ExpectInvalid(OneStep("      type: claude\n      signature: \"a b -> c\"\n"
                         "      prompt: [{type: static, content: x}]\n"),
                 "step \"analyze\": invalid signature: signature \"a b -> c\"");
@@ -262,9 +263,9 @@ TEST(LoaderTest, HostileDocumentsFailCleanly) {
   }
   ExpectInvalid(bomb, "node budget");
   ExpectInvalid("workflow: &w\n  name: t\n  self: *w\n", "alias cycle");
-  ExpectInvalid("workflow:\n  name: t\n  steps: " + std::string(10000, '[') +
-                    std::string(10000, ']') + "\n",
-                "depth limit");
+  ExpectInvalid(
+      "workflow:\n  name: t\n  steps: " + std::string(10000, '[') + std::string(10000, ']') + "\n",
+      "depth limit");
   std::string block = "workflow:\n  name: t\n  steps:\n    ";
   for (int i = 0; i < 10000; ++i) block += "- ";
   ExpectInvalid(block + "x\n", "depth limit");

@@ -196,8 +196,9 @@ TEST(ProgramTest, ValidatesPrograms) {
   ProgramState unknown;
   unknown.steps["nope"].instruction = "x";
   EXPECT_EQ(ValidateProgram(analysis, unknown).code(), absl::StatusCode::kInvalidArgument);
-  auto with_set = LoadPipeline("workflow:\n  name: s\n  steps:\n"
-                               "    - {name: v, type: set_variable, variables: {a: 1}}\n");
+  auto with_set = LoadPipeline(
+      "workflow:\n  name: s\n  steps:\n"
+      "    - {name: v, type: set_variable, variables: {a: 1}}\n");
   ASSERT_TRUE(with_set.ok());
   ProgramState on_set;
   on_set.steps["v"].instruction = "x";
@@ -211,7 +212,8 @@ TEST(ProgramTest, JsonRoundTrip) {
   auto back = ProgramStateFromJson(j);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(ProgramStateToJson(*back), j);
-  EXPECT_EQ(back->steps.at("analyze_code").instruction, program.steps.at("analyze_code").instruction);
+  EXPECT_EQ(back->steps.at("analyze_code").instruction,
+            program.steps.at("analyze_code").instruction);
   EXPECT_FALSE(ProgramStateFromJson(json{{"steps", {{"a", {{"demos", 3}}}}}}).ok());
   EXPECT_FALSE(ProgramStateFromJson(json::array()).ok());
 }
@@ -240,14 +242,15 @@ TEST_F(ProgramExecutionTest, ProgramIsRenderedIntoThePrompt) {
 }
 
 TEST_F(ProgramExecutionTest, OptimizedYamlRoundTrip) {
-  for (const char* file : {"code_analysis.yaml", "fix_bug.yaml", "refactoring.yaml",
-                           "claude_smart_example.yaml"}) {
+  for (const char* file :
+       {"code_analysis.yaml", "fix_bug.yaml", "refactoring.yaml", "claude_smart_example.yaml"}) {
     SCOPED_TRACE(file);
     const Pipeline original = Load(file);
     ProgramState program;
     for (const OptimizableStep& step : ListOptimizableSteps(original)) {
       StepProgram& p = program.steps[step.name];
-      p.instruction = "Learned for " + step.name + ":\n  keep {{inputs.analysis_type}} \"quoted\" #x";
+      p.instruction =
+          "Learned for " + step.name + ":\n  keep {{inputs.analysis_type}} \"quoted\" #x";
       json demo = json::object();
       for (const std::string& field : step.signature.FieldNames()) {
         demo[field] = field + " value: with colon\n  second line\ttab";
@@ -279,15 +282,54 @@ TEST(OptimizedYamlTest, NameSpellingIsNormalizedToStep) {
 
 TEST(OptimizedYamlTest, EmittedStringsReloadExactly) {
   std::mt19937 rng(42);
-  const std::vector<std::string> alphabet = {
-      "a", "b", " ", ":", "#", "-", "?", "{", "}", "[", "]", "\"", "'", "\\", "|", ">",
-      "\n", "\t", "\r", "\x01", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xe2\x80\xa8",
-      "\xc2\x85", "\xef\xbb\xbf", "0", "."};
+  const std::vector<std::string> alphabet = {"a",
+                                             "b",
+                                             " ",
+                                             ":",
+                                             "#",
+                                             "-",
+                                             "?",
+                                             "{",
+                                             "}",
+                                             "[",
+                                             "]",
+                                             "\"",
+                                             "'",
+                                             "\\",
+                                             "|",
+                                             ">",
+                                             "\n",
+                                             "\t",
+                                             "\r",
+                                             "\x01",
+                                             "\x7f",
+                                             "\xc3\xa9",
+                                             "\xe2\x82\xac",
+                                             "\xe2\x80\xa8",
+                                             "\xc2\x85",
+                                             "\xef\xbb\xbf",
+                                             "0",
+                                             "."};
   nlohmann::ordered_json doc = nlohmann::ordered_json::object();
-  std::vector<std::string> values = {"", " lead", "trail ", "\n", "\n\nx", "x\n\n",
-                                     "  indented\nx", "true", "123", "1e5", "~", "null",
-                                     "- item", "key: v", "a #c", "{{inputs.x}}",
-                                     "line1\nline2\n", "  \n x", "x\n  \ny"};
+  std::vector<std::string> values = {"",
+                                     " lead",
+                                     "trail ",
+                                     "\n",
+                                     "\n\nx",
+                                     "x\n\n",
+                                     "  indented\nx",
+                                     "true",
+                                     "123",
+                                     "1e5",
+                                     "~",
+                                     "null",
+                                     "- item",
+                                     "key: v",
+                                     "a #c",
+                                     "{{inputs.x}}",
+                                     "line1\nline2\n",
+                                     "  \n x",
+                                     "x\n  \ny"};
   for (int i = 0; i < 400; ++i) {
     std::string s;
     const int len = static_cast<int>(rng() % 24);

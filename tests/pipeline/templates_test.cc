@@ -12,11 +12,13 @@ using ::testing::HasSubstr;
 class TemplatesTest : public ::testing::Test {
  protected:
   TemplatesTest() {
-    inputs_ = {{"code", "def f(): pass"}, {"a", 2}, {"b", 3}, {"cfg", {{"lang", "py"}}},
-               {"flag", false}, {"n", nullptr}};
+    inputs_ = {{"code", "def f(): pass"}, {"a", 2},        {"b", 3},
+               {"cfg", {{"lang", "py"}}}, {"flag", false}, {"n", nullptr}};
     globals_ = {{"team", "core"}, {"limit", 5}};
-    results_ = {{"analyze", {{"text", "found 2 bugs"}, {"success", true},
-                             {"findings", {{"count", 2}, {"top", "null deref"}}}}},
+    results_ = {{"analyze",
+                 {{"text", "found 2 bugs"},
+                  {"success", true},
+                  {"findings", {{"count", 2}, {"top", "null deref"}}}}},
                 {"nested", {{"result", {{"value", "wrapped"}}}}}};
     state_.global = {{"count", 2}, {"name", "pipe"}, {"obj", {{"k", "v"}}}};
     ctx_.inputs = &inputs_;

@@ -17,13 +17,14 @@ using ::testing::HasSubstr;
 absl::Status ParseTimed(const std::string& text, const YamlLimits& limits = {}) {
   const absl::Time start = absl::Now();
   absl::Status status = ParseYaml(text, limits).status();
-  ::testing::Test::RecordProperty(
-      "parse_ms", std::to_string(absl::ToDoubleMilliseconds(absl::Now() - start)));
+  ::testing::Test::RecordProperty("parse_ms",
+                                  std::to_string(absl::ToDoubleMilliseconds(absl::Now() - start)));
   return status;
 }
 
 std::string BillionLaughs() {
-  std::string doc = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string doc =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
   char prev = 'a';
   for (char c = 'b'; c <= 'j'; ++c) {
     absl::StrAppend(&doc, std::string(1, c), ": &", std::string(1, c), " [");
@@ -35,8 +36,8 @@ std::string BillionLaughs() {
 }
 
 TEST(YamlTreeTest, ParsesMapsListsAndTypedScalars) {
-  auto root = ParseYaml(
-      "a: 1\nb: [x, 'y', 2.5, true, null, ~, 0x1F, \"007\"]\nc: {d: e}\nf: |\n  line\n");
+  auto root =
+      ParseYaml("a: 1\nb: [x, 'y', 2.5, true, null, ~, 0x1F, \"007\"]\nc: {d: e}\nf: |\n  line\n");
   ASSERT_TRUE(root.ok()) << root.status();
   const nlohmann::ordered_json j = YamlToJson(**root);
   EXPECT_EQ(j.dump(),
@@ -179,9 +180,9 @@ TEST(YamlTreeTest, EmptyDocumentIsNull) {
 }
 
 TEST(YamlTreeTest, GarbageNeverCrashes) {
-  for (const char* doc : {"\x00\x01\x02", "]]]", "{a: [}", "&a", "*a", "!!binary |\n  ???",
-                          "a: !<tag> b", "---\n...\n---", "\t- x", "'unterminated",
-                          "a: *undefined"}) {
+  for (const char* doc :
+       {"\x00\x01\x02", "]]]", "{a: [}", "&a", "*a", "!!binary |\n  ???", "a: !<tag> b",
+        "---\n...\n---", "\t- x", "'unterminated", "a: *undefined"}) {
     (void)ParseYaml(doc);
   }
 }
