@@ -194,6 +194,7 @@ absl::StatusOr<std::string> ValToString(const Val& x) {
   return ElixirToString(x.v);
 }
 
+// Evaluates one condition against a results map. Immutable; safe to share across threads.
 class Engine {
  public:
   explicit Engine(const json& results, int depth = 0) : results_(results), depth_(depth) {}

@@ -2,9 +2,9 @@
 // outputs (`output_to_file`). Reliability notes §4.2 (CWE-22):
 //  - paths must be relative, non-empty, without "..", NUL or empty components;
 //  - files are opened with openat2(dirfd, path, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
-//    the kernel refuses absolute paths, ".." and symlinks that leave the directory (symlinks
-//    that stay inside are fine). Without openat2 (ENOSYS) we fall back to realpath() and a
-//    component-wise prefix check, accepting the TOCTOU window;
+//    the kernel refuses absolute paths, ".." and symlinks that leave the directory (relative
+//    symlinks that stay inside are fine; absolute symlinks never are). Without openat2 (ENOSYS) we
+//    fall back to realpath() and a component-wise prefix check, accepting the TOCTOU window;
 //  - opened non-blocking (a FIFO cannot hang us), then fstat: regular files only (no FIFO,
 //    device, /dev/zero), size <= cap, and at most cap + 1 bytes are read.
 // Every refusal is INVALID_ARGUMENT naming the path; NOT_FOUND when it does not exist.

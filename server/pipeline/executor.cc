@@ -165,8 +165,9 @@ struct CallRecord {
   bool simulated = false;
 };
 
-// One execution. Not shared between threads except through the const methods used by
-// batch/parallel tasks (CallModel only reads run state).
+// One execution. Not thread safe, with one exception: the const methods (CallModel,
+// CallEnhanced, Build) only read run state, so claude_batch / parallel_claude tasks call them
+// from worker threads while the run thread waits.
 class Run {
  public:
   Run(const PipelineExecutor::Options& options, const ConfinedDirectory* prompts,

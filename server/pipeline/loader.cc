@@ -76,6 +76,7 @@ std::optional<std::string> ScalarText(const YamlNode* node) {
   return node->scalar;
 }
 
+// Loads one step of one document. Not thread safe: one per step, on the loading thread.
 class StepLoader {
  public:
   StepLoader(const LoadOptions& options, const Pipeline& pipeline,

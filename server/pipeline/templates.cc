@@ -38,6 +38,7 @@ json Preserved(absl::string_view expression) { return absl::StrCat("{{", express
 
 // A template expression; `with_context` selects evaluate_expression_with_context (the
 // executor's interpolation) over evaluate_expression (set_variable's resolution).
+// Evaluates template expressions over a caller-owned context. Immutable after construction.
 class Evaluator {
  public:
   Evaluator(const TemplateContext& context, bool with_context)

@@ -101,6 +101,7 @@ std::string WithLocation(const SourceLocation& location, absl::string_view messa
 // estimate that only a document near the budget could reach. It also refuses a plain
 // (unquoted) scalar longer than 64 KiB on one line, which yaml-cpp would need ~0.1 s to scan
 // at 1 MiB; longer text belongs in a quoted or block scalar.
+// Not thread safe: one per document.
 class PreScanner {
  public:
   // yaml-cpp scans plain scalars at ~10 MB/s; one this long costs it ~6 ms.
@@ -275,6 +276,7 @@ struct TreeError {
 
 // Builds the tree from parser events, charging every node (and every alias expansion) against
 // the limits as it goes, so a hostile document fails as soon as it crosses a budget.
+// Not thread safe: one per parse, driven by yaml-cpp on the parser thread.
 class TreeBuilder final : public YAML::EventHandler {
  public:
   explicit TreeBuilder(const YamlLimits& limits) : limits_(limits) {}
