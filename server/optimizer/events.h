@@ -1,0 +1,60 @@
+// Hooks for the job layer: progress events and checkpoints.
+//
+// EventSink receives structured progress (the jobs layer turns it into ProgressEvent
+// messages). Events are emitted from the optimizer's coordinating thread, one at a time and in
+// a deterministic order (bootstrap decisions in trainset order, trials in trial order), never
+// from the worker threads that run examples.
+//
+// CheckpointSink receives the run's progress document after every finished unit of work
+// (an evaluation, a bootstrapped demo set, a batch of proposed instructions, the dataset
+// summary). Handing the last saved document back as OptimizationHooks::resume_from makes a
+// restarted job replay its deterministic algorithm from the start while taking every finished
+// unit from the document instead of recomputing it: no LLM calls for finished work, and the
+// same program as an uninterrupted run. The document is JSON:
+//   {"format": "elexirion.optimizer.checkpoint/1", "fingerprint": "<request hash>",
+//    "units": {"<unit key>": <result>, ...}}
+// A document whose fingerprint does not match the request is ignored (work starts afresh).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "nlohmann/json.hpp"
+#include "server/llm/usage.h"
+
+namespace elexirion::optimizer {
+
+struct BootstrapEvent {
+  std::string label;     // which bootstrap ("bootstrap", "candidate seed 3", "demo set 4")
+  size_t example_index = 0;  // index in the (possibly shuffled) trainset it ran on
+  bool accepted = false;     // this example's trace became demos
+  int done = 0;              // examples decided so far
+  int total = 0;             // examples available
+  int accepted_total = 0;    // demos accepted so far
+  int needed = 0;            // max_bootstrapped_demos
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // A phase of the run began ("baseline", "bootstrap", "propose", "search", "final").
+  virtual void OnPhase(std::string_view /*phase*/, std::string_view /*detail*/) {}
+  // params: e.g. {"seed": -1} or {"0_predictor_instruction": 2, "0_predictor_demos": 1}.
+  virtual void OnTrialStarted(int /*trial*/, const nlohmann::ordered_json& /*params*/) {}
+  // score in percent; minibatch: scored on a minibatch rather than the full validation set.
+  virtual void OnTrialFinished(int /*trial*/, const nlohmann::ordered_json& /*params*/,
+                               double /*score*/, bool /*minibatch*/) {}
+  virtual void OnNewBest(int /*trial*/, double /*score*/) {}
+  virtual void OnBootstrap(const BootstrapEvent& /*event*/) {}
+  // Usage of the run so far (after every trial and phase).
+  virtual void OnUsage(const llm::Usage& /*usage*/) {}
+};
+
+class CheckpointSink {
+ public:
+  virtual ~CheckpointSink() = default;
+  virtual void Save(const nlohmann::ordered_json& checkpoint) = 0;
+};
+
+}  // namespace elexirion::optimizer
