@@ -72,6 +72,26 @@ llm::Usage Delta(const llm::Usage& now, const llm::Usage& start) {
   return d;
 }
 
+ojson ExampleResultToJson(const ExampleResult& e) {
+  ojson j = ojson{{"prediction", e.prediction}, {"score", e.score}, {"passed", e.passed}};
+  if (e.error) j["error"] = e.error_message;
+  if (!e.feedback.empty()) j["feedback"] = e.feedback;
+  return j;
+}
+
+ExampleResult ExampleResultFromJson(const ojson& j) {
+  ExampleResult e;
+  e.prediction = j.value("prediction", ojson::object());
+  e.score = j.value("score", 0.0);
+  e.passed = j.value("passed", false);
+  if (j.contains("error")) {
+    e.error = true;
+    e.error_message = j.value("error", "");
+  }
+  e.feedback = j.value("feedback", "");
+  return e;
+}
+
 LmSettings MergeLmForPrompt(const OptimizeRequest& request, const Program& student) {
   LmSettings lm = MergeLm(request.student_lm, request.prompt_lm);
   if (lm.provider.empty() && !student.predictors.empty()) {
@@ -229,7 +249,24 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
     result.program = program;
     if (report.end_reason == EndReason::kCompleted) {
       ctx.events().OnPhase("final", "evaluating the optimized program on the validation set");
-      absl::StatusOr<EvaluationResult> final_eval = ctx.EvaluateFresh(program, valset);
+      // Journaled with the predictions, so a resumed finished job makes no call.
+      const std::string key = absl::StrCat(
+          "final/", HashHex(absl::StrCat(program.StateJson().dump(), "\x1f", DevsetKey(valset), "\x1f",
+                                         OptimizerContext::LmKey(request.student_lm))));
+      absl::StatusOr<EvaluationResult> final_eval;
+      if (std::optional<ojson> saved = ctx.Lookup(key); saved && saved->contains("results")) {
+        EvaluationResult r;
+        r.score = saved->value("score", 0.0);
+        for (const ojson& e : saved->at("results")) r.results.push_back(ExampleResultFromJson(e));
+        final_eval = std::move(r);
+      } else {
+        final_eval = ctx.EvaluateFresh(program, valset);
+        if (final_eval.ok()) {
+          ojson results = ojson::array();
+          for (const ExampleResult& e : final_eval->results) results.push_back(ExampleResultToJson(e));
+          ctx.Record(key, ojson{{"score", final_eval->score}, {"results", results}});
+        }
+      }
       if (final_eval.ok()) {
         report.optimized_score = final_eval->score;
         report.validation_results = std::move(final_eval->results);

@@ -69,9 +69,8 @@ struct Program {
   // Canonical JSON of the learned state (instructions, prefixes, demos) for hashing and
   // equality: {"<step>": {"kind", "instructions", "prefixes", "demos"}}.
   ojson StateJson() const;
-  // A copy with instructions reset to the base and no demos (DSPy's reset_copy keeps
-  // instructions; see ResetCopy for that).
-  Program ResetCopy() const;  // demos cleared, instructions kept
+  // DSPy's reset_copy(): a copy without demos (instructions and prefixes kept).
+  Program ResetCopy() const;
 };
 
 struct ProgramOptions {

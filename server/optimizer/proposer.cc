@@ -10,7 +10,6 @@
 #include "server/optimizer/parallel.h"
 #include "server/optimizer/py_format.h"
 #include "server/optimizer/text_util.h"
-#include "server/pipeline/optimized_yaml.h"
 
 namespace elexirion::optimizer {
 namespace {
@@ -224,7 +223,7 @@ absl::StatusOr<std::vector<ojson>> SampleCompletions(OptimizerContext& ctx,
   std::vector<ojson> out;
   int failed = 0;
   for (size_t k = 0; k < results.size(); ++k) {
-    failed += parse_failures[k] > 0 && !results[k].ok() ? 1 : 0;
+    if (!results[k].ok() && IsParseFailure(results[k].status())) ++failed;
     if (results[k].ok()) {
       out.push_back(results[k]->outputs);
       continue;

@@ -339,6 +339,19 @@ TEST_F(OptimizersHttpTest, CheckpointResumeSkipsFinishedWork) {
   EXPECT_GT(resumed->report.resumed_units, 0);
   EXPECT_LT(resumed->report.usage.llm_calls, full_calls);
 
+  // The final checkpoint of a finished run replays it without a single provider call.
+  auto cold3 = fake_.MakeRouter(std::make_shared<llm::InMemoryLlmCache>(), 64);
+  OptimizeHooks finished;
+  finished.client = cold3.get();
+  finished.resume_from = &full->checkpoint;
+  const int before = fake_.server().request_count();
+  auto replay = RunOptimization(r, finished);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(fake_.server().request_count(), before);
+  EXPECT_EQ(replay->report.usage.llm_calls, 0);
+  EXPECT_EQ(replay->dspy_json, full->dspy_json);
+  EXPECT_EQ(replay->report.validation_results.size(), full->report.validation_results.size());
+
   // A checkpoint of another request is ignored.
   OptimizeRequest other = r;
   other.seed = 99;
