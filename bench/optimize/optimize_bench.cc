@@ -26,10 +26,10 @@
 
 namespace {
 
+using elexirion::optimizer::ojson;
 using elexirion::optimizer::OptimizeHooks;
 using elexirion::optimizer::OptimizeRequest;
 using elexirion::optimizer::OptimizeResult;
-using elexirion::optimizer::ojson;
 namespace t = elexirion::optimizer::testing;
 
 struct Run {
@@ -76,11 +76,11 @@ void Scenario(const std::string& name, const std::string& optimizer, ojson param
   const double seq_estimate = par.result.report.usage.llm_calls * latency_ms / 1000.0;
   std::printf("%s (%s): baseline %.2f%% -> optimized %.2f%%\n", name.c_str(), optimizer.c_str(),
               par.result.report.baseline_score, par.result.report.optimized_score);
-  std::printf("  parallel   (num_threads %d): wall %.2f s, provider calls %lld (server saw %d), "
-              "peak in flight %d, trials %zu\n",
-              concurrency, par.wall_seconds,
-              static_cast<long long>(par.result.report.usage.llm_calls), par.server_requests,
-              par.peak_in_flight, par.result.report.trials.size());
+  std::printf(
+      "  parallel   (num_threads %d): wall %.2f s, provider calls %lld (server saw %d), "
+      "peak in flight %d, trials %zu\n",
+      concurrency, par.wall_seconds, static_cast<long long>(par.result.report.usage.llm_calls),
+      par.server_requests, par.peak_in_flight, par.result.report.trials.size());
   std::printf("  speed-up over sequential time (calls x latency = %.2f s): %.1fx\n", seq_estimate,
               seq_estimate / par.wall_seconds);
   if (!sequential) return;

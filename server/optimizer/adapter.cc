@@ -42,7 +42,8 @@ std::string FieldDescriptions(const std::vector<AdapterField>& fields) {
 std::string Sections(const std::vector<std::pair<const AdapterField*, ojson>>& fields) {
   std::vector<std::string> out;
   for (const auto& [field, value] : fields) {
-    out.push_back(absl::StrCat("[[ ## ", field->name, " ## ]]\n", FormatFieldValue(field->type, value)));
+    out.push_back(
+        absl::StrCat("[[ ## ", field->name, " ## ]]\n", FormatFieldValue(field->type, value)));
   }
   return PyStrip(absl::StrJoin(out, "\n\n"));
 }
@@ -96,15 +97,17 @@ std::string UserContent(AdapterKind kind, const AdapterSignature& sig, const ojs
       for (const AdapterField& f : sig.outputs) {
         fields.push_back(absl::StrCat("`[[ ## ", f.name, " ## ]]`", ReminderTypeInfo(f.type)));
       }
-      messages.push_back(absl::StrCat("Respond with the corresponding output fields, starting with the field ",
-                                      absl::StrJoin(fields, ", then "),
-                                      ", and then ending with the marker for `[[ ## completed ## ]]`."));
+      messages.push_back(
+          absl::StrCat("Respond with the corresponding output fields, starting with the field ",
+                       absl::StrJoin(fields, ", then "),
+                       ", and then ending with the marker for `[[ ## completed ## ]]`."));
     } else {
       for (const AdapterField& f : sig.outputs) {
         fields.push_back(absl::StrCat("`", f.name, "`", ReminderTypeInfo(f.type)));
       }
-      messages.push_back(absl::StrCat("Respond with a JSON object in the following order of fields: ",
-                                      absl::StrJoin(fields, ", then "), "."));
+      messages.push_back(
+          absl::StrCat("Respond with a JSON object in the following order of fields: ",
+                       absl::StrJoin(fields, ", then "), "."));
     }
   }
   messages.push_back("");
@@ -149,10 +152,10 @@ absl::StatusOr<ojson> Complete(AdapterKind kind, const AdapterSignature& sig, co
   if (!missing.empty()) {
     std::vector<std::string> expected;
     for (const AdapterField& f : sig.outputs) expected.push_back(f.name);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "adapter parse failure (", AdapterKindName(kind), "): expected fields [",
-        absl::StrJoin(expected, ", "), "], missing [", absl::StrJoin(missing, ", "),
-        "] in the response (", completion.size(), " bytes)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("adapter parse failure (", AdapterKindName(kind), "): expected fields [",
+                     absl::StrJoin(expected, ", "), "], missing [", absl::StrJoin(missing, ", "),
+                     "] in the response (", completion.size(), " bytes)"));
   }
   return out;
 }
@@ -196,7 +199,8 @@ absl::StatusOr<ojson> ParseChat(const AdapterSignature& sig, const std::string& 
 absl::StatusOr<ojson> ParseJson(const AdapterSignature& sig, const std::string& completion) {
   std::optional<ojson> parsed = LenientJsonLoads(completion);
   if (!parsed.has_value() || !parsed->is_object()) {
-    if (std::optional<std::string> obj = FirstJsonObject(completion)) parsed = LenientJsonLoads(*obj);
+    if (std::optional<std::string> obj = FirstJsonObject(completion))
+      parsed = LenientJsonLoads(*obj);
   }
   if (!parsed.has_value() || !parsed->is_object()) {
     return absl::InvalidArgumentError(
@@ -206,10 +210,10 @@ absl::StatusOr<ojson> ParseJson(const AdapterSignature& sig, const std::string& 
   for (const AdapterField& f : sig.outputs) {
     auto it = parsed->find(f.name);
     if (it == parsed->end()) continue;
-    absl::StatusOr<ojson> value = f.type.IsStr()
-                                      ? absl::StatusOr<ojson>(ojson(PyStr(*it)))
-                                      : (it->is_string() ? ParseFieldValue(it->get<std::string>(), f.type)
-                                                         : CoerceValue(*it, f.type));
+    absl::StatusOr<ojson> value =
+        f.type.IsStr() ? absl::StatusOr<ojson>(ojson(PyStr(*it)))
+                       : (it->is_string() ? ParseFieldValue(it->get<std::string>(), f.type)
+                                          : CoerceValue(*it, f.type));
     if (!value.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("adapter parse failure (json): field ", f.name,
                                                      ": ", value.status().message()));
@@ -234,7 +238,8 @@ std::string FormatFieldValue(const FieldType& type, const ojson& value) {
     }
     if (items.size() == 1) return items[0];
     std::vector<std::string> lines;
-    for (size_t i = 0; i < items.size(); ++i) lines.push_back(absl::StrCat("[", i + 1, "] ", items[i]));
+    for (size_t i = 0; i < items.size(); ++i)
+      lines.push_back(absl::StrCat("[", i + 1, "] ", items[i]));
     return absl::StrJoin(lines, "\n");
   }
   if (value.is_object() || value.is_array()) return PyJsonDumps(value);
@@ -278,11 +283,13 @@ FormattedPrompt FormatPrompt(AdapterKind kind, const AdapterSignature& sig,
   }
   for (const ojson* demo : incomplete) {
     prompt.messages.push_back({"user", UserContent(kind, sig, *demo, kIncompletePrefix, false)});
-    prompt.messages.push_back({"assistant", AssistantContent(kind, sig, *demo, kNotSuppliedExample)});
+    prompt.messages.push_back(
+        {"assistant", AssistantContent(kind, sig, *demo, kNotSuppliedExample)});
   }
   for (const ojson* demo : complete) {
     prompt.messages.push_back({"user", UserContent(kind, sig, *demo, "", false)});
-    prompt.messages.push_back({"assistant", AssistantContent(kind, sig, *demo, kNotSuppliedHistory)});
+    prompt.messages.push_back(
+        {"assistant", AssistantContent(kind, sig, *demo, kNotSuppliedHistory)});
   }
   const std::string request = UserContent(kind, sig, inputs, "", true);
   if (!request.empty()) prompt.messages.push_back({"user", request});

@@ -7,7 +7,8 @@
 //     1. `question` (str):<space>          one line per field, "N. `name` (Type): desc"
 //     Your output fields are:              (whole block stripped: the last line loses its
 //     1. `answer` (str):                    trailing space)
-//     All interactions will be structured in the following way, with the appropriate values filled in.
+//     All interactions will be structured in the following way, with the appropriate values filled
+//     in.
 //
 //     [[ ## question ## ]]
 //     {question}

@@ -56,8 +56,8 @@ class LabeledFewShot final : public Optimizer {
   std::string name() const override { return "labeled_few_shot"; }
   absl::StatusOr<CompileResult> Compile(const Program& student, OptimizerContext& ctx) override {
     CompileResult result;
-    result.program = LabeledFewShotCompile(student, ctx.trainset(), options_, ctx.seed(),
-                                           ctx.primary_output());
+    result.program =
+        LabeledFewShotCompile(student, ctx.trainset(), options_, ctx.seed(), ctx.primary_output());
     return result;
   }
 
@@ -112,11 +112,13 @@ class RandomSearch final : public Optimizer {
         program = std::move(*p);
       } else {
         PyRandom(ctx.seed() + seed).Shuffle(trainset);
-        const int size = static_cast<int>(PyRandom(ctx.seed() + seed).RandInt(1, std::max(1, max_boot)));
+        const int size =
+            static_cast<int>(PyRandom(ctx.seed() + seed).RandInt(1, std::max(1, max_boot)));
         BootstrapOptions b = options_.bootstrap;
         b.max_bootstrapped_demos = max_boot < 1 ? max_boot : size;
         params["max_bootstrapped_demos"] = b.max_bootstrapped_demos;
-        auto p = BootstrapFewShotCompile(student, trainset, b, ctx, absl::StrCat("candidate seed ", seed));
+        auto p = BootstrapFewShotCompile(student, trainset, b, ctx,
+                                         absl::StrCat("candidate seed ", seed));
         if (!p.ok()) return p.status();
         program = std::move(*p);
       }
@@ -132,8 +134,9 @@ class RandomSearch final : public Optimizer {
       result.candidates.push_back(CandidateRecord{eval->score, params, std::move(program)});
       if (options_.stop_at_score.has_value() && eval->score >= *options_.stop_at_score) break;
     }
-    std::stable_sort(result.candidates.begin(), result.candidates.end(),
-                     [](const CandidateRecord& a, const CandidateRecord& b) { return a.score > b.score; });
+    std::stable_sort(
+        result.candidates.begin(), result.candidates.end(),
+        [](const CandidateRecord& a, const CandidateRecord& b) { return a.score > b.score; });
     return result;
   }
 
@@ -179,12 +182,11 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
   const LmSettings teacher_lm = MergeLm(ctx.student().lm, options.teacher);
   const std::string key = absl::StrCat(
       "bootstrap/",
-      HashHex(absl::StrCat(reset.StateJson().dump(), "\x1f", DevsetKey(trainset), "\x1f",
-                           options.max_bootstrapped_demos, ",", options.max_labeled_demos, ",",
-                           options.max_rounds, ",",
-                           options.metric_threshold.has_value() ? *options.metric_threshold : -1.0,
-                           ",", options.max_errors, "\x1f", OptimizerContext::LmKey(teacher_lm),
-                           "\x1f", ctx.seed())));
+      HashHex(absl::StrCat(
+          reset.StateJson().dump(), "\x1f", DevsetKey(trainset), "\x1f",
+          options.max_bootstrapped_demos, ",", options.max_labeled_demos, ",", options.max_rounds,
+          ",", options.metric_threshold.has_value() ? *options.metric_threshold : -1.0, ",",
+          options.max_errors, "\x1f", OptimizerContext::LmKey(teacher_lm), "\x1f", ctx.seed())));
   if (std::optional<ojson> saved = ctx.Lookup(key)) return WithDemos(student, *saved);
 
   // The teacher: the student with LabeledFewShot(k = max_labeled_demos) demos.
@@ -265,9 +267,8 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
         for (int q = 0; q < r; ++q) earlier_success = earlier_success || attempts[w][q].success;
         if (!earlier_success) todo.push_back(w);
       }
-      ParallelFor(todo.size(), ctx.num_threads(), [&](size_t k) {
-        attempts[todo[k]][r] = attempt(pos + todo[k], r);
-      });
+      ParallelFor(todo.size(), ctx.num_threads(),
+                  [&](size_t k) { attempts[todo[k]][r] = attempt(pos + todo[k], r); });
     }
     stop = ctx.CheckStop();
     if (!stop.ok()) return stop;
@@ -280,8 +281,9 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
         if (a.error) {
           ++errors;
           if (errors >= options.max_errors) {
-            return absl::AbortedError(absl::StrCat("bootstrap: ", errors, " errors (max_errors=",
-                                                   options.max_errors, "); last: ", a.error_message));
+            return absl::AbortedError(absl::StrCat("bootstrap: ", errors,
+                                                   " errors (max_errors=", options.max_errors,
+                                                   "); last: ", a.error_message));
           }
           continue;
         }
@@ -300,7 +302,8 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
             std::string all;
             for (const ojson& d : demos) all += d.dump();
             PyRandom rng(static_cast<int64_t>(Hash64(all) >> 1));
-            ojson chosen = rng.Random() < 0.5 ? demos[rng.ChoiceIndex(demos.size() - 1)] : demos.back();
+            ojson chosen =
+                rng.Random() < 0.5 ? demos[rng.ChoiceIndex(demos.size() - 1)] : demos.back();
             demos = {chosen};
           }
           for (ojson& d : demos) name2traces[name].push_back(std::move(d));
@@ -407,26 +410,31 @@ absl::StatusOr<RandomSearchOptions> RandomSearchOptionsFromJson(const ojson& par
 }
 
 void RegisterBuiltinOptimizers(OptimizerRegistry& registry) {
-  (void)registry.Register("labeled_few_shot", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    ASSIGN_OR_RETURN(LabeledFewShotOptions o, LabeledFewShotOptionsFromJson(p));
-    return MakeLabeledFewShot(o);
-  });
-  (void)registry.Register("bootstrap_few_shot", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    ASSIGN_OR_RETURN(BootstrapOptions o, BootstrapOptionsFromJson(p));
-    return MakeBootstrapFewShot(o);
-  });
-  (void)registry.Register("bootstrap_random_search", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    ASSIGN_OR_RETURN(RandomSearchOptions o, RandomSearchOptionsFromJson(p));
-    return MakeRandomSearch(o);
-  });
-  (void)registry.Register("copro", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    ASSIGN_OR_RETURN(CoproOptions o, CoproOptionsFromJson(p));
-    return MakeCopro(o);
-  });
-  (void)registry.Register("miprov2", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    ASSIGN_OR_RETURN(MiproOptions o, MiproOptionsFromJson(p));
-    return MakeMipro(o);
-  });
+  (void)registry.Register(
+      "labeled_few_shot", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+        ASSIGN_OR_RETURN(LabeledFewShotOptions o, LabeledFewShotOptionsFromJson(p));
+        return MakeLabeledFewShot(o);
+      });
+  (void)registry.Register("bootstrap_few_shot",
+                          [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+                            ASSIGN_OR_RETURN(BootstrapOptions o, BootstrapOptionsFromJson(p));
+                            return MakeBootstrapFewShot(o);
+                          });
+  (void)registry.Register("bootstrap_random_search",
+                          [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+                            ASSIGN_OR_RETURN(RandomSearchOptions o, RandomSearchOptionsFromJson(p));
+                            return MakeRandomSearch(o);
+                          });
+  (void)registry.Register("copro",
+                          [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+                            ASSIGN_OR_RETURN(CoproOptions o, CoproOptionsFromJson(p));
+                            return MakeCopro(o);
+                          });
+  (void)registry.Register("miprov2",
+                          [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+                            ASSIGN_OR_RETURN(MiproOptions o, MiproOptionsFromJson(p));
+                            return MakeMipro(o);
+                          });
 }
 
 }  // namespace elexirion::optimizer

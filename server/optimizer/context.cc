@@ -9,7 +9,8 @@ namespace {
 
 ojson ResultToJson(const EvaluationResult& r) {
   ojson scores = ojson::array();
-  for (const ExampleResult& e : r.results) scores.push_back(e.error ? ojson(nullptr) : ojson(e.score));
+  for (const ExampleResult& e : r.results)
+    scores.push_back(e.error ? ojson(nullptr) : ojson(e.score));
   return ojson{{"score", r.score}, {"scores", scores}, {"errors", r.errors}};
 }
 
@@ -54,10 +55,10 @@ OptimizerContext::OptimizerContext(Options options) : options_(std::move(options
 
 std::string OptimizerContext::EvalKey(const Program& program,
                                       const std::vector<Example>& devset) const {
-  return absl::StrCat("eval/", HashHex(absl::StrCat(program.StateJson().dump(), "\x1f",
-                                                    DevsetKey(devset), "\x1f",
-                                                    LmKey(options_.student.lm), "\x1f",
-                                                    options_.student.rollout_id)));
+  return absl::StrCat(
+      "eval/",
+      HashHex(absl::StrCat(program.StateJson().dump(), "\x1f", DevsetKey(devset), "\x1f",
+                           LmKey(options_.student.lm), "\x1f", options_.student.rollout_id)));
 }
 
 std::vector<absl::StatusOr<EvaluationResult>> OptimizerContext::EvaluateMany(

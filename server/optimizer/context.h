@@ -55,7 +55,7 @@ class OptimizerContext {
     int num_threads = 8;
     int max_errors = 10;
     int64_t seed = 0;
-    EventSink* events = nullptr;       // optional
+    EventSink* events = nullptr;         // optional
     ProgressJournal* journal = nullptr;  // optional
   };
 

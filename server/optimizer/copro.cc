@@ -55,7 +55,8 @@ Program WithCandidate(const Program& base, size_t index, const Candidate& c) {
 
 bool SameInstructions(const Program& a, const Program& b) {
   for (size_t i = 0; i < a.predictors.size() && i < b.predictors.size(); ++i) {
-    if (a.predictors[i].signature.instructions != b.predictors[i].signature.instructions) return false;
+    if (a.predictors[i].signature.instructions != b.predictors[i].signature.instructions)
+      return false;
     const std::string last = LastField(a.predictors[i]);
     if (a.predictors[i].Prefix(last) != b.predictors[i].Prefix(last)) return false;
   }
@@ -82,13 +83,13 @@ class Copro final : public Optimizer {
       const Predictor& p = module.predictors[i];
       ojson in = ojson::object();
       in["basic_instruction"] = p.signature.instructions;
-      ASSIGN_OR_RETURN(std::vector<ojson> outs,
-                       SampleCompletions(ctx, BasicGenerateInstructionSignature(), in,
-                                         options_.breadth - 1, lm,
-                                         absl::StrCat("copro/", ctx.seed(), "/init/", i)));
+      ASSIGN_OR_RETURN(
+          std::vector<ojson> outs,
+          SampleCompletions(ctx, BasicGenerateInstructionSignature(), in, options_.breadth - 1, lm,
+                            absl::StrCat("copro/", ctx.seed(), "/init/", i)));
       for (const ojson& o : outs) {
-        candidates[i].push_back({PyStr(o.at("proposed_instruction")),
-                                 PyStr(o.at("proposed_prefix_for_output_field"))});
+        candidates[i].push_back(
+            {PyStr(o.at("proposed_instruction")), PyStr(o.at("proposed_prefix_for_output_field"))});
       }
       candidates[i].push_back({p.signature.instructions, p.Prefix(LastField(p))});
     }
@@ -131,9 +132,11 @@ class Copro final : public Optimizer {
           auto it = index[i].find(key);
           if (it == index[i].end()) {
             index[i][key] = evaluated[i].size();
-            evaluated[i].push_back({score, programs[c], cleaned[c].instruction, cleaned[c].prefix, d});
+            evaluated[i].push_back(
+                {score, programs[c], cleaned[c].instruction, cleaned[c].prefix, d});
           } else if (evaluated[i][it->second].score < score) {
-            evaluated[i][it->second] = {score, programs[c], cleaned[c].instruction, cleaned[c].prefix, d};
+            evaluated[i][it->second] = {score, programs[c], cleaned[c].instruction,
+                                        cleaned[c].prefix, d};
           }
         }
         // Fix predictor i to its best candidate (first best in insertion order).
@@ -148,15 +151,17 @@ class Copro final : public Optimizer {
       for (size_t i = 0; i < P; ++i) {
         std::vector<const Evaluated*> ranked;
         for (const Evaluated& e : evaluated[i]) ranked.push_back(&e);
-        std::stable_sort(ranked.begin(), ranked.end(),
-                         [](const Evaluated* a, const Evaluated* b) { return a->score > b->score; });
+        std::stable_sort(ranked.begin(), ranked.end(), [](const Evaluated* a, const Evaluated* b) {
+          return a->score > b->score;
+        });
         const size_t shortest = std::min(ranked.size(), static_cast<size_t>(options_.breadth));
         ojson attempts = ojson::array();
         for (size_t k = shortest; k-- > 0;) {
           const size_t n = shortest - k;
           attempts.push_back(absl::StrCat("Instruction #", n, ": ", ranked[k]->instruction));
           attempts.push_back(absl::StrCat("Prefix #", n, ": ", ranked[k]->prefix));
-          attempts.push_back(absl::StrCat("Resulting Score #", n, ": ", PyFloatRepr(ranked[k]->score)));
+          attempts.push_back(
+              absl::StrCat("Resulting Score #", n, ": ", PyFloatRepr(ranked[k]->score)));
         }
         ojson in = ojson::object();
         in["attempted_instructions"] = attempts;
@@ -166,7 +171,8 @@ class Copro final : public Optimizer {
                                            absl::StrCat("copro/", ctx.seed(), "/d", d, "/", i)));
         latest[i].clear();
         for (const ojson& o : outs) {
-          Candidate c{PyStr(o.at("proposed_instruction")), PyStr(o.at("proposed_prefix_for_output_field"))};
+          Candidate c{PyStr(o.at("proposed_instruction")),
+                      PyStr(o.at("proposed_prefix_for_output_field"))};
           latest[i].push_back(c);
           all[i].push_back(c);
         }
@@ -195,7 +201,8 @@ class Copro final : public Optimizer {
       }
       if (!repeat) {
         result.candidates.push_back(CandidateRecord{
-            e.score, ojson{{"instruction", e.instruction}, {"prefix", e.prefix}, {"depth", e.depth}},
+            e.score,
+            ojson{{"instruction", e.instruction}, {"prefix", e.prefix}, {"depth", e.depth}},
             e.program});
       }
     }
@@ -220,7 +227,8 @@ absl::StatusOr<CoproOptions> CoproOptionsFromJson(const ojson& params) {
   CoproOptions o;
   ASSIGN_OR_RETURN(o.breadth, r.Int("breadth", 10, 0));
   if (o.breadth == 0) o.breadth = 10;
-  if (o.breadth <= 1) return absl::InvalidArgumentError("optimizer.copro.breadth: must be greater than 1");
+  if (o.breadth <= 1)
+    return absl::InvalidArgumentError("optimizer.copro.breadth: must be greater than 1");
   ASSIGN_OR_RETURN(o.depth, r.Int("depth", 3, 0));
   if (o.depth == 0) o.depth = 3;
   ASSIGN_OR_RETURN(o.init_temperature, r.Double("init_temperature", 1.4));

@@ -26,7 +26,7 @@
 namespace elexirion::optimizer {
 
 struct BootstrapEvent {
-  std::string label;     // which bootstrap ("bootstrap", "candidate seed 3", "demo set 4")
+  std::string label;         // which bootstrap ("bootstrap", "candidate seed 3", "demo set 4")
   size_t example_index = 0;  // index in the (possibly shuffled) trainset it ran on
   bool accepted = false;     // this example's trace became demos
   int done = 0;              // examples decided so far

@@ -55,7 +55,7 @@ ojson ExampleToJson(const Example& example) {
 }
 
 absl::StatusOr<std::vector<Example>> ExamplesFromJsonl(std::string_view text,
-                                                      const std::string& what) {
+                                                       const std::string& what) {
   std::vector<Example> out;
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(absl::string_view(text.data(), text.size()), '\n')) {

@@ -35,7 +35,7 @@ ojson ExampleToJson(const Example& example);
 
 // JSON Lines, one example per non-blank line; errors name the line.
 absl::StatusOr<std::vector<Example>> ExamplesFromJsonl(std::string_view text,
-                                                      const std::string& what = "examples");
+                                                       const std::string& what = "examples");
 
 // The labels as fields (see above).
 ojson Labels(const Example& example, const std::string& primary_output);

@@ -19,9 +19,7 @@ using Kind = FieldType::Kind;
 
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-std::string Trim(std::string_view s) {
-  return std::string(absl::StripAsciiWhitespace(Sv(s)));
-}
+std::string Trim(std::string_view s) { return std::string(absl::StripAsciiWhitespace(Sv(s))); }
 
 // Splits "a, b[c, d], 'x, y'" at top-level commas.
 std::vector<std::string> SplitTopLevel(std::string_view text, char sep) {
@@ -270,8 +268,7 @@ bool Truthy(absl::string_view s, bool* out) {
 }
 
 absl::Status Mismatch(const FieldType& t, const ojson& v) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("value ", PyRepr(v), " is not a valid ", t.name));
+  return absl::InvalidArgumentError(absl::StrCat("value ", PyRepr(v), " is not a valid ", t.name));
 }
 
 }  // namespace
@@ -305,7 +302,8 @@ std::string FieldPlaceholder(const std::string& name, const FieldType& type, boo
     }
   }
   std::string out = absl::StrCat("{", name, "}");
-  if (!desc.empty()) absl::StrAppend(&out, std::string(8, ' '), "# note: the value you produce ", desc);
+  if (!desc.empty())
+    absl::StrAppend(&out, std::string(8, ' '), "# note: the value you produce ", desc);
   return out;
 }
 
@@ -424,7 +422,8 @@ absl::StatusOr<ojson> ParseFieldValue(const std::string& text, const FieldType& 
       if (allowed.is_string() && allowed.get<std::string>() == text) return allowed;
     }
     std::string v(absl::StripAsciiWhitespace(text));
-    if ((absl::StartsWith(v, "Literal[") || absl::StartsWith(v, "str[")) && absl::EndsWith(v, "]")) {
+    if ((absl::StartsWith(v, "Literal[") || absl::StartsWith(v, "str[")) &&
+        absl::EndsWith(v, "]")) {
       v = v.substr(v.find('[') + 1);
       v.pop_back();
     }

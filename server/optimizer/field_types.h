@@ -19,7 +19,20 @@
 namespace elexirion::optimizer {
 
 struct FieldType {
-  enum class Kind { kStr, kInt, kFloat, kBool, kList, kDict, kTuple, kLiteral, kUnion, kNone, kAny, kOther };
+  enum class Kind {
+    kStr,
+    kInt,
+    kFloat,
+    kBool,
+    kList,
+    kDict,
+    kTuple,
+    kLiteral,
+    kUnion,
+    kNone,
+    kAny,
+    kOther
+  };
   Kind kind = Kind::kStr;
   // Name as DSPy's get_annotation_name renders it ("str", "list[str]", "Literal['a', 'b']",
   // "Union[str, NoneType]").
@@ -48,11 +61,11 @@ std::string ReminderTypeInfo(const FieldType& type);
 // (also inside a Literal[...] wrapper or quotes); everything else goes through a lenient
 // JSON/Python-literal parse and the type's validation. INVALID_ARGUMENT when it does not fit.
 absl::StatusOr<nlohmann::ordered_json> ParseFieldValue(const std::string& text,
-                                                      const FieldType& type);
+                                                       const FieldType& type);
 
 // Validates an already-decoded JSON value (the JSON adapter's fields) against the type.
 absl::StatusOr<nlohmann::ordered_json> CoerceValue(const nlohmann::ordered_json& value,
-                                                  const FieldType& type);
+                                                   const FieldType& type);
 
 // Whether an output field may be missing from a response (its type admits None).
 bool AllowsNone(const FieldType& type);

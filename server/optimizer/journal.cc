@@ -42,7 +42,8 @@ void ProgressJournal::Record(const std::string& key, nlohmann::ordered_json valu
 
 nlohmann::ordered_json ProgressJournal::Document() const {
   absl::MutexLock lock(&mu_);
-  return nlohmann::ordered_json{{"format", kFormat}, {"fingerprint", fingerprint_}, {"units", units_}};
+  return nlohmann::ordered_json{
+      {"format", kFormat}, {"fingerprint", fingerprint_}, {"units", units_}};
 }
 
 int ProgressJournal::resumed_units() const {

@@ -140,7 +140,8 @@ class FieldMetric : public Metric {
         for (const ojson& e : expected) {
           std::optional<double> x = NumberOf(e);
           if (!x.has_value()) continue;
-          const double tolerance = std::max(spec_.abs_tolerance, spec_.rel_tolerance * std::fabs(*x));
+          const double tolerance =
+              std::max(spec_.abs_tolerance, spec_.rel_tolerance * std::fabs(*x));
           if (std::fabs(*p - *x) <= tolerance) return Bool(true, threshold);
         }
         return Bool(false, threshold);
@@ -155,7 +156,8 @@ class FieldMetric : public Metric {
     if (spec_.kind == Kind::kRegex) {
       regex_ = std::make_unique<RE2>(spec_.pattern, RE2::Quiet);
       if (spec_.pattern.empty() || !regex_->ok()) {
-        return Invalid("metric.regex.pattern", absl::StrCat("invalid RE2 pattern: ", regex_->error()));
+        return Invalid("metric.regex.pattern",
+                       absl::StrCat("invalid RE2 pattern: ", regex_->error()));
       }
     }
     return absl::OkStatus();
@@ -243,7 +245,8 @@ class JsonFieldsMetric : public Metric {
     MetricValue v;
     v.score = total > 0 ? matched / total : 0;
     v.passed = total > 0 && v.score >= threshold;
-    if (!misses.empty()) v.feedback = absl::StrCat("mismatched fields: ", absl::StrJoin(misses, ", "));
+    if (!misses.empty())
+      v.feedback = absl::StrCat("mismatched fields: ", absl::StrJoin(misses, ", "));
     if (total == 0) v.feedback = "no expected fields to compare";
     return v;
   }
@@ -254,7 +257,8 @@ class JsonFieldsMetric : public Metric {
 
 std::string SanitizeName(const std::string& s) {
   std::string out;
-  for (unsigned char c : s) out.push_back(std::isalnum(c) ? static_cast<char>(std::tolower(c)) : '_');
+  for (unsigned char c : s)
+    out.push_back(std::isalnum(c) ? static_cast<char>(std::tolower(c)) : '_');
   if (out.empty() || std::isdigit(static_cast<unsigned char>(out[0]))) out.insert(0, "c_");
   return out;
 }
@@ -414,24 +418,29 @@ absl::StatusOr<std::unique_ptr<Metric>> Create(const MetricSpec& spec, llm::LlmC
     }
     case Kind::kJsonFields:
       for (const auto& [field, weight] : spec.weights) {
-        if (weight < 0) return Invalid(absl::StrCat(where, ".json_fields.weights.", field), "must be >= 0");
+        if (weight < 0)
+          return Invalid(absl::StrCat(where, ".json_fields.weights.", field), "must be >= 0");
       }
       return std::make_unique<JsonFieldsMetric>(spec);
     case Kind::kLlmJudge:
-      if (client == nullptr) return Invalid(absl::StrCat(where, ".llm_judge"), "needs an LLM client");
-      if (spec.rubric.empty()) return Invalid(absl::StrCat(where, ".llm_judge.rubric"), "is required");
+      if (client == nullptr)
+        return Invalid(absl::StrCat(where, ".llm_judge"), "needs an LLM client");
+      if (spec.rubric.empty())
+        return Invalid(absl::StrCat(where, ".llm_judge.rubric"), "is required");
       if (spec.judge_pass_threshold < 0 || spec.judge_pass_threshold > 10) {
         return Invalid(absl::StrCat(where, ".llm_judge.pass_threshold"), "must be within 0-10");
       }
       return std::make_unique<JudgeMetric>(spec, client);
     case Kind::kComposite: {
-      if (spec.parts.empty()) return Invalid(absl::StrCat(where, ".composite.parts"), "at least one part is required");
+      if (spec.parts.empty())
+        return Invalid(absl::StrCat(where, ".composite.parts"), "at least one part is required");
       if (!spec.part_weights.empty() && spec.part_weights.size() != spec.parts.size()) {
         return Invalid(absl::StrCat(where, ".composite.weights"), "must be parallel to parts");
       }
       std::vector<std::unique_ptr<Metric>> parts;
       for (size_t i = 0; i < spec.parts.size(); ++i) {
-        auto part = Create(spec.parts[i], client, absl::StrCat(where, ".composite.parts[", i, "]"), depth + 1);
+        auto part = Create(spec.parts[i], client, absl::StrCat(where, ".composite.parts[", i, "]"),
+                           depth + 1);
         if (!part.ok()) return part.status();
         parts.push_back(std::move(*part));
       }
@@ -476,8 +485,10 @@ absl::StatusOr<double> NumberField(const ojson& obj, const char* key, const std:
 double TokenF1(const std::string& prediction, const std::string& ground_truth) {
   std::vector<std::string> p;
   std::vector<std::string> g;
-  for (absl::string_view t : absl::StrSplit(NormalizeText(prediction), ' ', absl::SkipEmpty())) p.emplace_back(t);
-  for (absl::string_view t : absl::StrSplit(NormalizeText(ground_truth), ' ', absl::SkipEmpty())) g.emplace_back(t);
+  for (absl::string_view t : absl::StrSplit(NormalizeText(prediction), ' ', absl::SkipEmpty()))
+    p.emplace_back(t);
+  for (absl::string_view t : absl::StrSplit(NormalizeText(ground_truth), ' ', absl::SkipEmpty()))
+    g.emplace_back(t);
   if (p.empty() && g.empty()) return 1.0;
   std::map<std::string, int> counts;
   for (const std::string& t : g) ++counts[t];
@@ -526,7 +537,8 @@ std::map<std::string, double> ParseJudgeScores(const std::string& text,
   const std::string lower = absl::AsciiStrToLower(text);
   for (const std::string& c : criteria) {
     if (out.count(c) != 0) continue;
-    std::string pattern = absl::StrCat(RE2::QuoteMeta(c), R"([^0-9\n]{0,30}?(\d+(?:\.\d+)?)(?:\s*/\s*10)?)");
+    std::string pattern =
+        absl::StrCat(RE2::QuoteMeta(c), R"([^0-9\n]{0,30}?(\d+(?:\.\d+)?)(?:\s*/\s*10)?)");
     double v = 0;
     if (RE2::PartialMatch(lower, pattern, &v) && in_range(v)) out[c] = v;
   }
@@ -562,7 +574,8 @@ std::vector<std::string> MetricFields(const MetricSpec& spec) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Metric>> CreateMetric(const MetricSpec& spec, llm::LlmClient* judge_client) {
+absl::StatusOr<std::unique_ptr<Metric>> CreateMetric(const MetricSpec& spec,
+                                                     llm::LlmClient* judge_client) {
   return Create(spec, judge_client, "metric", 0);
 }
 
@@ -591,7 +604,8 @@ absl::StatusOr<MetricSpec> MetricSpecFromJson(const ojson& json, const std::stri
       auto field = StringField(body, "field", at, true);
       if (!field.ok()) return field.status();
       spec.field = *field;
-      auto norm = ParseNormalization(body.value("normalization", ojson()), absl::StrCat(at, ".normalization"));
+      auto norm = ParseNormalization(body.value("normalization", ojson()),
+                                     absl::StrCat(at, ".normalization"));
       if (!norm.ok()) return norm.status();
       spec.normalization = *norm;
       if (spec.kind == Kind::kRegex) {
@@ -610,16 +624,20 @@ absl::StatusOr<MetricSpec> MetricSpecFromJson(const ojson& json, const std::stri
     } else if (key == "json_fields") {
       spec.kind = Kind::kJsonFields;
       if (auto f = body.find("fields"); f != body.end()) {
-        if (!f->is_array()) return Invalid(absl::StrCat(at, ".fields"), "must be a list of strings");
+        if (!f->is_array())
+          return Invalid(absl::StrCat(at, ".fields"), "must be a list of strings");
         for (const ojson& name : *f) {
-          if (!name.is_string()) return Invalid(absl::StrCat(at, ".fields"), "must be a list of strings");
+          if (!name.is_string())
+            return Invalid(absl::StrCat(at, ".fields"), "must be a list of strings");
           spec.fields.push_back(name.get<std::string>());
         }
       }
       if (auto w = body.find("weights"); w != body.end()) {
-        if (!w->is_object()) return Invalid(absl::StrCat(at, ".weights"), "must be a map of numbers");
+        if (!w->is_object())
+          return Invalid(absl::StrCat(at, ".weights"), "must be a map of numbers");
         for (auto e = w->begin(); e != w->end(); ++e) {
-          if (!e->is_number()) return Invalid(absl::StrCat(at, ".weights.", e.key()), "must be a number");
+          if (!e->is_number())
+            return Invalid(absl::StrCat(at, ".weights.", e.key()), "must be a number");
           spec.weights[e.key()] = e->get<double>();
         }
       }
@@ -629,9 +647,11 @@ absl::StatusOr<MetricSpec> MetricSpecFromJson(const ojson& json, const std::stri
       if (!rubric.ok()) return rubric.status();
       spec.rubric = *rubric;
       if (auto c = body.find("criteria"); c != body.end()) {
-        if (!c->is_array()) return Invalid(absl::StrCat(at, ".criteria"), "must be a list of strings");
+        if (!c->is_array())
+          return Invalid(absl::StrCat(at, ".criteria"), "must be a list of strings");
         for (const ojson& name : *c) {
-          if (!name.is_string()) return Invalid(absl::StrCat(at, ".criteria"), "must be a list of strings");
+          if (!name.is_string())
+            return Invalid(absl::StrCat(at, ".criteria"), "must be a list of strings");
           spec.criteria.push_back(name.get<std::string>());
         }
       }
@@ -641,13 +661,16 @@ absl::StatusOr<MetricSpec> MetricSpecFromJson(const ojson& json, const std::stri
       if (auto judge = body.find("judge"); judge != body.end() && judge->is_object()) {
         spec.judge.provider = judge->value("provider", "");
         spec.judge.model = judge->value("model", "");
-        if (judge->contains("temperature")) spec.judge.temperature = judge->at("temperature").get<double>();
-        if (judge->contains("max_tokens")) spec.judge.max_tokens = judge->at("max_tokens").get<int>();
+        if (judge->contains("temperature"))
+          spec.judge.temperature = judge->at("temperature").get<double>();
+        if (judge->contains("max_tokens"))
+          spec.judge.max_tokens = judge->at("max_tokens").get<int>();
       }
     } else if (key == "composite") {
       spec.kind = Kind::kComposite;
       const std::string mode = body.value("mode", "");
-      if (mode.empty() || mode == "MODE_UNSPECIFIED" || mode == "MODE_WEIGHTED_MEAN" || mode == "weighted_mean") {
+      if (mode.empty() || mode == "MODE_UNSPECIFIED" || mode == "MODE_WEIGHTED_MEAN" ||
+          mode == "weighted_mean") {
         spec.mode = MetricSpec::CompositeMode::kWeightedMean;
       } else if (mode == "MODE_ALL" || mode == "all") {
         spec.mode = MetricSpec::CompositeMode::kAll;
@@ -666,9 +689,11 @@ absl::StatusOr<MetricSpec> MetricSpecFromJson(const ojson& json, const std::stri
         spec.parts.push_back(std::move(*part));
       }
       if (auto w = body.find("weights"); w != body.end()) {
-        if (!w->is_array()) return Invalid(absl::StrCat(at, ".weights"), "must be a list of numbers");
+        if (!w->is_array())
+          return Invalid(absl::StrCat(at, ".weights"), "must be a list of numbers");
         for (const ojson& x : *w) {
-          if (!x.is_number()) return Invalid(absl::StrCat(at, ".weights"), "must be a list of numbers");
+          if (!x.is_number())
+            return Invalid(absl::StrCat(at, ".weights"), "must be a list of numbers");
           spec.part_weights.push_back(x.get<double>());
         }
       }

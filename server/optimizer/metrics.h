@@ -88,11 +88,12 @@ struct MetricSpec {
 };
 
 // The spec from JSON in the proto's JSON mapping, e.g.
-//   {"exact_match": {"field": "answer", "normalization": "NORMALIZATION_DSPY"}, "pass_threshold": 1}
+//   {"exact_match": {"field": "answer", "normalization": "NORMALIZATION_DSPY"}, "pass_threshold":
+//   1}
 //   {"composite": {"mode": "MODE_ALL", "parts": [...], "weights": [...]}}
 // INVALID_ARGUMENT naming the field.
 absl::StatusOr<MetricSpec> MetricSpecFromJson(const nlohmann::ordered_json& json,
-                                             const std::string& where = "metric");
+                                              const std::string& where = "metric");
 
 // Output fields the spec reads (to check them against the program up front).
 std::vector<std::string> MetricFields(const MetricSpec& spec);
@@ -119,7 +120,8 @@ class Metric {
  public:
   virtual ~Metric() = default;
   // An error status is a metric failure (counted toward max_errors like a program error).
-  virtual absl::StatusOr<MetricValue> Score(const Example& example, const nlohmann::ordered_json& prediction,
+  virtual absl::StatusOr<MetricValue> Score(const Example& example,
+                                            const nlohmann::ordered_json& prediction,
                                             const MetricContext& context) const = 0;
 };
 

@@ -34,8 +34,8 @@ AutoSetting AutoFor(MiproOptions::Auto mode) {
 
 int TrialsFor(size_t predictors, bool zeroshot, int num_candidates) {
   const double vars = static_cast<double>(predictors) * (zeroshot ? 1 : 2);
-  return static_cast<int>(std::max(2 * vars * std::log2(static_cast<double>(num_candidates)),
-                                   1.5 * num_candidates));
+  return static_cast<int>(
+      std::max(2 * vars * std::log2(static_cast<double>(num_candidates)), 1.5 * num_candidates));
 }
 
 std::vector<Example> Pick(const std::vector<Example>& set, const std::vector<size_t>& idx) {
@@ -53,7 +53,8 @@ class Mipro final : public Optimizer {
     PyRandom rng(ctx.seed());
     std::vector<Example> trainset = ctx.trainset();
     std::vector<Example> valset = ctx.valset();
-    if (trainset.empty()) return absl::InvalidArgumentError("optimizer.miprov2: the trainset is empty");
+    if (trainset.empty())
+      return absl::InvalidArgumentError("optimizer.miprov2: the trainset is empty");
     if (valset.empty()) {
       if (trainset.size() < 2) {
         return absl::InvalidArgumentError(
@@ -72,17 +73,18 @@ class Mipro final : public Optimizer {
     bool minibatch = options_.minibatch;
     if (options_.auto_mode != MiproOptions::Auto::kOff) {
       const AutoSetting setting = AutoFor(options_.auto_mode);
-      valset = Pick(valset, rng.SampleIndices(valset.size(),
-                                              std::min(valset.size(), static_cast<size_t>(setting.val_size))));
+      valset = Pick(valset, rng.SampleIndices(
+                                valset.size(),
+                                std::min(valset.size(), static_cast<size_t>(setting.val_size))));
       minibatch = valset.size() > 50;
       num_instruct = zeroshot ? setting.n : static_cast<int>(setting.n * 0.5);
       num_fewshot = setting.n;
       num_trials = TrialsFor(P, zeroshot, setting.n);
     }
     if (minibatch && options_.minibatch_size > static_cast<int>(valset.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "optimizer.miprov2.minibatch_size: ", options_.minibatch_size,
-          " exceeds the validation set size ", valset.size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("optimizer.miprov2.minibatch_size: ", options_.minibatch_size,
+                       " exceeds the validation set size ", valset.size()));
     }
 
     // 1. Demo-set candidates (create_n_fewshot_demo_sets with the shared rng).
@@ -118,7 +120,8 @@ class Mipro final : public Optimizer {
     }
 
     // 2. Instruction candidates.
-    ctx.events().OnPhase("propose", absl::StrCat("proposing ", num_instruct, " instructions per predictor"));
+    ctx.events().OnPhase("propose",
+                         absl::StrCat("proposing ", num_instruct, " instructions per predictor"));
     GroundedProposerOptions gp;
     gp.program_aware = options_.program_aware_proposer;
     gp.data_aware = options_.data_aware_proposer;
@@ -130,7 +133,8 @@ class Mipro final : public Optimizer {
     ASSIGN_OR_RETURN(std::vector<std::vector<std::string>> instructions,
                      ProposeInstructions(ctx, student, trainset, demo_sets, num_instruct, gp, rng));
     for (size_t i = 0; i < P; ++i) {
-      if (instructions[i].empty()) instructions[i].push_back(student.predictors[i].signature.instructions);
+      if (instructions[i].empty())
+        instructions[i].push_back(student.predictors[i].signature.instructions);
       instructions[i][0] = student.predictors[i].signature.instructions;
     }
     const bool use_demos = !zeroshot;
@@ -142,9 +146,11 @@ class Mipro final : public Optimizer {
     const int adjusted = minibatch ? num_trials + num_trials / steps + 1 + extra : num_trials;
     const Program& program = student;
     int trial = ctx.StartTrial(ojson{{"default", true}});
-    ASSIGN_OR_RETURN(EvaluationResult base_eval, ctx.Evaluate(program, valset, options_.max_errors));
+    ASSIGN_OR_RETURN(EvaluationResult base_eval,
+                     ctx.Evaluate(program, valset, options_.max_errors));
     const double default_score = base_eval.score;
-    ctx.FinishTrial(trial, ojson{{"default", true}}, default_score, false, static_cast<int>(valset.size()));
+    ctx.FinishTrial(trial, ojson{{"default", true}}, default_score, false,
+                    static_cast<int>(valset.size()));
     ctx.OfferBest(program, default_score, trial);
     double best_score = default_score;
     Program best_program = program;
@@ -153,8 +159,11 @@ class Mipro final : public Optimizer {
 
     std::vector<TpeSampler::Param> params;
     for (size_t i = 0; i < P; ++i) {
-      params.push_back({absl::StrCat(i, "_predictor_instruction"), static_cast<int>(instructions[i].size())});
-      if (use_demos) params.push_back({absl::StrCat(i, "_predictor_demos"), static_cast<int>(demo_sets[i].size())});
+      params.push_back(
+          {absl::StrCat(i, "_predictor_instruction"), static_cast<int>(instructions[i].size())});
+      if (use_demos)
+        params.push_back(
+            {absl::StrCat(i, "_predictor_demos"), static_cast<int>(demo_sets[i].size())});
     }
     TpeSampler sampler(ctx.seed(), params);
     std::map<std::string, int> zeros;
@@ -201,10 +210,13 @@ class Mipro final : public Optimizer {
       Program candidate = build(chosen, &labels);
       const ojson jparams = to_json(chosen);
       const int id = ctx.StartTrial(jparams);
-      const bool is_minibatch = minibatch && options_.minibatch_size < static_cast<int>(valset.size());
+      const bool is_minibatch =
+          minibatch && options_.minibatch_size < static_cast<int>(valset.size());
       std::vector<Example> batch =
-          is_minibatch ? Pick(valset, rng.SampleIndices(valset.size(), static_cast<size_t>(options_.minibatch_size)))
-                       : valset;
+          is_minibatch
+              ? Pick(valset,
+                     rng.SampleIndices(valset.size(), static_cast<size_t>(options_.minibatch_size)))
+              : valset;
       absl::StatusOr<EvaluationResult> eval = ctx.Evaluate(candidate, batch, options_.max_errors);
       double score = 0;
       if (eval.ok()) {
@@ -250,7 +262,8 @@ class Mipro final : public Optimizer {
         if (pick != nullptr) {
           const ojson fparams = to_json(pick->params);
           const int fid = ctx.StartTrial(fparams);
-          ASSIGN_OR_RETURN(EvaluationResult full, ctx.Evaluate(pick->program, valset, options_.max_errors));
+          ASSIGN_OR_RETURN(EvaluationResult full,
+                           ctx.Evaluate(pick->program, valset, options_.max_errors));
           ctx.FinishTrial(fid, fparams, full.score, false, static_cast<int>(valset.size()));
           sampler_add_pending_ = {pick->params, full.score};
           fully_evaluated[pick->key] = full.score;
@@ -271,8 +284,9 @@ class Mipro final : public Optimizer {
       }
       sampler.AddTrial(chosen, score);
     }
-    std::stable_sort(result.candidates.begin(), result.candidates.end(),
-                     [](const CandidateRecord& a, const CandidateRecord& b) { return a.score > b.score; });
+    std::stable_sort(
+        result.candidates.begin(), result.candidates.end(),
+        [](const CandidateRecord& a, const CandidateRecord& b) { return a.score > b.score; });
     result.program = best_program;
     result.score = best_score;
     return result;
@@ -313,8 +327,11 @@ absl::StatusOr<MiproOptions> MiproOptionsFromJson(const ojson& params) {
         "or heavy (set auto to off)");
   }
   if (o.auto_mode == MiproOptions::Auto::kOff) {
-    if (num_candidates == 0) return absl::InvalidArgumentError("optimizer.miprov2.num_candidates: required when auto is off");
-    if (num_trials == 0) return absl::InvalidArgumentError("optimizer.miprov2.num_trials: required when auto is off");
+    if (num_candidates == 0)
+      return absl::InvalidArgumentError(
+          "optimizer.miprov2.num_candidates: required when auto is off");
+    if (num_trials == 0)
+      return absl::InvalidArgumentError("optimizer.miprov2.num_trials: required when auto is off");
     o.num_candidates = num_candidates;
     o.num_trials = num_trials;
   }

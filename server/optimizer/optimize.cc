@@ -159,8 +159,10 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
                                                const OptimizeHooks& hooks) {
   const absl::Time start = absl::Now();
   if (request.pipeline == nullptr) return absl::InvalidArgumentError("pipeline: required");
-  if (hooks.client == nullptr) return absl::InvalidArgumentError("optimizer: an LLM client is required");
-  if (request.trainset.empty()) return absl::InvalidArgumentError("trainset: at least one example is required");
+  if (hooks.client == nullptr)
+    return absl::InvalidArgumentError("optimizer: an LLM client is required");
+  if (request.trainset.empty())
+    return absl::InvalidArgumentError("trainset: at least one example is required");
   RETURN_IF_ERROR(CheckExamples(request.trainset, "trainset"));
   RETURN_IF_ERROR(CheckExamples(request.valset, "valset"));
   if (request.num_threads < 0) return absl::InvalidArgumentError("num_threads: must be >= 0");
@@ -216,8 +218,8 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
       MetricFingerprint(request.metric).dump(), "\x1f",
       OptimizerRegistry::Global().Canonical(request.optimizer), "\x1f",
       request.optimizer_params.dump(), "\x1f", request.seed, "\x1f",
-      OptimizerContext::LmKey(request.student_lm), "\x1f", OptimizerContext::LmKey(request.prompt_lm),
-      "\x1f", AdapterKindName(request.adapter)));
+      OptimizerContext::LmKey(request.student_lm), "\x1f",
+      OptimizerContext::LmKey(request.prompt_lm), "\x1f", AdapterKindName(request.adapter)));
   ProgressJournal journal(fingerprint, hooks.resume_from, hooks.checkpoint);
 
   OptimizerContext::Options co;
@@ -245,14 +247,15 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
   report.validation_size = static_cast<int>(valset.size());
   report.train_size = static_cast<int>(trainset.size());
 
-  auto finish = [&](const Program& program, std::optional<double> known_score) -> absl::StatusOr<OptimizeResult> {
+  auto finish = [&](const Program& program,
+                    std::optional<double> known_score) -> absl::StatusOr<OptimizeResult> {
     result.program = program;
     if (report.end_reason == EndReason::kCompleted) {
       ctx.events().OnPhase("final", "evaluating the optimized program on the validation set");
       // Journaled with the predictions, so a resumed finished job makes no call.
       const std::string key = absl::StrCat(
-          "final/", HashHex(absl::StrCat(program.StateJson().dump(), "\x1f", DevsetKey(valset), "\x1f",
-                                         OptimizerContext::LmKey(request.student_lm))));
+          "final/", HashHex(absl::StrCat(program.StateJson().dump(), "\x1f", DevsetKey(valset),
+                                         "\x1f", OptimizerContext::LmKey(request.student_lm))));
       absl::StatusOr<EvaluationResult> final_eval;
       if (std::optional<ojson> saved = ctx.Lookup(key); saved && saved->contains("results")) {
         EvaluationResult r;
@@ -263,7 +266,8 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
         final_eval = ctx.EvaluateFresh(program, valset);
         if (final_eval.ok()) {
           ojson results = ojson::array();
-          for (const ExampleResult& e : final_eval->results) results.push_back(ExampleResultToJson(e));
+          for (const ExampleResult& e : final_eval->results)
+            results.push_back(ExampleResultToJson(e));
           ctx.Record(key, ojson{{"score", final_eval->score}, {"results", results}});
         }
       }

@@ -58,13 +58,14 @@ absl::StatusOr<std::unique_ptr<Optimizer>> OptimizerRegistry::Create(const std::
     if (it == factories_.end()) {
       std::vector<std::string> names;
       for (const auto& [n, f] : factories_) names.push_back(n);
-      return absl::InvalidArgumentError(absl::StrCat("optimizer: unknown optimizer \"", name,
-                                                     "\" (known: ", absl::StrJoin(names, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "optimizer: unknown optimizer \"", name, "\" (known: ", absl::StrJoin(names, ", "), ")"));
     }
     factory = it->second;
   }
   if (!params.is_null() && !params.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat("optimizer.", canonical, ": parameters must be an object"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("optimizer.", canonical, ": parameters must be an object"));
   }
   return factory(params.is_null() ? ojson::object() : params);
 }
@@ -83,7 +84,8 @@ absl::StatusOr<int> ParamReader::Int(const char* key, int fallback, int min_valu
   read_.push_back(key);
   auto it = params_.find(key);
   if (it == params_.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer() && !(it->is_number_float() && it->get<double>() == static_cast<int64_t>(it->get<double>()))) {
+  if (!it->is_number_integer() &&
+      !(it->is_number_float() && it->get<double>() == static_cast<int64_t>(it->get<double>()))) {
     return absl::InvalidArgumentError(absl::StrCat(where_, ".", key, ": must be an integer"));
   }
   const int64_t v = it->get<int64_t>();
@@ -147,14 +149,18 @@ absl::StatusOr<LmSettings> ParamReader::Lm(const char* key) {
       lm.model = f->get<std::string>();
     } else if (f.key() == "temperature" && f->is_number()) {
       const double t = f->get<double>();
-      if (t < 0 || t > 2) return absl::InvalidArgumentError(absl::StrCat(at, ".temperature: must be within [0, 2]"));
+      if (t < 0 || t > 2)
+        return absl::InvalidArgumentError(absl::StrCat(at, ".temperature: must be within [0, 2]"));
       lm.temperature = t;
     } else if (f.key() == "max_tokens" && f->is_number_integer()) {
       const int64_t m = f->get<int64_t>();
-      if (m < 1 || m > 200000) return absl::InvalidArgumentError(absl::StrCat(at, ".max_tokens: must be within 1..200000"));
+      if (m < 1 || m > 200000)
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".max_tokens: must be within 1..200000"));
       lm.max_tokens = static_cast<int>(m);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(at, ".", f.key(), ": unknown or mistyped key"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".", f.key(), ": unknown or mistyped key"));
     }
   }
   return lm;

@@ -11,8 +11,9 @@ llm::LlmRequest BuildRequest(const PredictRequest& request, AdapterKind kind) {
   const std::vector<ojson>& demos = request.demos != nullptr ? *request.demos : kNoDemos;
   FormattedPrompt prompt = FormatPrompt(kind, *request.signature, demos, request.inputs);
   llm::LlmRequest out = request.base;
-  out.system = request.base.system.empty() ? prompt.system
-                                           : absl::StrCat(request.base.system, "\n\n", prompt.system);
+  out.system = request.base.system.empty()
+                   ? prompt.system
+                   : absl::StrCat(request.base.system, "\n\n", prompt.system);
   out.messages = std::move(prompt.messages);
   out.json_response = kind == AdapterKind::kJson;
   return out;

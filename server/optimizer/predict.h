@@ -44,7 +44,7 @@ struct PredictResult {
   ojson outputs = ojson::object();  // output fields in signature order
   int parse_failures = 0;           // responses that did not parse (0, 1 or 2)
   bool used_json_fallback = false;
-  int calls = 0;                    // LlmClient calls made (1 or 2)
+  int calls = 0;  // LlmClient calls made (1 or 2)
   llm::LlmResponse last_response;
   // Summed over the calls: tokens and cost of provider calls, cache hits counted apart.
   llm::Usage usage;
@@ -53,8 +53,7 @@ struct PredictResult {
 // Returns INVALID_ARGUMENT ("adapter parse failure ...") when no adapter could parse the
 // answer; `failures` (optional) receives the parse-failure count even then.
 absl::StatusOr<PredictResult> CallPredict(llm::LlmClient& client, const PredictRequest& request,
-                                          const llm::CallOptions& options,
-                                          int* failures = nullptr);
+                                          const llm::CallOptions& options, int* failures = nullptr);
 
 // True for the status CallPredict returns when the answer did not parse.
 bool IsParseFailure(const absl::Status& status);

@@ -133,13 +133,14 @@ absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
           absl::StrCat("steps: \"", name, "\" is not a step of pipeline \"", pipeline.name, "\""));
     }
     if (!step->IsOptimizable()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "steps: \"", name, "\" (", step->type, ") has no optimizable prompt"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("steps: \"", name, "\" (", step->type, ") has no optimizable prompt"));
     }
   }
   for (const auto& [name, kind] : options.kinds) {
     if (pipeline.FindStep(name) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("predictor kinds: unknown step \"", name, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("predictor kinds: unknown step \"", name, "\""));
     }
   }
   Program program;

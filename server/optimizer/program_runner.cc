@@ -13,7 +13,9 @@ namespace {
 
 // The marked instruction block handed to the engine (see the header comment):
 //   \x1e elexirion-predictor:<run>:<index> \x1f <learned> \x1f <original static text> \x1e
-constexpr char kBegin[] = "\x1e" "elexirion-predictor:";
+constexpr char kBegin[] =
+    "\x1e"
+    "elexirion-predictor:";
 constexpr char kSep = '\x1f';
 constexpr char kEnd = '\x1e';
 
@@ -103,7 +105,8 @@ struct ProgramRunner::RunState {
 
 class ProgramRunner::Interceptor final : public llm::LlmClient {
  public:
-  Interceptor(const ProgramRunner* runner, llm::LlmClient* inner) : runner_(runner), inner_(inner) {}
+  Interceptor(const ProgramRunner* runner, llm::LlmClient* inner)
+      : runner_(runner), inner_(inner) {}
 
   void Register(uint64_t id, RunState* state) {
     absl::MutexLock lock(&mu_);
@@ -208,7 +211,8 @@ ProgramRunner::ProgramRunner(Options options) : options_(std::move(options)) {}
 ProgramRunner::~ProgramRunner() = default;
 
 absl::StatusOr<std::unique_ptr<ProgramRunner>> ProgramRunner::Create(Options options) {
-  if (options.client == nullptr) return absl::InvalidArgumentError("ProgramRunner: client required");
+  if (options.client == nullptr)
+    return absl::InvalidArgumentError("ProgramRunner: client required");
   if (options.pipeline == nullptr) {
     return absl::InvalidArgumentError("ProgramRunner: pipeline required");
   }

@@ -52,7 +52,8 @@ AdapterSignature ObservationSummarizerSignature() {
       "Condense the observations made about a dataset into a short summary of two or three "
       "sentences that keeps only the most important points.";
   s.inputs = {Text("observations", "Observations made about the dataset")};
-  s.outputs = {Text("summary", "A two to three sentence summary of the most important observations")};
+  s.outputs = {
+      Text("summary", "A two to three sentence summary of the most important observations")};
   return s;
 }
 
@@ -88,7 +89,8 @@ AdapterSignature GenerateSingleModuleInstructionSignature(bool data_aware, bool 
       "Learn about a task that we solve with calls to a language model from the information "
       "below, then write a new instruction that will make the language model solve the task "
       "better.";
-  if (data_aware) s.inputs.push_back(Text("dataset_description", "A description of the dataset we use"));
+  if (data_aware)
+    s.inputs.push_back(Text("dataset_description", "A description of the dataset we use"));
   if (program_aware) {
     s.inputs.push_back(Text("program_code", "The language-model program built for the task"));
     s.inputs.push_back(Text("program_description", "What the program is for and how it works"));
@@ -130,17 +132,19 @@ std::string ExampleRepr(const Example& e, const std::string& primary) {
 std::string BatchRepr(const std::vector<Example>& trainset, size_t begin, size_t end,
                       const std::string& primary) {
   std::vector<std::string> items;
-  for (size_t i = begin; i < end && i < trainset.size(); ++i) items.push_back(ExampleRepr(trainset[i], primary));
+  for (size_t i = begin; i < end && i < trainset.size(); ++i)
+    items.push_back(ExampleRepr(trainset[i], primary));
   return absl::StrCat("[", absl::StrJoin(items, ", "), "]");
 }
 
 absl::StatusOr<std::string> One(OptimizerContext& ctx, const AdapterSignature& signature,
                                 const ojson& inputs, const LmSettings& lm,
                                 const std::string& rollout, const char* field) {
-  ASSIGN_OR_RETURN(std::vector<ojson> outs, SampleCompletions(ctx, signature, inputs, 1, lm, rollout));
+  ASSIGN_OR_RETURN(std::vector<ojson> outs,
+                   SampleCompletions(ctx, signature, inputs, 1, lm, rollout));
   if (outs.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("adapter parse failure: the prompt model's ",
-                                                   field, " did not parse"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("adapter parse failure: the prompt model's ", field, " did not parse"));
   }
   return PyStr(outs[0].at(field));
 }
@@ -184,12 +188,9 @@ AdapterSignature GenerateInstructionGivenAttemptsSignature() {
   return s;
 }
 
-absl::StatusOr<std::vector<ojson>> SampleCompletions(OptimizerContext& ctx,
-                                                     const AdapterSignature& signature,
-                                                     const ojson& inputs, int n,
-                                                     const LmSettings& lm,
-                                                     const std::string& rollout_prefix,
-                                                     int* failures) {
+absl::StatusOr<std::vector<ojson>> SampleCompletions(
+    OptimizerContext& ctx, const AdapterSignature& signature, const ojson& inputs, int n,
+    const LmSettings& lm, const std::string& rollout_prefix, int* failures) {
   if (failures != nullptr) *failures = 0;
   const std::string key = absl::StrCat(
       "propose/", HashHex(absl::StrCat(FormatSystemMessage(AdapterKind::kChat, signature), "\x1f",
@@ -240,7 +241,8 @@ absl::StatusOr<std::vector<ojson>> SampleCompletions(OptimizerContext& ctx,
   return out;
 }
 
-absl::StatusOr<std::string> DatasetSummary(OptimizerContext& ctx, const std::vector<Example>& trainset,
+absl::StatusOr<std::string> DatasetSummary(OptimizerContext& ctx,
+                                           const std::vector<Example>& trainset,
                                            int view_data_batch_size, const LmSettings& lm) {
   const std::string primary = ctx.primary_output();
   LmSettings sampling = lm;
@@ -287,10 +289,10 @@ std::string ProgramCode(const pipeline::Pipeline& pipeline, const Program& progr
       continue;
     }
     std::vector<std::string> outputs = p->OutputNames();
-    lines.push_back(absl::StrCat("  step ", step.name, " (", step.type, "): ",
-                                 p->kind == PredictorKind::kChainOfThought ? "ChainOfThought" : "Predict",
-                                 "(", absl::StrJoin(p->signature.InputNames(), ", "), ") -> ",
-                                 absl::StrJoin(outputs, ", ")));
+    lines.push_back(absl::StrCat(
+        "  step ", step.name, " (", step.type,
+        "): ", p->kind == PredictorKind::kChainOfThought ? "ChainOfThought" : "Predict", "(",
+        absl::StrJoin(p->signature.InputNames(), ", "), ") -> ", absl::StrJoin(outputs, ", ")));
     for (const pipeline::PromptPart& part : step.prompt) {
       if (part.kind == pipeline::PromptPartKind::kPreviousResponse) {
         lines.push_back(absl::StrCat("    uses the response of step ", part.step));
@@ -320,8 +322,8 @@ absl::StatusOr<std::vector<std::vector<std::string>>> ProposeInstructions(
   }
   const std::string program_code = ProgramCode(ctx.runner().pipeline(), program);
   const bool have_demos = !demo_candidates.empty() && !demo_candidates[0].empty();
-  const int num_sets = have_demos ? std::max<int>(static_cast<int>(demo_candidates[0].size()), 1)
-                                  : num_candidates;
+  const int num_sets =
+      have_demos ? std::max<int>(static_cast<int>(demo_candidates[0].size()), 1) : num_candidates;
   const int per_predictor = std::min(num_candidates, num_sets);
 
   // The rng draws happen in DSPy's order before the (parallel) calls.
@@ -353,7 +355,9 @@ absl::StatusOr<std::vector<std::vector<std::string>>> ProposeInstructions(
     if (options.fewshot_aware && have_demos && job.predictor < demo_candidates.size()) {
       const auto& sets = demo_candidates[job.predictor];
       std::vector<std::string> strings;
-      for (size_t s = 0; s < sets.size() && static_cast<int>(strings.size()) < options.num_demos_in_context; ++s) {
+      for (size_t s = 0;
+           s < sets.size() && static_cast<int>(strings.size()) < options.num_demos_in_context;
+           ++s) {
         const auto& set = sets[(static_cast<size_t>(job.demo_set) + s) % sets.size()];
         for (const ojson& demo : set) {
           if (!demo.contains("augmented")) continue;
@@ -404,7 +408,8 @@ absl::StatusOr<std::vector<std::vector<std::string>>> ProposeInstructions(
       }
     }
     const bool use_tip = !job.tip.empty();
-    AdapterSignature sig = GenerateSingleModuleInstructionSignature(data_aware, program_aware, use_tip);
+    AdapterSignature sig =
+        GenerateSingleModuleInstructionSignature(data_aware, program_aware, use_tip);
     ojson in = ojson::object();
     if (data_aware) in["dataset_description"] = data_summary;
     if (program_aware) {

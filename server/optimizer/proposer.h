@@ -28,12 +28,9 @@ AdapterSignature GenerateInstructionGivenAttemptsSignature();
 // Calls `signature` with `inputs` n times (rollout ids rollout_prefix + "/" + k) and returns the
 // parsed outputs of the completions that parsed, in k order. Journaled under a key of the
 // request, so a resumed run does not ask again. A stop condition returns its status.
-absl::StatusOr<std::vector<ojson>> SampleCompletions(OptimizerContext& ctx,
-                                                     const AdapterSignature& signature,
-                                                     const ojson& inputs, int n,
-                                                     const LmSettings& lm,
-                                                     const std::string& rollout_prefix,
-                                                     int* failures = nullptr);
+absl::StatusOr<std::vector<ojson>> SampleCompletions(
+    OptimizerContext& ctx, const AdapterSignature& signature, const ojson& inputs, int n,
+    const LmSettings& lm, const std::string& rollout_prefix, int* failures = nullptr);
 
 // MIPROv2's GroundedProposer inputs.
 struct GroundedProposerOptions {
@@ -49,7 +46,8 @@ struct GroundedProposerOptions {
 
 // The dataset summary (DatasetDescriptor over the first batch, up to 9 more batches with prior
 // observations, 5 "COMPLETE" answers stop early, then ObservationSummarizer). Journaled.
-absl::StatusOr<std::string> DatasetSummary(OptimizerContext& ctx, const std::vector<Example>& trainset,
+absl::StatusOr<std::string> DatasetSummary(OptimizerContext& ctx,
+                                           const std::vector<Example>& trainset,
                                            int view_data_batch_size, const LmSettings& lm);
 
 // Pseudo-code of the program for the program-aware proposer: the pipeline's steps with their

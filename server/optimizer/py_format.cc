@@ -214,8 +214,8 @@ class LenientParser {
   static constexpr int kMaxDepth = 64;
 
   void SkipSpace() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' ||
-                                s_[pos_] == '\r')) {
+    while (pos_ < s_.size() &&
+           (s_[pos_] == ' ' || s_[pos_] == '\n' || s_[pos_] == '\t' || s_[pos_] == '\r')) {
       ++pos_;
     }
   }
@@ -232,7 +232,8 @@ class LenientParser {
   bool ConsumeWord(std::string_view word) {
     if (s_.substr(pos_, word.size()) == word) {
       const size_t end = pos_ + word.size();
-      if (end < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[end])) || s_[end] == '_')) {
+      if (end < s_.size() &&
+          (std::isalnum(static_cast<unsigned char>(s_[end])) || s_[end] == '_')) {
         return false;
       }
       pos_ = end;

@@ -77,20 +77,22 @@ absl::StatusOr<Program> ApplyDspyJson(const Program& base, const std::string& js
     const std::string key = p.SaveKey();
     auto it = state.find(key);
     if (it == state.end() || !it->is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat("program: no state for predictor \"", key, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("program: no state for predictor \"", key, "\""));
     }
     const ojson& entry = *it;
     auto sig = entry.find("signature");
     if (sig == entry.end() || !sig->is_object() || !sig->contains("instructions") ||
         !sig->at("instructions").is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat("program: ", key, ".signature.instructions missing"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("program: ", key, ".signature.instructions missing"));
     }
     p.signature.instructions = sig->at("instructions").get<std::string>();
     const std::vector<std::string> names = p.FieldNames();
     if (auto fields = sig->find("fields"); fields != sig->end()) {
       if (!fields->is_array() || fields->size() != names.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("program: ", key, ".signature.fields: expected ",
-                                                       names.size(), " fields"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "program: ", key, ".signature.fields: expected ", names.size(), " fields"));
       }
       p.prefix_overrides.clear();
       for (size_t i = 0; i < names.size(); ++i) {
@@ -107,7 +109,8 @@ absl::StatusOr<Program> ApplyDspyJson(const Program& base, const std::string& js
       }
       for (const ojson& d : *demos) {
         if (!d.is_object()) {
-          return absl::InvalidArgumentError(absl::StrCat("program: ", key, ".demos: a demo is not an object"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("program: ", key, ".demos: a demo is not an object"));
         }
         p.demos.push_back(d);
       }
@@ -126,7 +129,8 @@ std::string DspyModuleSource(const Program& program, const std::string& class_na
   lines.push_back("        super().__init__()");
   for (const Predictor& p : program.predictors) {
     const std::string attr = PyIdentifier(p.SaveKey());
-    const std::string module = p.kind == PredictorKind::kChainOfThought ? "dspy.ChainOfThought" : "dspy.Predict";
+    const std::string module =
+        p.kind == PredictorKind::kChainOfThought ? "dspy.ChainOfThought" : "dspy.Predict";
     lines.push_back(absl::StrCat("        self.", attr, " = ", module, "(",
                                  PyStringRepr(p.signature.ToString()), ")"));
   }
@@ -139,8 +143,8 @@ std::string DspyModuleSource(const Program& program, const std::string& class_na
     for (const std::string& in : p.signature.InputNames()) {
       args.push_back(absl::StrCat(in, "={**inputs, **outputs}.get(", PyStringRepr(in), ")"));
     }
-    lines.push_back(absl::StrCat("        outputs.update(self.", attr, "(", absl::StrJoin(args, ", "),
-                                 ").toDict())"));
+    lines.push_back(absl::StrCat("        outputs.update(self.", attr, "(",
+                                 absl::StrJoin(args, ", "), ").toDict())"));
   }
   lines.push_back("        return dspy.Prediction(**outputs)");
   return absl::StrJoin(lines, "\n") + "\n";

@@ -26,12 +26,12 @@ namespace elexirion::optimizer {
 // The DSPy release whose format is written.
 inline constexpr char kDspyVersion[] = "3.3.1";
 
-nlohmann::ordered_json ToDspyState(const Program& program, const std::string& pipeline_name,
-                                   const nlohmann::ordered_json& extra_metadata =
-                                       nlohmann::ordered_json::object());
-std::string ToDspyJson(const Program& program, const std::string& pipeline_name,
-                       const nlohmann::ordered_json& extra_metadata =
-                           nlohmann::ordered_json::object());
+nlohmann::ordered_json ToDspyState(
+    const Program& program, const std::string& pipeline_name,
+    const nlohmann::ordered_json& extra_metadata = nlohmann::ordered_json::object());
+std::string ToDspyJson(
+    const Program& program, const std::string& pipeline_name,
+    const nlohmann::ordered_json& extra_metadata = nlohmann::ordered_json::object());
 
 // Applies a saved state to `base` (the program built from the same pipeline): instructions,
 // field prefixes and demos per predictor, fields matched by position as DSPy does.

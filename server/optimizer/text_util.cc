@@ -170,8 +170,10 @@ std::string InferPrefix(std::string_view name) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (i > 0) {
       const unsigned char p = static_cast<unsigned char>(s[i - 1]);
-      const bool next_lower = i + 1 < s.size() && std::islower(static_cast<unsigned char>(s[i + 1]));
-      if (std::isupper(c) && (std::islower(p) || std::isdigit(p) || (std::isupper(p) && next_lower))) {
+      const bool next_lower =
+          i + 1 < s.size() && std::islower(static_cast<unsigned char>(s[i + 1]));
+      if (std::isupper(c) &&
+          (std::islower(p) || std::isdigit(p) || (std::isupper(p) && next_lower))) {
         spaced.push_back('_');
       } else if (std::isdigit(c) && std::isalpha(p)) {
         spaced.push_back('_');

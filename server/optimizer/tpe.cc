@@ -39,9 +39,9 @@ std::vector<double> TpeSampler::ComponentWeights(size_t n) const {
     const size_t ramp = n - 25;
     for (size_t i = 0; i < ramp; ++i) {
       w[i] = ramp == 1 ? 1.0 / static_cast<double>(n)
-                       : 1.0 / static_cast<double>(n) +
-                             (1.0 - 1.0 / static_cast<double>(n)) * static_cast<double>(i) /
-                                 static_cast<double>(ramp - 1);
+                       : 1.0 / static_cast<double>(n) + (1.0 - 1.0 / static_cast<double>(n)) *
+                                                            static_cast<double>(i) /
+                                                            static_cast<double>(ramp - 1);
     }
   }
   return w;
@@ -77,12 +77,14 @@ double TpeSampler::LogDensity(const std::vector<int>& x, const std::vector<size_
 std::map<std::string, int> TpeSampler::Suggest() {
   std::map<std::string, int> out;
   if (static_cast<int>(trials_.size()) < options_.n_startup_trials) {
-    for (const Param& p : params_) out[p.name] = static_cast<int>(rng_.RandBelow(static_cast<uint64_t>(p.choices)));
+    for (const Param& p : params_)
+      out[p.name] = static_cast<int>(rng_.RandBelow(static_cast<uint64_t>(p.choices)));
     return out;
   }
   // Split: the best gamma(n) trials (maximize; ties by trial order) are "below".
   const size_t n = trials_.size();
-  const size_t n_below = std::min<size_t>(static_cast<size_t>(std::ceil(0.1 * static_cast<double>(n))), 25);
+  const size_t n_below =
+      std::min<size_t>(static_cast<size_t>(std::ceil(0.1 * static_cast<double>(n))), 25);
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),

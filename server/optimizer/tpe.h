@@ -35,7 +35,8 @@ class TpeSampler {
   };
 
   TpeSampler(int64_t seed, std::vector<Param> params, Options options);
-  TpeSampler(int64_t seed, std::vector<Param> params) : TpeSampler(seed, std::move(params), Options{}) {}
+  TpeSampler(int64_t seed, std::vector<Param> params)
+      : TpeSampler(seed, std::move(params), Options{}) {}
 
   // A completed trial (objective value to maximize). Trials are kept in the order added.
   void AddTrial(const std::map<std::string, int>& params, double value);

@@ -1,10 +1,11 @@
 // Golden tests of the DSPy wire formats (ChatAdapter / JSONAdapter) and the Python-compatible
 // helpers they rely on (PyRandom, Python text rendering, field types).
+#include "server/optimizer/adapter.h"
+
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "server/optimizer/adapter.h"
 #include "server/optimizer/field_types.h"
 #include "server/optimizer/py_format.h"
 #include "server/optimizer/py_random.h"
@@ -15,7 +16,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-AdapterField F(const std::string& name, const std::string& type = "str", const std::string& desc = "") {
+AdapterField F(const std::string& name, const std::string& type = "str",
+               const std::string& desc = "") {
   auto t = ParseFieldType(type);
   EXPECT_TRUE(t.ok()) << t.status();
   return AdapterField{name, *t, desc};
@@ -52,12 +54,13 @@ TEST(ChatAdapterGolden, SimpleSignature) {
             "        Answer the question.");
   ASSERT_EQ(p.messages.size(), 1u);
   EXPECT_EQ(p.messages[0].role, "user");
-  EXPECT_EQ(p.messages[0].content,
-            "[[ ## question ## ]]\n"
-            "What is the capital of France?\n"
-            "\n"
-            "Respond with the corresponding output fields, starting with the field `[[ ## answer ## ]]`, "
-            "and then ending with the marker for `[[ ## completed ## ]]`.");
+  EXPECT_EQ(
+      p.messages[0].content,
+      "[[ ## question ## ]]\n"
+      "What is the capital of France?\n"
+      "\n"
+      "Respond with the corresponding output fields, starting with the field `[[ ## answer ## ]]`, "
+      "and then ending with the marker for `[[ ## completed ## ]]`.");
 }
 
 TEST(ChatAdapterGolden, DemoAndTypedOutputs) {
@@ -97,12 +100,13 @@ TEST(ChatAdapterGolden, DemoAndTypedOutputs) {
   EXPECT_EQ(p.messages[1].content,
             "[[ ## answers ## ]]\n[\"A1\", \"A2\"]\n\n[[ ## scores ## ]]\n[0.1, 0.9]\n\n"
             "[[ ## completed ## ]]\n");
-  EXPECT_EQ(p.messages[2].content,
-            "[[ ## question ## ]]\nQ2\n\n"
-            "Respond with the corresponding output fields, starting with the field `[[ ## answers ## ]]` "
-            "(must be formatted as a valid Python list[str]), then `[[ ## scores ## ]]` (must be "
-            "formatted as a valid Python list[float]), and then ending with the marker for "
-            "`[[ ## completed ## ]]`.");
+  EXPECT_EQ(
+      p.messages[2].content,
+      "[[ ## question ## ]]\nQ2\n\n"
+      "Respond with the corresponding output fields, starting with the field `[[ ## answers ## ]]` "
+      "(must be formatted as a valid Python list[str]), then `[[ ## scores ## ]]` (must be "
+      "formatted as a valid Python list[float]), and then ending with the marker for "
+      "`[[ ## completed ## ]]`.");
 }
 
 TEST(ChatAdapterGolden, IncompleteDemosFirstAndDropped) {
@@ -113,14 +117,15 @@ TEST(ChatAdapterGolden, IncompleteDemosFirstAndDropped) {
   const std::vector<ojson> demos = {
       ojson{{"augmented", true}, {"question", "Q1"}, {"reasoning", "R1"}, {"answer", "A1"}},
       ojson{{"question", "Q2"}, {"answer", "A2"}},  // no reasoning: incomplete
-      ojson{{"question", "Q3"}},                     // no output: dropped
+      ojson{{"question", "Q3"}},                    // no output: dropped
   };
   FormattedPrompt p = FormatPrompt(AdapterKind::kChat, s, demos, ojson{{"question", "Q4"}});
   EXPECT_THAT(p.system, HasSubstr("your objective is: \n        Line one.\n            Line two."));
   ASSERT_EQ(p.messages.size(), 5u);
-  EXPECT_EQ(p.messages[0].content,
-            "This is an example of the task, though some input or output fields are not supplied.\n\n"
-            "[[ ## question ## ]]\nQ2");
+  EXPECT_EQ(
+      p.messages[0].content,
+      "This is an example of the task, though some input or output fields are not supplied.\n\n"
+      "[[ ## question ## ]]\nQ2");
   EXPECT_EQ(p.messages[1].content,
             "[[ ## reasoning ## ]]\nNot supplied for this particular example. \n\n"
             "[[ ## answer ## ]]\nA2\n\n[[ ## completed ## ]]\n");
@@ -134,7 +139,8 @@ TEST(ChatAdapterGolden, ValueFormatting) {
   EXPECT_EQ(FormatFieldValue(str, ojson::array()), "N/A");
   EXPECT_EQ(FormatFieldValue(str, ojson{"one"}), "«one»");
   EXPECT_EQ(FormatFieldValue(str, ojson{"a", "b\nc"}), "[1] «a»\n[2] «««\n    b\n    c\n»»»");
-  EXPECT_EQ(FormatFieldValue(str, ojson{{"k", 1}, {"v", {true, nullptr}}}), "{\"k\": 1, \"v\": [true, null]}");
+  EXPECT_EQ(FormatFieldValue(str, ojson{{"k", 1}, {"v", {true, nullptr}}}),
+            "{\"k\": 1, \"v\": [true, null]}");
   EXPECT_EQ(FormatFieldValue(str, ojson(true)), "True");
   EXPECT_EQ(FormatFieldValue(str, ojson(nullptr)), "None");
   EXPECT_EQ(FormatFieldValue(str, ojson(3.0)), "3.0");
@@ -227,24 +233,27 @@ TEST(JsonAdapterGolden, DemoAndTypedOutput) {
   s.inputs = {F("question")};
   s.outputs = {F("answer"), F("confidence", "float")};
   s.instructions = "Given the fields `question`, produce the fields `answer`, `confidence`.";
-  FormattedPrompt p = FormatPrompt(AdapterKind::kJson, s,
-                                   {ojson{{"question", "Q1"}, {"answer", "A1"}, {"confidence", 0.9}}},
-                                   ojson{{"question", "Q2"}});
-  EXPECT_THAT(p.system, HasSubstr("{\n  \"answer\": \"{answer}\",\n  \"confidence\": \"{confidence}        "
-                                  "# note: the value you produce must be a single float value\"\n}\n"));
+  FormattedPrompt p = FormatPrompt(
+      AdapterKind::kJson, s, {ojson{{"question", "Q1"}, {"answer", "A1"}, {"confidence", 0.9}}},
+      ojson{{"question", "Q2"}});
+  EXPECT_THAT(p.system,
+              HasSubstr("{\n  \"answer\": \"{answer}\",\n  \"confidence\": \"{confidence}        "
+                        "# note: the value you produce must be a single float value\"\n}\n"));
   ASSERT_EQ(p.messages.size(), 3u);
   EXPECT_EQ(p.messages[1].content, "{\n  \"answer\": \"A1\",\n  \"confidence\": 0.9\n}");
-  EXPECT_EQ(p.messages[2].content,
-            "[[ ## question ## ]]\nQ2\n\nRespond with a JSON object in the following order of fields: "
-            "`answer`, then `confidence` (must be formatted as a valid Python float).");
+  EXPECT_EQ(
+      p.messages[2].content,
+      "[[ ## question ## ]]\nQ2\n\nRespond with a JSON object in the following order of fields: "
+      "`answer`, then `confidence` (must be formatted as a valid Python float).");
 }
 
 TEST(JsonAdapterParse, ObjectInTextAndCoercion) {
   AdapterSignature s;
   s.inputs = {F("question")};
   s.outputs = {F("answer"), F("confidence", "float")};
-  auto a = ParseCompletion(AdapterKind::kJson, s,
-                           "Sure! ```json\n{\"answer\": 42, \"confidence\": \"0.5\", \"extra\": 1}\n``` done");
+  auto a = ParseCompletion(
+      AdapterKind::kJson, s,
+      "Sure! ```json\n{\"answer\": 42, \"confidence\": \"0.5\", \"extra\": 1}\n``` done");
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->dump(), R"({"answer":"42","confidence":0.5})");
   EXPECT_FALSE(ParseCompletion(AdapterKind::kJson, s, "no json here").ok());
@@ -272,7 +281,8 @@ TEST(PyFormat, ReprAndFloats) {
   EXPECT_EQ(PyFloatRepr(0.0001), "0.0001");
   EXPECT_EQ(PyFloatRepr(0.00001), "1e-05");
   EXPECT_EQ(PyFloatRepr(66.67), "66.67");
-  EXPECT_EQ(PyRepr(ojson{{"q", "it's"}, {"n", nullptr}, {"b", false}}), "{'q': \"it's\", 'n': None, 'b': False}");
+  EXPECT_EQ(PyRepr(ojson{{"q", "it's"}, {"n", nullptr}, {"b", false}}),
+            "{'q': \"it's\", 'n': None, 'b': False}");
   EXPECT_EQ(PyJsonDumps(ojson{{"a", {1, 2}}, {"b", ojson::object()}}, 2),
             "{\n  \"a\": [\n    1,\n    2\n  ],\n  \"b\": {}\n}");
   EXPECT_EQ(PyJsonDumps(ojson("é\"\n\x01")), "\"é\\\"\\n\\u0001\"");
@@ -306,9 +316,10 @@ TEST(PyRandom, MatchesCPython) {
   EXPECT_EQ(x, (std::vector<int>{7, 8, 1, 5, 3, 4, 2, 0, 9, 6}));
   EXPECT_EQ(PyRandom(0).SampleIndices(50, 16),
             (std::vector<size_t>{24, 48, 26, 2, 16, 32, 31, 25, 19, 30, 22, 37, 13, 44, 8, 18}));
-  EXPECT_EQ(PyRandom(0).SampleIndices(100, 35),
-            (std::vector<size_t>{49, 97, 53, 5, 33, 65, 62, 51, 38, 61, 45, 74, 27, 64, 17, 36, 85, 12,
-                                 79, 32, 68, 77, 18, 39, 82, 9, 42, 60, 71, 75, 89, 55, 40, 26, 90}));
+  EXPECT_EQ(
+      PyRandom(0).SampleIndices(100, 35),
+      (std::vector<size_t>{49, 97, 53, 5,  33, 65, 62, 51, 38, 61, 45, 74, 27, 64, 17, 36, 85, 12,
+                           79, 32, 68, 77, 18, 39, 82, 9,  42, 60, 71, 75, 89, 55, 40, 26, 90}));
   EXPECT_EQ(PyRandom(0).SampleIndices(5, 3), (std::vector<size_t>{3, 4, 0}));
   EXPECT_EQ(PyRandom(0).RandInt(1, 4), 4);
   EXPECT_EQ(PyRandom(1).RandInt(1, 4), 2);

@@ -84,14 +84,16 @@ TEST(ProgramRunner, PredictorCallUsesTheAdapterAndTheStep) {
   ASSERT_EQ(client.calls(), 1u);
   const llm::LlmRequest req = client.requests()[0];
   EXPECT_EQ(req.model, "sonnet");
-  EXPECT_THAT(req.system, ::testing::StartsWith("Be exact.\n\nYour input fields are:\n1. `question` (str):"));
+  EXPECT_THAT(req.system,
+              ::testing::StartsWith("Be exact.\n\nYour input fields are:\n1. `question` (str):"));
   EXPECT_THAT(req.system, HasSubstr("your objective is: \n        Answer about geography."));
   ASSERT_EQ(req.messages.size(), 3u);
   EXPECT_EQ(req.messages[0].content, "[[ ## question ## ]]\nQ1");
-  EXPECT_EQ(req.messages[2].content,
-            "[[ ## question ## ]]\nCapital of France?\n\nRespond with the corresponding output fields, "
-            "starting with the field `[[ ## answer ## ]]`, and then ending with the marker for "
-            "`[[ ## completed ## ]]`.");
+  EXPECT_EQ(
+      req.messages[2].content,
+      "[[ ## question ## ]]\nCapital of France?\n\nRespond with the corresponding output fields, "
+      "starting with the field `[[ ## answer ## ]]`, and then ending with the marker for "
+      "`[[ ## completed ## ]]`.");
   ASSERT_EQ(out.trace.size(), 1u);
   EXPECT_EQ(out.trace[0].inputs.dump(), R"({"question":"Capital of France?"})");
 }
@@ -124,7 +126,8 @@ TEST(ProgramRunner, MultiStepInputResolution) {
     if (absl::StrContains(r.system, "`summary` (str):\nAll")) {
       return TextResponse("[[ ## summary ## ]]\nshort text\n\n[[ ## completed ## ]]");
     }
-    return TextResponse("[[ ## reasoning ## ]]\nbecause\n\n[[ ## label ## ]]\nnews\n\n[[ ## completed ## ]]");
+    return TextResponse(
+        "[[ ## reasoning ## ]]\nbecause\n\n[[ ## label ## ]]\nnews\n\n[[ ## completed ## ]]");
   });
   auto runner = Runner(&client, pipe);
   auto program = BuildProgram(*pipe);
@@ -144,7 +147,8 @@ TEST(ProgramRunner, MultiStepInputResolution) {
   // Step 3 takes `summary` from step 1's outputs and input_data from its own rendering, which
   // holds step 1's text through previous_response.
   EXPECT_EQ(out.trace[1].inputs.dump(), R"({"summary":"short text","input_data":"short text"})");
-  EXPECT_EQ(out.prediction.dump(), R"({"reasoning":"because","label":"news","summary":"short text"})");
+  EXPECT_EQ(out.prediction.dump(),
+            R"({"reasoning":"because","label":"news","summary":"short text"})");
 }
 
 TEST(ProgramRunner, ParseFailureFallsBackToJsonAndIsCounted) {
@@ -153,7 +157,8 @@ TEST(ProgramRunner, ParseFailureFallsBackToJsonAndIsCounted) {
   auto runner = Runner(&client, pipe);
   auto program = BuildProgram(*pipe);
   ASSERT_TRUE(program.ok());
-  RunOutcome out = runner->Run(*program, testing::MakeExample("parse-me: What is 1 + 2?", 3), RunConfig{});
+  RunOutcome out =
+      runner->Run(*program, testing::MakeExample("parse-me: What is 1 + 2?", 3), RunConfig{});
   ASSERT_TRUE(out.status.ok()) << out.status;
   EXPECT_EQ(out.parse_failures, 1);
   EXPECT_EQ(runner->parse_failures(), 1);
@@ -194,7 +199,8 @@ TEST(ProgramRunner, BadProgramAndSteps) {
 TEST(Metrics, ExactContainsF1NumericRegexJson) {
   Example ex;
   ex.input = ojson{{"q", "x"}};
-  ex.expected_output = ojson{{"answer", "The Eiffel Tower"}, {"n", 41}, {"severity", "high"}, {"tags", {"a"}}};
+  ex.expected_output =
+      ojson{{"answer", "The Eiffel Tower"}, {"n", 41}, {"severity", "high"}, {"tags", {"a"}}};
   MetricContext ctx;
   auto score = [&](MetricSpec spec, ojson prediction) {
     auto m = CreateMetric(spec);
@@ -237,7 +243,8 @@ TEST(Metrics, ExactContainsF1NumericRegexJson) {
   jf.fields = {"severity", "tags", "n"};
   jf.weights = {{"severity", 2}};
   // Fields found inside a JSON object held by a text output.
-  MetricValue partial = score(jf, ojson{{"answer", "{\"severity\": \"high\", \"tags\": [\"a\"], \"n\": 40}"}});
+  MetricValue partial =
+      score(jf, ojson{{"answer", "{\"severity\": \"high\", \"tags\": [\"a\"], \"n\": 40}"}});
   EXPECT_NEAR(partial.score, 3.0 / 4.0, 1e-9);
   EXPECT_FALSE(partial.passed);
   EXPECT_THAT(partial.feedback, HasSubstr("n"));
@@ -275,17 +282,20 @@ TEST(Metrics, CompositeAndBadSpecs) {
 
   MetricSpec empty;
   empty.kind = MetricSpec::Kind::kComposite;
-  EXPECT_THAT(std::string(CreateMetric(empty).status().message()), HasSubstr("metric.composite.parts"));
+  EXPECT_THAT(std::string(CreateMetric(empty).status().message()),
+              HasSubstr("metric.composite.parts"));
   MetricSpec badre = ExactAnswer();
   badre.kind = MetricSpec::Kind::kRegex;
   badre.pattern = "(";
   EXPECT_EQ(CreateMetric(badre).status().code(), absl::StatusCode::kInvalidArgument);
   MetricSpec nofield;
-  EXPECT_THAT(std::string(CreateMetric(nofield).status().message()), HasSubstr("field is required"));
+  EXPECT_THAT(std::string(CreateMetric(nofield).status().message()),
+              HasSubstr("field is required"));
   MetricSpec judge;
   judge.kind = MetricSpec::Kind::kLlmJudge;
   judge.rubric = "r";
-  EXPECT_THAT(std::string(CreateMetric(judge).status().message()), HasSubstr("needs an LLM client"));
+  EXPECT_THAT(std::string(CreateMetric(judge).status().message()),
+              HasSubstr("needs an LLM client"));
 
   auto parsed = MetricSpecFromJson(ojson::parse(R"({"composite": {"mode": "MODE_ALL", "parts": [
       {"exact_match": {"field": "answer", "normalization": "NORMALIZATION_TRIM"}},
@@ -309,9 +319,12 @@ TEST(Metrics, LlmJudgeParsesRobustlyAndNeedsAllCriteria) {
     EXPECT_THAT(r.system, HasSubstr("`feasibility` (float): Score from 0 to 10 for: feasibility"));
     switch (mode.load()) {
       case 0:
-        return TextResponse("[[ ## reasoning ## ]]\nfine\n\n[[ ## feasibility ## ]]\n8\n\n[[ ## quality ## ]]\n7.5\n\n[[ ## completed ## ]]");
+        return TextResponse(
+            "[[ ## reasoning ## ]]\nfine\n\n[[ ## feasibility ## ]]\n8\n\n[[ ## quality ## "
+            "]]\n7.5\n\n[[ ## completed ## ]]");
       case 1:
-        return TextResponse("Result: {\"feasibility\": 9, \"quality\": \"6\", \"reasoning\": \"meh\"}");
+        return TextResponse(
+            "Result: {\"feasibility\": 9, \"quality\": \"6\", \"reasoning\": \"meh\"}");
       default:
         return TextResponse("Feasibility: 8/10. Quality score - 9 out of 10.");
     }
@@ -530,14 +543,17 @@ TEST(Registry, NamesAliasesAndParameters) {
               HasSubstr("unknown optimizer \"gepa\""));
   EXPECT_THAT(std::string(r.Create("copro", ojson{{"breadth", 1}}).status().message()),
               HasSubstr("optimizer.copro.breadth"));
-  EXPECT_THAT(std::string(r.Create("bootstrap_few_shot", ojson{{"max_rounds", "x"}}).status().message()),
-              HasSubstr("optimizer.bootstrap_few_shot.max_rounds"));
+  EXPECT_THAT(
+      std::string(r.Create("bootstrap_few_shot", ojson{{"max_rounds", "x"}}).status().message()),
+      HasSubstr("optimizer.bootstrap_few_shot.max_rounds"));
   EXPECT_THAT(std::string(r.Create("labeled_few_shot", ojson{{"kk", 1}}).status().message()),
               HasSubstr("optimizer.labeled_few_shot.kk: unknown parameter"));
   EXPECT_THAT(std::string(r.Create("miprov2", ojson{{"num_trials", 5}}).status().message()),
               HasSubstr("cannot be set when auto"));
-  EXPECT_THAT(std::string(r.Create("miprov2", ojson{{"auto", "off"}, {"num_candidates", 3}}).status().message()),
-              HasSubstr("num_trials: required"));
+  EXPECT_THAT(
+      std::string(
+          r.Create("miprov2", ojson{{"auto", "off"}, {"num_candidates", 3}}).status().message()),
+      HasSubstr("num_trials: required"));
   EXPECT_EQ(r.Register("copro", nullptr).code(), absl::StatusCode::kAlreadyExists);
 }
 

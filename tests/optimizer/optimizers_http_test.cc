@@ -126,7 +126,8 @@ TEST_F(OptimizersHttpTest, LabeledFewShotRaisesAccuracy) {
 
 TEST_F(OptimizersHttpTest, BootstrapFewShotRaisesAccuracyWithEvents) {
   RecordingSink sink;
-  auto result = Run(Request("bootstrap_few_shot", ojson{{"max_labeled_demos", 4}}, '+'), nullptr, &sink);
+  auto result =
+      Run(Request("bootstrap_few_shot", ojson{{"max_labeled_demos", 4}}, '+'), nullptr, &sink);
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->report.baseline_score, 0.0);
   EXPECT_EQ(result->report.optimized_score, 100.0);
@@ -222,7 +223,8 @@ TEST_F(OptimizersHttpTest, MiproRaisesAccuracyWithDemos) {
 
 TEST_F(OptimizersHttpTest, SameSeedSameJsonWarmCacheNoCalls) {
   OptimizeRequest request =
-      Request("bootstrap_random_search", ojson{{"num_candidate_programs", 2}, {"max_labeled_demos", 3}}, '+');
+      Request("bootstrap_random_search",
+              ojson{{"num_candidate_programs", 2}, {"max_labeled_demos", 3}}, '+');
   request.seed = 3;
   auto first = Run(request);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -258,7 +260,8 @@ TEST_F(OptimizersHttpTest, SameSeedSameJsonWarmCacheNoCalls) {
 
 TEST_F(OptimizersHttpTest, ParallelAndSequentialGiveIdenticalPrograms) {
   for (const auto& [name, params, op] : std::vector<std::tuple<std::string, ojson, char>>{
-           {"bootstrap_random_search", ojson{{"num_candidate_programs", 3}, {"max_labeled_demos", 2}}, '+'},
+           {"bootstrap_random_search",
+            ojson{{"num_candidate_programs", 3}, {"max_labeled_demos", 2}}, '+'},
            {"copro", ojson{{"breadth", 3}, {"depth", 2}}, '*'},
            {"miprov2", ojson{{"auto", "light"}}, '+'}}) {
     OptimizeRequest r = Request(name, params, op);
@@ -362,6 +365,38 @@ TEST_F(OptimizersHttpTest, CheckpointResumeSkipsFinishedWork) {
   auto fresh = RunOptimization(other, mismatched);
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   EXPECT_EQ(fresh->report.resumed_units, 0);
+}
+
+TEST_F(OptimizersHttpTest, MultiStepPipelineBootstrapsEveryPredictor) {
+  OptimizeRequest r = Request("bootstrap_few_shot", ojson{{"max_labeled_demos", 4}}, '+');
+  r.pipeline = LoadOrDie(R"(workflow:
+  name: solve_and_check
+  steps:
+    - name: solve
+      type: claude
+      signature: "question -> answer"
+      prompt: [{type: static, content: "Answer the arithmetic question."}]
+    - name: check
+      type: claude
+      predictor: chain_of_thought
+      signature: "question, answer -> confidence: int"
+      prompt:
+        - {type: static, content: "Rate the answer."}
+        - {type: previous_response, step: solve, extract: text}
+)");
+  auto result = Run(r);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->report.baseline_score, 0.0);
+  EXPECT_EQ(result->report.optimized_score, 100.0);
+  ASSERT_EQ(result->program.predictors.size(), 2u);
+  // Every predictor got the augmented trace of its own call.
+  const ojson& check_demo = result->program.predictors[1].demos.at(0);
+  EXPECT_TRUE(check_demo.value("augmented", false));
+  EXPECT_EQ(check_demo.at("confidence"), 8);
+  EXPECT_TRUE(check_demo.contains("reasoning"));
+  EXPECT_EQ(check_demo.at("answer"), result->program.predictors[0].demos.at(0).at("answer"));
+  EXPECT_THAT(result->dspy_json, HasSubstr("\"check.predict\": {"));
+  EXPECT_EQ(result->report.validation_results[0].prediction.at("confidence"), 8);
 }
 
 TEST_F(OptimizersHttpTest, ParseFailuresAreCountedAndRecovered) {

@@ -128,7 +128,8 @@ class FakeDspyModel {
     const size_t at = system.find("Your output fields are:\n");
     if (at == std::string::npos) return out;
     const size_t end = system.find("All interactions will be structured", at);
-    const std::string block = system.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    const std::string block =
+        system.substr(at, end == std::string::npos ? std::string::npos : end - at);
     for (absl::string_view line : absl::StrSplit(block, '\n')) {
       const size_t tick = line.find(". `");
       if (tick == absl::string_view::npos) continue;
@@ -140,7 +141,8 @@ class FakeDspyModel {
   }
 
   // Returns the completion text.
-  static std::string Answer(const std::string& system, const std::vector<ChatTurn>& turns, bool json) {
+  static std::string Answer(const std::string& system, const std::vector<ChatTurn>& turns,
+                            bool json) {
     const std::vector<std::string> outputs = OutputFields(system);
     std::string last_user;
     for (auto it = turns.rbegin(); it != turns.rend(); ++it) {
@@ -179,7 +181,9 @@ class FakeDspyModel {
         } else if (query.count("task_demos") == 0) {
           values[f] = "Compute the exact result of the arithmetic question.";
         } else if (query.count("tip") != 0) {
-          values[f] = "Proposed Instruction: Work through the arithmetic step by step, then give only the number.";
+          values[f] =
+              "Proposed Instruction: Work through the arithmetic step by step, then give only the "
+              "number.";
         } else {
           values[f] = "Give only the resulting number.";
         }
@@ -203,7 +207,8 @@ class FakeDspyModel {
       return obj.dump(2);
     }
     std::string text;
-    for (const std::string& f : outputs) absl::StrAppend(&text, "[[ ## ", f, " ## ]]\n", values[f], "\n\n");
+    for (const std::string& f : outputs)
+      absl::StrAppend(&text, "[[ ## ", f, " ## ]]\n", values[f], "\n\n");
     absl::StrAppend(&text, "[[ ## completed ## ]]");
     return text;
   }
@@ -282,7 +287,8 @@ inline const char* kQaPipeline = R"(workflow:
 // The fake provider server answering with FakeDspyModel, a router to it, and a cache.
 class FakeModelServer {
  public:
-  explicit FakeModelServer(absl::Duration latency = absl::ZeroDuration(), int max_concurrency = 64) {
+  explicit FakeModelServer(absl::Duration latency = absl::ZeroDuration(),
+                           int max_concurrency = 64) {
     fakes::FakeProviderServer::Options options;
     options.latency = latency;
     auto server = fakes::FakeProviderServer::Start(options);
@@ -296,7 +302,8 @@ class FakeModelServer {
   std::unique_ptr<llm::ProviderRouter> MakeRouter(std::shared_ptr<llm::LlmCache> cache,
                                                   int max_concurrency) const {
     const std::string yaml = absl::StrCat(
-        "default_provider: fake\nproviders:\n  fake: {kind: openai, base_url: '", server_->base_url(),
+        "default_provider: fake\nproviders:\n  fake: {kind: openai, base_url: '",
+        server_->base_url(),
         "/v1', default_model: fake-model, max_retries: 0, max_concurrency: ", max_concurrency,
         ", prices: {fake-model: {input: 1, output: 2}}}\n");
     auto config = llm::ParseProvidersConfig(YAML::Load(yaml));
