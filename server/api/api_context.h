@@ -24,6 +24,11 @@ class Store;
 namespace elexirion::pipeline {
 class PipelineExecutor;
 }
+namespace elexirion::jobs {
+class JobEventBus;
+class JobWorkerPool;
+struct OptimizationEnvironment;
+}
 
 namespace elexirion::api {
 
@@ -40,6 +45,13 @@ struct ApiContext {
   pipeline::LoadOptions load_options;
   // Execution time limit when the caller sets no deadline.
   absl::Duration default_execute_timeout = absl::Minutes(10);
+  // Live job events for StreamProgress, and the workers to wake on a new job.
+  jobs::JobEventBus* bus = nullptr;
+  jobs::JobWorkerPool* workers = nullptr;
+  // What OptimizeModule validates requests against.
+  const jobs::OptimizationEnvironment* optimization = nullptr;
+  // OptimizeModule answers RESOURCE_EXHAUSTED while this many jobs are queued.
+  int64_t max_queued_jobs = 1000;
 };
 
 // Runs `fn` (returning absl::Status) on the calling gRPC thread: only for quick, bounded work

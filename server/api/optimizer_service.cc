@@ -1,5 +1,8 @@
 #include "absl/time/clock.h"
 #include "server/api/job_convert.h"
+#include "server/api/optimize_request.h"
+#include "server/api/stream_progress.h"
+#include "server/jobs/worker_pool.h"
 #include "server/api/services.h"
 #include "server/common/status_macros.h"
 #include "server/store/store.h"
@@ -16,9 +19,37 @@ absl::Status RequireJobId(const std::string& id) {
 }  // namespace
 
 ServerUnaryReactor* OptimizerServiceImpl::OptimizeModule(CallbackServerContext* ctx,
-                                                         const v1::OptimizeModuleRequest*,
-                                                         v1::Job*) {
-  return Unimplemented(ctx, api_, "OptimizeModule", "durable optimization jobs");
+                                                         const v1::OptimizeModuleRequest* request,
+                                                         v1::Job* response) {
+  return RunUnary(ctx, api_, [&]() -> absl::Status {
+    if (request->request_id().size() > 128) {
+      return absl::InvalidArgumentError("request_id: longer than 128 characters");
+    }
+    ASSIGN_OR_RETURN(ValidatedOptimizeRequest validated, ValidateOptimizeRequest(api_, *request));
+    ASSIGN_OR_RETURN(int64_t queued, api_.store->CountJobs({store::JobState::kQueued}));
+    if (queued >= api_.max_queued_jobs) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "job backlog full: ", queued, " jobs queued (jobs.max_queued); retry later"));
+    }
+    store::JobRecord record;
+    record.request_id = request->request_id();
+    record.program_name = request->program_name();
+    record.optimizer = validated.optimizer;
+    record.request = validated.request.SerializeAsString();
+    bool existed = false;
+    ASSIGN_OR_RETURN(record, api_.store->CreateJob(record, &existed));
+    if (!existed) {
+      v1::ProgressEvent event;
+      event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
+      event.mutable_state_changed()->set_message("queued");
+      auto seq = api_.store->AppendJobEvent(record.id, std::nullopt, "state_changed",
+                                            event.SerializeAsString(), absl::Now());
+      if (seq.ok()) record.last_event_seq = *seq;
+      if (api_.workers != nullptr) api_.workers->Wake();
+    }
+    ASSIGN_OR_RETURN(*response, ToProtoJob(record));
+    return absl::OkStatus();
+  });
 }
 
 ServerUnaryReactor* OptimizerServiceImpl::GetJob(CallbackServerContext* ctx,
@@ -80,13 +111,22 @@ ServerUnaryReactor* OptimizerServiceImpl::CancelJob(CallbackServerContext* ctx,
 }
 
 grpc::ServerWriteReactor<v1::ProgressEvent>* OptimizerServiceImpl::StreamProgress(
-    CallbackServerContext* ctx, const v1::StreamProgressRequest*) {
-  absl::Status auth = api_.auth->Authorize(*ctx);
-  if (!auth.ok()) return new FinishedWriter<v1::ProgressEvent>(ToGrpcStatus(auth));
-  return new FinishedWriter<v1::ProgressEvent>(
-      grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                   "StreamProgress is not implemented yet (arrives with durable optimization "
-                   "jobs)"));
+    CallbackServerContext* ctx, const v1::StreamProgressRequest* request) {
+  Admission::Ticket ticket;
+  absl::Status status = api_.admission->AdmitStream(&ticket);
+  if (status.ok()) status = api_.auth->Authorize(*ctx);
+  if (status.ok()) status = RequireJobId(request->job_id());
+  if (status.ok() && request->after_seq() < 0) {
+    status = absl::InvalidArgumentError("after_seq: must be >= 0");
+  }
+  absl::StatusOr<store::JobRecord> job = status.ok() ? api_.store->GetJob(request->job_id())
+                                                     : absl::StatusOr<store::JobRecord>(status);
+  if (!job.ok()) return new FinishedWriter<v1::ProgressEvent>(ToGrpcStatus(job.status()));
+  const bool ended = job->state == store::JobState::kSucceeded ||
+                     job->state == store::JobState::kFailed ||
+                     job->state == store::JobState::kCancelled;
+  return new StreamProgressReactor(api_.store, api_.bus, job->id, request->after_seq(),
+                                   ended ? job->last_event_seq : 0, std::move(ticket));
 }
 
 }  // namespace elexirion::api

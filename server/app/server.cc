@@ -14,6 +14,9 @@
 #include "server/metrics/http_server.h"
 #include "server/metrics/rpc_metrics.h"
 #include "server/common/thread_pool.h"
+#include "server/jobs/event_bus.h"
+#include "server/jobs/optimization_runner.h"
+#include "server/jobs/worker_pool.h"
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
@@ -137,6 +140,35 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       std::make_unique<ThreadPool>(static_cast<int>(config.pipeline.execute_threads),
                                    static_cast<size_t>(config.pipeline.max_queued_executions));
 
+  server->bus_ = std::make_unique<jobs::JobEventBus>();
+  server->optimization_ = std::make_unique<jobs::OptimizationEnvironment>();
+  server->optimization_->client = server->router_.get();
+  server->optimization_->store = server->store_.get();
+  server->optimization_->load_options.yaml.max_bytes =
+      static_cast<size_t>(config.pipeline.max_yaml_bytes);
+  server->optimization_->load_options.max_steps = static_cast<size_t>(config.pipeline.max_steps);
+  server->optimization_->load_options.yaml.max_nodes =
+      static_cast<size_t>(config.pipeline.max_yaml_nodes);
+  server->optimization_->load_options.prompts_dir = prompts_dir;
+  server->optimization_->prompts_dir = prompts_dir;
+  server->optimization_->provider_for_step = [router](const std::string& type) {
+    return ProviderForStepType(*router, type);
+  };
+  server->job_runner_ = server->options_.job_runner;
+  if (server->job_runner_ == nullptr) {
+    server->job_runner_ = jobs::CreateOptimizationRunner(*server->optimization_);
+  }
+  jobs::JobWorkerPool::Options workers;
+  workers.store = server->store_.get();
+  workers.runner = server->job_runner_.get();
+  workers.bus = server->bus_.get();
+  workers.workers = static_cast<int>(config.jobs.workers);
+  workers.lease = config.jobs.lease;
+  workers.heartbeat = config.jobs.heartbeat;
+  workers.poll = config.jobs.poll;
+  workers.max_attempts = static_cast<int>(config.jobs.max_attempts);
+  ASSIGN_OR_RETURN(server->workers_, jobs::JobWorkerPool::Create(std::move(workers)));
+
   server->auth_ = std::make_unique<api::Authenticator>(config.auth.tokens);
   server->admission_ =
       std::make_unique<api::Admission>(config.grpc.max_inflight_rpcs, config.grpc.max_streams);
@@ -148,8 +180,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   api.execute_pool = server->execute_pool_.get();
   api.load_options.yaml.max_bytes = static_cast<size_t>(config.pipeline.max_yaml_bytes);
   api.load_options.max_steps = static_cast<size_t>(config.pipeline.max_steps);
+  api.load_options.yaml.max_nodes = static_cast<size_t>(config.pipeline.max_yaml_nodes);
   api.load_options.prompts_dir = prompts_dir;
   api.default_execute_timeout = config.pipeline.default_execute_timeout;
+  api.bus = server->bus_.get();
+  api.workers = server->workers_.get();
+  api.max_queued_jobs = config.jobs.max_queued;
+  api.optimization = server->optimization_.get();
   server->services_.push_back(std::make_unique<api::OptimizerServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::PipelineServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::ProgramServiceImpl>(api));
@@ -199,6 +236,7 @@ absl::Status Server::Start() {
     return absl::UnavailableError(absl::StrCat("grpc.listen ", config.grpc.listen,
                                                ": cannot bind (address in use or invalid)"));
   }
+  workers_->Start();
   auto* health = grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
@@ -250,13 +288,16 @@ void Server::Shutdown() {
     // would also wait for idle client connections to go away, which can take the whole grace
     // period even with nothing in flight, so wait for our calls first and then close at once.
     const absl::Time deadline = absl::Now() + config.grace;
-    while (absl::Now() < deadline &&
-           (admission_->inflight_unary() > 0 || admission_->open_streams() > 0)) {
+    // Progress streams are not waited for: they follow jobs that outlive this process, and
+    // their watchers resume elsewhere from their last sequence number.
+    while (absl::Now() < deadline && admission_->inflight_unary() > 0) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     grpc_server_->Wait();
   }
+  // Running jobs are interrupted and released to the queue for a restart or another replica.
+  if (workers_ != nullptr) workers_->Stop();
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
   http_server_.reset();
   execute_pool_.reset();  // runs what is left (nothing, once gRPC has drained)

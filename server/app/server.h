@@ -25,6 +25,12 @@ class ProviderRouter;
 namespace elexirion::pipeline {
 class PipelineExecutor;
 }
+namespace elexirion::jobs {
+class JobEventBus;
+class JobRunner;
+class JobWorkerPool;
+struct OptimizationEnvironment;
+}
 namespace elexirion::metrics {
 class HttpServer;
 }
@@ -38,6 +44,9 @@ class Server {
  public:
   struct Options {
     config::ServerConfig config;
+    // What runs optimization jobs; nullptr = the built-in optimization engine. Tests inject
+    // runners here.
+    std::shared_ptr<jobs::JobRunner> job_runner;
   };
 
   // Opens the store and builds the services. Nothing listens yet.
@@ -68,6 +77,10 @@ class Server {
   std::unique_ptr<llm::ProviderRouter> router_;
   std::unique_ptr<pipeline::PipelineExecutor> executor_;
   std::unique_ptr<ThreadPool> execute_pool_;
+  std::unique_ptr<jobs::JobEventBus> bus_;
+  std::shared_ptr<jobs::JobRunner> job_runner_;
+  std::unique_ptr<jobs::JobWorkerPool> workers_;
+  std::unique_ptr<jobs::OptimizationEnvironment> optimization_;
   std::unique_ptr<api::Authenticator> auth_;
   std::unique_ptr<api::Admission> admission_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

@@ -201,6 +201,8 @@ const std::vector<Field>& Fields() {
                   &ServerConfig::pipeline, &PipelineConfig::output_dir),
       IntField("pipeline.max_yaml_bytes", "largest pipeline YAML accepted",
                &ServerConfig::pipeline, &PipelineConfig::max_yaml_bytes, true),
+      IntField("pipeline.max_yaml_nodes", "YAML nodes per pipeline, aliases expanded",
+               &ServerConfig::pipeline, &PipelineConfig::max_yaml_nodes, false),
       IntField("pipeline.max_steps", "most steps in one pipeline", &ServerConfig::pipeline,
                &PipelineConfig::max_steps, false),
       IntField("pipeline.execute_threads", "threads running ExecutePipeline",
@@ -400,6 +402,7 @@ absl::Status Validate(const ServerConfig& c) {
   RETURN_IF_ERROR(positive("http.threads", c.http.threads, 256));
   RETURN_IF_ERROR(positive("pipeline.max_yaml_bytes", c.pipeline.max_yaml_bytes, 64LL << 20));
   RETURN_IF_ERROR(positive("pipeline.max_steps", c.pipeline.max_steps, 10000));
+  RETURN_IF_ERROR(positive("pipeline.max_yaml_nodes", c.pipeline.max_yaml_nodes, 10000000));
   RETURN_IF_ERROR(positive("pipeline.execute_threads", c.pipeline.execute_threads, 1024));
   RETURN_IF_ERROR(
       positive("pipeline.max_queued_executions", c.pipeline.max_queued_executions, 1 << 20));

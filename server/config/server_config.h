@@ -96,6 +96,9 @@ struct PipelineConfig {
   std::string output_dir;
   // Largest pipeline YAML accepted.
   int64_t max_yaml_bytes = 1 << 20;
+  // YAML nodes visited when loading one pipeline, alias expansions included. 40k keeps every
+  // rejection of hostile input well under 100 ms.
+  int64_t max_yaml_nodes = 40000;
   // Most steps in one pipeline.
   int64_t max_steps = 500;
   // Threads running ExecutePipeline calls (gRPC threads never wait on a model).

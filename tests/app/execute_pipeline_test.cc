@@ -2,6 +2,10 @@
 // HTTP to the fake provider server on loopback, real SQLite.
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -380,6 +384,89 @@ TEST_F(ExecutePipelineTest, ManyConcurrentExecutions) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 16);
   EXPECT_GT(fake_->max_concurrent_requests(), 1);
+}
+
+// Calls beyond grpc.max_inflight_rpcs are refused at once, not queued behind slow ones.
+TEST_F(ExecutePipelineTest, ExcessCallsFailFastWithResourceExhausted) {
+  server_.reset();
+  config::ServerConfig config = testutil::TestConfig(dir_);
+  config.store.sqlite_path = dir_.File("admission.sqlite");
+  config.grpc.max_inflight_rpcs = 2;
+  config.llm = YAML::Load(absl::StrCat("providers:\n  anthropic:\n    kind: anthropic\n"
+                                       "    base_url: ", fake_->base_url(),
+                                       "\n    api_key_file: ", dir_.File("anthropic.key"), "\n"));
+  auto server = InProcessServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto client = (*server)->NewClient();
+  fake_->SetLatency(absl::Seconds(2));
+  std::atomic<int> ok{0}, exhausted{0};
+  std::atomic<int64_t> slowest_rejection_ms{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (i >= 2) absl::SleepFor(absl::Milliseconds(300));  // the first two are in flight
+      auto request = Inline(kSimple);
+      request.set_no_cache(true);
+      (*request.mutable_inputs()->mutable_fields())["i"].set_number_value(i);
+      grpc::ClientContext context;
+      client->Prepare(&context);
+      v1::ExecutePipelineResponse response;
+      const absl::Time start = absl::Now();
+      grpc::Status status = client->pipelines().ExecutePipeline(&context, request, &response);
+      if (status.ok()) {
+        ++ok;
+      } else if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        ++exhausted;
+        int64_t ms = absl::ToInt64Milliseconds(absl::Now() - start);
+        int64_t prev = slowest_rejection_ms.load();
+        while (ms > prev && !slowest_rejection_ms.compare_exchange_weak(prev, ms)) {
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 2);
+  EXPECT_EQ(exhausted.load(), 6);
+  // Refused without waiting for the 2 s calls in flight.
+  EXPECT_LT(slowest_rejection_ms.load(), 1500);
+  fake_->SetLatency(absl::ZeroDuration());
+}
+
+// A client that pings often (as the Elixir runtime's may) keeps its long calls when the
+// server's min_client_ping_interval allows it, and is cut off with too_many_pings when not.
+TEST_F(ExecutePipelineTest, KeepalivePolicyToleratesConfiguredClientPings) {
+  auto run_with_pings = [&](absl::Duration server_min_interval) {
+    config::ServerConfig config = testutil::TestConfig(dir_);
+    config.store.sqlite_path = dir_.File(absl::StrCat(
+        "keepalive-", absl::ToInt64Seconds(server_min_interval), ".sqlite"));
+    config.grpc.min_client_ping_interval = server_min_interval;
+    config.llm = YAML::Load(absl::StrCat("providers:\n  anthropic:\n    kind: anthropic\n"
+                                         "    base_url: ", fake_->base_url(),
+                                         "\n    api_key_file: ", dir_.File("anthropic.key"),
+                                         "\n"));
+    auto server = InProcessServer::Start(config);
+    EXPECT_TRUE(server.ok()) << server.status();
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 1000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+    auto channel = grpc::CreateCustomChannel((*server)->address(),
+                                             grpc::InsecureChannelCredentials(), args);
+    auto stub = v1::PipelineService::NewStub(channel);
+    auto request = Inline(kSimple);
+    request.set_no_cache(true);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::ExecutePipelineResponse response;
+    return stub->ExecutePipeline(&context, request, &response);
+  };
+  fake_->SetLatency(absl::Seconds(6));
+  grpc::Status tolerated = run_with_pings(absl::Seconds(1));
+  EXPECT_TRUE(tolerated.ok()) << tolerated.error_message();
+  grpc::Status refused = run_with_pings(absl::Seconds(10));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  fake_->SetLatency(absl::ZeroDuration());
 }
 
 }  // namespace

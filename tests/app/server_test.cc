@@ -1,6 +1,8 @@
 // The real server in-process on 127.0.0.1:0, spoken to over gRPC.
 #include <thread>
 
+#include "absl/time/clock.h"
+
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -60,11 +62,11 @@ TEST_F(ServerTest, UnimplementedRpcSaysWhatIsMissing) {
   auto client = server_->NewClient();
   grpc::ClientContext context;
   client->Prepare(&context);
-  v1::ExecutePipelineRequest request;
-  v1::ExecutePipelineResponse response;
-  grpc::Status status = client->pipelines().ExecutePipeline(&context, request, &response);
+  v1::RecordExecutionRequest request;
+  v1::RecordExecutionResponse response;
+  grpc::Status status = client->telemetry().RecordExecution(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(status.error_message(), HasSubstr("ExecutePipeline"));
+  EXPECT_THAT(status.error_message(), HasSubstr("RecordExecution"));
 }
 
 TEST_F(ServerTest, JobsListGetAndCancelFromTheStore) {
@@ -74,6 +76,8 @@ TEST_F(ServerTest, JobsListGetAndCancelFromTheStore) {
   record.program_name = "code_analysis";
   record.optimizer = "bootstrap_few_shot";
   record.request = request.SerializeAsString();
+  // Not claimable for an hour, so the server's workers leave it queued.
+  record.run_after = absl::Now() + absl::Hours(1);
   auto created = server_->server().store()->CreateJob(record);
   ASSERT_TRUE(created.ok()) << created.status();
 

@@ -166,6 +166,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--jobs.max_attempts=-2"}, "jobs.max_attempts"},
         BadCase{{"--pipeline.max_yaml_bytes=0"}, "pipeline.max_yaml_bytes"},
         BadCase{{"--pipeline.max_steps=-1"}, "pipeline.max_steps"},
+        BadCase{{"--pipeline.max_yaml_nodes=0"}, "pipeline.max_yaml_nodes"},
         BadCase{{"--pipeline.execute_threads=0"}, "pipeline.execute_threads"},
         BadCase{{"--pipeline.max_queued_executions=x"}, "pipeline.max_queued_executions"},
         BadCase{{"--pipeline.default_execute_timeout=0"}, "pipeline.default_execute_timeout"},

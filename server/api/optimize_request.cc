@@ -1,0 +1,61 @@
+#include "server/api/optimize_request.h"
+
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/jobs/optimization_runner.h"
+#include "server/store/store.h"
+
+namespace elexirion::api {
+
+absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
+    const ApiContext& api, const v1::OptimizeModuleRequest& request) {
+  static const std::regex kName("[a-z0-9_-]{1,64}");
+  if (request.program_name().empty()) {
+    return absl::InvalidArgumentError("program_name: required");
+  }
+  if (!std::regex_match(request.program_name(), kName)) {
+    return absl::InvalidArgumentError("program_name: must match [a-z0-9_-]{1,64}");
+  }
+  ValidatedOptimizeRequest out;
+  out.request = request;
+  switch (request.pipeline().source_case()) {
+    case v1::PipelineRef::kYaml:
+      break;
+    case v1::PipelineRef::kName: {
+      auto record = api.store->GetPipeline(request.pipeline().name());
+      if (absl::IsNotFound(record.status())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "pipeline.name: no pipeline registered as \"", request.pipeline().name(), "\""));
+      }
+      if (!record.ok()) return record.status();
+      // Pin the YAML: re-registering the pipeline later must not change a queued job; the
+      // name is kept for the program registry.
+      out.request.mutable_pipeline()->set_yaml(record->yaml);
+      break;
+    }
+    default:
+      return absl::InvalidArgumentError("pipeline: set yaml or name");
+  }
+  if (request.budget().max_llm_calls() < 0) {
+    return absl::InvalidArgumentError("budget.max_llm_calls: must be >= 0");
+  }
+  if (request.budget().max_usd() < 0) {
+    return absl::InvalidArgumentError("budget.max_usd: must be >= 0");
+  }
+  if (request.budget().has_max_duration() && request.budget().max_duration().seconds() < 0) {
+    return absl::InvalidArgumentError("budget.max_duration: must be positive");
+  }
+  if (request.lm().has_temperature() &&
+      (request.lm().temperature() < 0 || request.lm().temperature() > 2)) {
+    return absl::InvalidArgumentError("lm.temperature: must be in [0, 2]");
+  }
+  ASSIGN_OR_RETURN(optimizer::OptimizeRequest optimize,
+                   jobs::BuildOptimizeRequest(out.request, *api.optimization));
+  RETURN_IF_ERROR(jobs::ValidateOptimizeRequest(optimize, api.optimization->client));
+  out.optimizer = jobs::OptimizerName(request.optimizer());
+  return out;
+}
+
+}  // namespace elexirion::api

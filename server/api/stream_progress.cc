@@ -1,0 +1,109 @@
+#include "server/api/stream_progress.h"
+
+#include "server/api/grpc_status.h"
+#include "server/common/logging.h"
+#include "server/jobs/worker_pool.h"
+
+namespace elexirion::api {
+
+bool IsTerminalEvent(const v1::ProgressEvent& event) {
+  if (!event.has_state_changed()) return false;
+  const v1::JobState state = event.state_changed().state();
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+StreamProgressReactor::StreamProgressReactor(store::Store* store, jobs::JobEventBus* bus,
+                                             std::string job_id, int64_t after_seq,
+                                             int64_t terminal_seq, Admission::Ticket ticket)
+    : store_(store),
+      bus_(bus),
+      job_id_(std::move(job_id)),
+      ticket_(std::move(ticket)),
+      last_queued_seq_(after_seq),
+      terminal_seq_(terminal_seq) {
+  // Subscribe before the first read from the store so nothing falls between the two.
+  subscription_ =
+      bus_->Subscribe(job_id_, [this](const v1::ProgressEvent& e) { OnLiveEvent(e); });
+  absl::MutexLock lock(&mu_);
+  Pump();
+}
+
+void StreamProgressReactor::OnLiveEvent(const v1::ProgressEvent& event) {
+  absl::MutexLock lock(&mu_);
+  if (finished_ || event.seq() <= last_queued_seq_) return;
+  if (need_catch_up_ || event.seq() != last_queued_seq_ + 1 || pending_.size() >= kMaxBuffered) {
+    need_catch_up_ = true;  // the store has it; read it from there when we get to it
+  } else {
+    pending_.push_back(event);
+    last_queued_seq_ = event.seq();
+  }
+  Pump();
+}
+
+void StreamProgressReactor::CatchUp() {
+  need_catch_up_ = false;
+  auto events = store_->ListJobEvents(job_id_, last_queued_seq_, kMaxBuffered);
+  if (!events.ok()) {
+    FinishOnce(ToGrpcStatus(events.status()));
+    return;
+  }
+  for (const auto& record : *events) {
+    auto event = jobs::EventFromRecord(record);
+    if (!event.ok()) {
+      FinishOnce(ToGrpcStatus(event.status()));
+      return;
+    }
+    pending_.push_back(*std::move(event));
+    last_queued_seq_ = record.seq;
+  }
+  // A full page may have more behind it.
+  if (events->size() >= kMaxBuffered) need_catch_up_ = true;
+}
+
+void StreamProgressReactor::Pump() {
+  if (finished_ || writing_) return;
+  if (pending_.empty() && need_catch_up_) CatchUp();
+  if (finished_) return;
+  if (!pending_.empty()) {
+    in_flight_ = std::move(pending_.front());
+    pending_.pop_front();
+    writing_ = true;
+    if (IsTerminalEvent(in_flight_)) terminal_sent_ = true;
+    StartWrite(&in_flight_);
+    return;
+  }
+  // Done after the terminal event, or when the job had ended before the caller's sequence
+  // number (nothing left to send).
+  if (terminal_sent_ || (terminal_seq_ > 0 && last_queued_seq_ >= terminal_seq_)) {
+    FinishOnce(grpc::Status::OK);
+  }
+}
+
+void StreamProgressReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  if (!ok) {
+    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
+    return;
+  }
+  Pump();
+}
+
+void StreamProgressReactor::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+void StreamProgressReactor::OnCancel() {
+  absl::MutexLock lock(&mu_);
+  if (!writing_) FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+}
+
+void StreamProgressReactor::OnDone() {
+  bus_->Unsubscribe(subscription_);
+  delete this;
+}
+
+}  // namespace elexirion::api

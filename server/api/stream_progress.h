@@ -1,0 +1,63 @@
+// StreamProgress: replays a job's persisted events after the caller's sequence number, then
+// follows live events until the job's terminal state change has been sent.
+//
+// Live events arrive through the JobEventBus into a bounded buffer; when a watcher falls
+// behind (buffer full, or a gap in sequence numbers) it drops the buffer and catches up from
+// the store, so a slow watcher costs the job nothing and misses nothing. One write is in
+// flight at a time; the reactor deletes itself when the RPC is done.
+#pragma once
+
+#include <deque>
+
+#include "absl/synchronization/mutex.h"
+#include "elexirion/v1/jobs.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/api/admission.h"
+#include "server/jobs/event_bus.h"
+#include "server/store/store.h"
+
+namespace elexirion::api {
+
+class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::ProgressEvent> {
+ public:
+  // Live events buffered per watcher before it switches to catching up from the store.
+  static constexpr size_t kMaxBuffered = 256;
+
+  // Starts streaming at once. `terminal_seq` is the sequence number of the job's last event
+  // when it has already ended (0 while it runs). `ticket` holds the watcher's admission slot.
+  StreamProgressReactor(store::Store* store, jobs::JobEventBus* bus, std::string job_id,
+                        int64_t after_seq, int64_t terminal_seq, Admission::Ticket ticket);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void OnLiveEvent(const v1::ProgressEvent& event);
+  // Starts the next write, or finishes after the terminal event. Caller holds mu_.
+  void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads events after last_queued_seq_ from the store into pending_.
+  void CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  store::Store* const store_;
+  jobs::JobEventBus* const bus_;
+  const std::string job_id_;
+  Admission::Ticket ticket_;
+  int64_t subscription_ = 0;
+
+  absl::Mutex mu_;
+  std::deque<v1::ProgressEvent> pending_ ABSL_GUARDED_BY(mu_);
+  v1::ProgressEvent in_flight_ ABSL_GUARDED_BY(mu_);
+  int64_t last_queued_seq_ ABSL_GUARDED_BY(mu_);
+  const int64_t terminal_seq_;
+  bool need_catch_up_ ABSL_GUARDED_BY(mu_) = true;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool terminal_sent_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// True for a state change into SUCCEEDED, FAILED or CANCELLED.
+bool IsTerminalEvent(const v1::ProgressEvent& event);
+
+}  // namespace elexirion::api
