@@ -1,8 +1,12 @@
+#include <optional>
 #include <regex>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "server/api/program_convert.h"
+#include "server/jobs/optimization_runner.h"
+#include "server/optimizer/program_runner.h"
+#include "server/optimizer/save_format.h"
 #include "server/api/proto_json.h"
 #include "server/api/services.h"
 #include "server/common/logging.h"
@@ -162,6 +166,63 @@ class ExecuteReactor final : public grpc::ServerUnaryReactor {
   CancellationToken cancel_;
 };
 
+// Runs the pipeline with an optimized program exactly as the optimizer evaluated it: every
+// optimized step is a DSPy call (adapter system message with the learned instruction, demos
+// as turns, signature fields), the other steps run as pipeline_ex runs them.
+absl::Status ExecuteProgram(const ApiContext& api, const v1::ExecutePipelineRequest& request,
+                            std::shared_ptr<const pipeline::Pipeline> pipeline,
+                            const store::ProgramRecord& record, const nlohmann::json& inputs,
+                            absl::Time deadline, const CancellationToken* cancel,
+                            llm::UsageAccount* account, v1::ExecutePipelineResponse* response) {
+  auto saved = nlohmann::json::parse(record.dspy_json, nullptr, false);
+  if (!saved.is_object()) return absl::DataLossError("stored program is not a JSON object");
+  optimizer::ProgramOptions program_options;
+  for (auto it = saved.begin(); it != saved.end(); ++it) {
+    if (it.key() == "metadata") continue;
+    std::string step = it.key();
+    if (absl::EndsWith(step, ".predict")) {
+      step.resize(step.size() - 8);
+      program_options.kinds[step] = optimizer::PredictorKind::kChainOfThought;
+    }
+    program_options.steps.push_back(step);
+  }
+  auto base = optimizer::BuildProgram(*pipeline, program_options);
+  if (!base.ok()) return InField("program", base.status());
+  auto program = optimizer::ApplyDspyJson(*base, record.dspy_json);
+  if (!program.ok()) return program.status();
+
+  optimizer::ProgramRunner::Options runner_options;
+  runner_options.client = api.optimization->client;
+  runner_options.pipeline = pipeline;
+  runner_options.prompts_dir = api.optimization->prompts_dir;
+  runner_options.provider = api.optimization->provider_for_step;
+  ASSIGN_OR_RETURN(auto runner, optimizer::ProgramRunner::Create(runner_options));
+  optimizer::Example example;
+  example.input = optimizer::ojson::parse(inputs.dump());
+  optimizer::RunConfig config;
+  config.lm.provider = request.lm().provider();
+  config.lm.model = request.lm().model();
+  if (request.lm().has_temperature()) config.lm.temperature = request.lm().temperature();
+  if (request.lm().has_max_tokens()) config.lm.max_tokens = request.lm().max_tokens();
+  config.cancel = cancel;
+  config.account = account;
+  config.deadline = deadline;
+  config.include_prompts = request.include_prompts();
+  config.no_cache = request.no_cache();
+  optimizer::RunOutcome outcome = runner->Run(*program, example, config);
+  if (absl::IsInvalidArgument(outcome.status) && outcome.execution.steps.empty()) {
+    return InField("program", outcome.status);
+  }
+  pipeline::ExecutionResult& result = outcome.execution;
+  if (!outcome.status.ok()) result.status = outcome.status;
+  FillResponse(result, request.include_prompts(), response);
+  if (outcome.status.ok() && !outcome.prediction.empty()) {
+    (void)JsonToValue(nlohmann::json::parse(outcome.prediction.dump()),
+                      response->mutable_final_json());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Execute(const ApiContext& api, const v1::ExecutePipelineRequest& request,
                      absl::Time deadline, const CancellationToken* cancel,
                      v1::ExecutePipelineResponse* response) {
@@ -171,15 +232,11 @@ absl::Status Execute(const ApiContext& api, const v1::ExecutePipelineRequest& re
   if (!parsed.ok()) return InField("pipeline.yaml", parsed.status());
   ASSIGN_OR_RETURN(nlohmann::json inputs, StructToJson(request.inputs()));
 
-  pipeline::ProgramState program;
-  pipeline::ExecuteOptions options;
+  std::optional<store::ProgramRecord> program_record;
   if (request.has_program()) {
-    ASSIGN_OR_RETURN(store::ProgramRecord record, ResolveProgram(api, request.program()));
-    ASSIGN_OR_RETURN(program, ProgramStateFromDspyJson(record.dspy_json));
-    RETURN_IF_ERROR(InField("program", pipeline::ValidateProgram(*parsed, program)));
-    options.program = &program;
-    response->mutable_program()->set_name(record.name);
-    response->mutable_program()->set_version(record.version);
+    ASSIGN_OR_RETURN(program_record, ResolveProgram(api, request.program()));
+    response->mutable_program()->set_name(program_record->name);
+    response->mutable_program()->set_version(program_record->version);
   }
   const v1::Budget& budget = request.budget();
   if (budget.max_llm_calls() < 0) {
@@ -199,6 +256,11 @@ absl::Status Execute(const ApiContext& api, const v1::ExecutePipelineRequest& re
     return absl::InvalidArgumentError("lm.temperature: must be in [0, 2]");
   }
   llm::UsageAccount account(llm::BudgetLimits{budget.max_llm_calls(), budget.max_usd()});
+  if (program_record.has_value()) {
+    return ExecuteProgram(api, request, std::make_shared<const pipeline::Pipeline>(*parsed),
+                          *program_record, inputs, deadline, cancel, &account, response);
+  }
+  pipeline::ExecuteOptions options;
   options.provider_override = request.lm().provider();
   options.model_override = request.lm().model();
   options.deadline = deadline;

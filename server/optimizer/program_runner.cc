@@ -266,6 +266,8 @@ RunOutcome ProgramRunner::Run(const Program& program, const Example& example,
   exec.cancel = config.cancel;
   exec.account = config.account;
   exec.rollout_id = config.rollout_id;
+  exec.include_prompts = config.include_prompts;
+  exec.no_cache = config.no_cache;
 
   interceptor_->Register(id, &state);
   absl::StatusOr<pipeline::ExecutionResult> result =
@@ -282,6 +284,7 @@ RunOutcome ProgramRunner::Run(const Program& program, const Example& example,
   out.usage = result->usage;
   out.final_output = result->final_output;
   out.status = result->status;
+  out.execution = *result;
   if (!out.status.ok()) return out;
   // The last predictor's fields first, then earlier predictors' fields it does not define.
   for (auto step = out.trace.rbegin(); step != out.trace.rend(); ++step) {

@@ -68,6 +68,9 @@ struct RunConfig {
   const CancellationToken* cancel = nullptr;
   llm::UsageAccount* account = nullptr;
   absl::Time deadline = absl::InfiniteFuture();
+  // Serving options (ExecutePipeline with a program).
+  bool include_prompts = false;
+  bool no_cache = false;
 };
 
 struct TraceStep {
@@ -85,6 +88,8 @@ struct RunOutcome {
   std::string final_output;
   llm::Usage usage;
   int parse_failures = 0;
+  // The engine's per-step results of the run (empty when the run could not start).
+  pipeline::ExecutionResult execution;
 };
 
 class ProgramRunner {

@@ -199,7 +199,12 @@ TEST_F(ExecutePipelineTest, ProgramIsAppliedByNameAndVersion) {
       "traces": [], "train": [],
       "demos": [{"augmented": true, "code": "print(1/0)", "analysis_type": "bugs",
                  "findings": "division by zero", "recommendations": "guard", "severity": "high"}],
-      "signature": {"instructions": "Think step by step about defects.", "fields": []},
+      "signature": {"instructions": "Think step by step about defects.", "fields": [
+          {"prefix": "Code:", "description": "${code}"},
+          {"prefix": "Analysis Type:", "description": "${analysis_type}"},
+          {"prefix": "Findings:", "description": "${findings}"},
+          {"prefix": "Recommendations:", "description": "${recommendations}"},
+          {"prefix": "Severity:", "description": "${severity}"}]},
       "lm": null
     },
     "metadata": {"dependency_versions": {"dspy": "elexirion"}}
@@ -211,13 +216,24 @@ TEST_F(ExecutePipelineTest, ProgramIsAppliedByNameAndVersion) {
                         R"({"code": "y = []", "analysis_type": "bugs"})");
   request.mutable_program()->set_name("code_analysis");
   request.set_include_prompts(true);
+  fake_->Enqueue(fakes::FakeResponse::Text(
+      "[[ ## findings ## ]]\nunbounded list\n\n[[ ## recommendations ## ]]\nbound it\n\n"
+      "[[ ## severity ## ]]\nhigh\n\n[[ ## completed ## ]]\n"));
   v1::ExecutePipelineResponse response;
   grpc::Status status = Execute(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_TRUE(response.success()) << response.error();
   EXPECT_EQ(response.program().version(), stored->version);
-  EXPECT_THAT(response.steps(0).rendered_prompt(), HasSubstr("Think step by step about defects."));
-  EXPECT_THAT(response.steps(0).rendered_prompt(), HasSubstr("division by zero"));
+  // The optimized step is called as the optimizer evaluated it: the learned instruction in
+  // the adapter's system message, the demo as a user/assistant turn, the inputs as fields.
+  ASSERT_EQ(fake_->request_count(), 1);
+  const std::string body = fake_->requests()[0].body;
+  EXPECT_THAT(body, HasSubstr("Think step by step about defects."));
+  EXPECT_THAT(body, HasSubstr("division by zero"));
+  EXPECT_THAT(body, HasSubstr("[[ ## code ## ]]"));
+  EXPECT_THAT(body, HasSubstr("y = []"));
+  // The parsed fields come back as the final JSON.
+  EXPECT_EQ(response.final_json().struct_value().fields().at("severity").string_value(), "high");
 
   request.mutable_program()->set_version(99);
   EXPECT_EQ(Execute(request, &response).error_code(), grpc::StatusCode::NOT_FOUND);

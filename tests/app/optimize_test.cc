@@ -158,6 +158,9 @@ TEST_F(OptimizeTest, SubmitStreamResultProgramAndExecute) {
   ASSERT_TRUE(client_->pipelines().ExecutePipeline(&exec_ctx, execute, &response).ok());
   EXPECT_TRUE(response.success()) << response.error();
   EXPECT_EQ(response.program().version(), 1);
+  // The learned demos make the (simulated) model answer like the training data.
+  EXPECT_EQ(response.final_json().struct_value().fields().at("severity").string_value(),
+            "critical");
 
   // A watcher that reconnects with its last sequence number gets exactly the rest.
   auto tail = Stream(job.id(), 3);
