@@ -280,6 +280,21 @@ absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
   return out;
 }
 
+// --max-calls N and --max-usd X.
+absl::Status ParseBudget(const CommandArgs& args, v1::Budget* budget) {
+  if (std::string n = args.Get("max-calls"); !n.empty()) {
+    int64_t calls;
+    if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
+    budget->set_max_llm_calls(calls);
+  }
+  if (std::string usd = args.Get("max-usd"); !usd.empty()) {
+    double v;
+    if (!absl::SimpleAtod(usd, &v)) return UsageError("--max-usd: number");
+    budget->set_max_usd(v);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Run(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program",
                            "program-version", "provider", "model", "prompts", "no-cache",
@@ -317,16 +332,7 @@ absl::Status Run(Context& c, const CommandArgs& args) {
   request.mutable_lm()->set_model(args.Get("model"));
   request.set_include_prompts(args.Has("prompts"));
   request.set_no_cache(args.Has("no-cache"));
-  if (std::string n = args.Get("max-calls"); !n.empty()) {
-    int64_t calls;
-    if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
-    request.mutable_budget()->set_max_llm_calls(calls);
-  }
-  if (std::string usd = args.Get("max-usd"); !usd.empty()) {
-    double v;
-    if (!absl::SimpleAtod(usd, &v)) return UsageError("--max-usd: number");
-    request.mutable_budget()->set_max_usd(v);
-  }
+  if (auto st = ParseBudget(args, request.mutable_budget()); !st.ok()) return st;
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::ExecutePipelineResponse response;
@@ -672,16 +678,7 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
   request.set_request_id(args.Get("request-id"));
   request.mutable_lm()->set_provider(args.Get("provider"));
   request.mutable_lm()->set_model(args.Get("model"));
-  if (std::string n = args.Get("max-calls"); !n.empty()) {
-    int64_t calls;
-    if (!absl::SimpleAtoi(n, &calls)) return UsageError("--max-calls: integer");
-    request.mutable_budget()->set_max_llm_calls(calls);
-  }
-  if (std::string usd = args.Get("max-usd"); !usd.empty()) {
-    double v;
-    if (!absl::SimpleAtod(usd, &v)) return UsageError("--max-usd: number");
-    request.mutable_budget()->set_max_usd(v);
-  }
+  if (auto st = ParseBudget(args, request.mutable_budget()); !st.ok()) return st;
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::Job job;

@@ -9,6 +9,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "server/api/proto_json.h"
 #include "server/api/services.h"
+#include "server/api/validation.h"
 #include "server/common/status_macros.h"
 #include "server/store/store.h"
 
@@ -18,15 +19,6 @@ namespace {
 // Largest JSON Lines import accepted in one call.
 constexpr size_t kMaxImportBytes = 8 << 20;
 
-absl::Status ValidateDatasetName(const std::string& field, const std::string& name) {
-  static const std::regex kName("[a-z0-9_-]{1,64}");
-  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (!std::regex_match(name, kName)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must match [a-z0-9_-]{1,64}, got \"", name.substr(0, 80), "\""));
-  }
-  return absl::OkStatus();
-}
 
 std::string Sha256Hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -111,7 +103,7 @@ ServerUnaryReactor* DatasetServiceImpl::CreateDataset(CallbackServerContext* ctx
                                                       const v1::CreateDatasetRequest* request,
                                                       v1::Dataset* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset.name", request->dataset().name()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset.name", request->dataset().name()));
     store::DatasetRecord record;
     record.name = request->dataset().name();
     record.pipeline_name = request->dataset().pipeline_name();
@@ -138,7 +130,7 @@ ServerUnaryReactor* DatasetServiceImpl::DeleteDataset(CallbackServerContext* ctx
                                                       const v1::DeleteDatasetRequest* request,
                                                       v1::DeleteDatasetResponse*) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("name", request->name()));
+    RETURN_IF_ERROR(ValidateResourceName("name", request->name()));
     return api_.store->DeleteDataset(request->name());
   });
 }
@@ -147,7 +139,7 @@ ServerUnaryReactor* DatasetServiceImpl::AddExamples(CallbackServerContext* ctx,
                                                     const v1::AddExamplesRequest* request,
                                                     v1::AddExamplesResponse* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset", request->dataset()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
     if (request->examples().empty()) {
       return absl::InvalidArgumentError("examples: at least one example is required");
     }
@@ -165,7 +157,7 @@ ServerUnaryReactor* DatasetServiceImpl::ListExamples(CallbackServerContext* ctx,
                                                      const v1::ListExamplesRequest* request,
                                                      v1::ListExamplesResponse* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset", request->dataset()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
     RETURN_IF_ERROR(CheckPageSize(request->page_size()));
     ASSIGN_OR_RETURN(store::ExamplePage page,
                      api_.store->ListExamples(request->dataset(), request->page_size(),
@@ -180,7 +172,7 @@ ServerUnaryReactor* DatasetServiceImpl::DeleteExample(CallbackServerContext* ctx
                                                       const v1::DeleteExampleRequest* request,
                                                       v1::DeleteExampleResponse*) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset", request->dataset()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
     if (request->id().empty()) return absl::InvalidArgumentError("id: required");
     return api_.store->DeleteExample(request->dataset(), request->id());
   });
@@ -190,7 +182,7 @@ ServerUnaryReactor* DatasetServiceImpl::ImportExamples(CallbackServerContext* ct
                                                        const v1::ImportExamplesRequest* request,
                                                        v1::AddExamplesResponse* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset", request->dataset()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
     if (request->jsonl().size() > kMaxImportBytes) {
       return absl::InvalidArgumentError(
           absl::StrCat("jsonl: larger than ", kMaxImportBytes, " bytes; import in parts"));
@@ -223,7 +215,7 @@ ServerUnaryReactor* DatasetServiceImpl::ExportExamples(CallbackServerContext* ct
                                                        const v1::ExportExamplesRequest* request,
                                                        v1::ExportExamplesResponse* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateDatasetName("dataset", request->dataset()));
+    RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
     std::string token;
     std::string out;
     do {

@@ -1,6 +1,6 @@
 #include "server/api/optimize_request.h"
 
-#include <regex>
+#include "server/api/validation.h"
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -11,13 +11,7 @@ namespace elexirion::api {
 
 absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
     const ApiContext& api, const v1::OptimizeModuleRequest& request) {
-  static const std::regex kName("[a-z0-9_-]{1,64}");
-  if (request.program_name().empty()) {
-    return absl::InvalidArgumentError("program_name: required");
-  }
-  if (!std::regex_match(request.program_name(), kName)) {
-    return absl::InvalidArgumentError("program_name: must match [a-z0-9_-]{1,64}");
-  }
+  RETURN_IF_ERROR(ValidateResourceName("program_name", request.program_name()));
   ValidatedOptimizeRequest out;
   out.request = request;
   switch (request.pipeline().source_case()) {

@@ -9,6 +9,8 @@
 #include "server/optimizer/save_format.h"
 #include "server/api/proto_json.h"
 #include "server/api/services.h"
+#include "server/api/program_lookup.h"
+#include "server/api/validation.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
 #include "server/common/thread_pool.h"
@@ -19,15 +21,6 @@
 namespace elexirion::api {
 namespace {
 
-absl::Status ValidateName(const std::string& field, const std::string& name) {
-  static const std::regex kName("[a-z0-9_-]{1,64}");
-  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (!std::regex_match(name, kName)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": must match [a-z0-9_-]{1,64}, got \"", name.substr(0, 80), "\""));
-  }
-  return absl::OkStatus();
-}
 
 // Prefixes a loader error with the request field it came from.
 absl::Status InField(const std::string& field, const absl::Status& status) {
@@ -59,7 +52,7 @@ absl::StatusOr<std::string> ResolvePipelineYaml(const ApiContext& api,
       if (ref.yaml().empty()) return absl::InvalidArgumentError("pipeline.yaml: empty");
       return ref.yaml();
     case v1::PipelineRef::kName: {
-      RETURN_IF_ERROR(ValidateName("pipeline.name", ref.name()));
+      RETURN_IF_ERROR(ValidateResourceName("pipeline.name", ref.name()));
       auto record = api.store->GetPipeline(ref.name());
       if (absl::IsNotFound(record.status())) {
         return absl::NotFoundError(
@@ -73,35 +66,6 @@ absl::StatusOr<std::string> ResolvePipelineYaml(const ApiContext& api,
   }
 }
 
-absl::StatusOr<store::ProgramRecord> ResolveProgram(const ApiContext& api,
-                                                    const v1::ProgramRef& ref) {
-  RETURN_IF_ERROR(ValidateName("program.name", ref.name()));
-  absl::StatusOr<store::ProgramRecord> record;
-  switch (ref.selector_case()) {
-    case v1::ProgramRef::kVersion:
-      if (ref.version() <= 0) return absl::InvalidArgumentError("program.version: must be > 0");
-      record = api.store->GetProgram(ref.name(), ref.version());
-      break;
-    case v1::ProgramRef::kLabel:
-      if (ref.label() == "latest") {
-        record = api.store->GetLatestProgram(ref.name());
-        break;
-      }
-      if (ref.label() != "production") {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "program.label: must be \"latest\" or \"production\", got \"", ref.label(), "\""));
-      }
-      [[fallthrough]];
-    default:
-      record = api.store->GetProductionProgram(ref.name());
-      if (absl::IsNotFound(record.status())) record = api.store->GetLatestProgram(ref.name());
-  }
-  if (absl::IsNotFound(record.status())) {
-    return absl::NotFoundError(absl::StrCat("program: no such program version of \"",
-                                            ref.name(), "\""));
-  }
-  return record;
-}
 
 void FillUsage(const llm::Usage& usage, v1::Usage* out) {
   out->set_llm_calls(usage.llm_calls);
@@ -234,7 +198,7 @@ absl::Status Execute(const ApiContext& api, const v1::ExecutePipelineRequest& re
 
   std::optional<store::ProgramRecord> program_record;
   if (request.has_program()) {
-    ASSIGN_OR_RETURN(program_record, ResolveProgram(api, request.program()));
+    ASSIGN_OR_RETURN(program_record, LookupProgram(*api.store, request.program()));
     response->mutable_program()->set_name(program_record->name);
     response->mutable_program()->set_version(program_record->version);
   }
@@ -281,7 +245,7 @@ ServerUnaryReactor* PipelineServiceImpl::RegisterPipeline(
     v1::Pipeline* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
     const v1::Pipeline& p = request->pipeline();
-    RETURN_IF_ERROR(ValidateName("pipeline.name", p.name()));
+    RETURN_IF_ERROR(ValidateResourceName("pipeline.name", p.name()));
     if (p.yaml().empty()) return absl::InvalidArgumentError("pipeline.yaml: required");
     auto parsed = pipeline::LoadPipeline(p.yaml(), api_.load_options);
     if (!parsed.ok()) return InField("pipeline.yaml", parsed.status());
@@ -298,7 +262,7 @@ ServerUnaryReactor* PipelineServiceImpl::GetPipeline(CallbackServerContext* ctx,
                                                      const v1::GetPipelineRequest* request,
                                                      v1::Pipeline* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateName("name", request->name()));
+    RETURN_IF_ERROR(ValidateResourceName("name", request->name()));
     ASSIGN_OR_RETURN(store::PipelineRecord record, api_.store->GetPipeline(request->name()));
     auto parsed = pipeline::LoadPipeline(record.yaml, api_.load_options);
     if (!parsed.ok()) return InField("stored pipeline", parsed.status());
@@ -331,7 +295,7 @@ ServerUnaryReactor* PipelineServiceImpl::DeletePipeline(CallbackServerContext* c
                                                         const v1::DeletePipelineRequest* request,
                                                         v1::DeletePipelineResponse*) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateName("name", request->name()));
+    RETURN_IF_ERROR(ValidateResourceName("name", request->name()));
     return api_.store->DeletePipeline(request->name());
   });
 }
