@@ -217,6 +217,9 @@ absl::StatusOr<std::unique_ptr<ProgramRunner>> ProgramRunner::Create(Options opt
     return absl::InvalidArgumentError("ProgramRunner: pipeline required");
   }
   std::unique_ptr<ProgramRunner> runner(new ProgramRunner(std::move(options)));
+  for (const auto& step : pipeline::ListOptimizableSteps(*runner->options_.pipeline)) {
+    runner->has_instruction_parts_[step.name] = step.static_part_count > 0;
+  }
   runner->interceptor_ = std::make_unique<Interceptor>(runner.get(), runner->options_.client);
   pipeline::PipelineExecutor::Options exec;
   exec.client = runner->interceptor_.get();
@@ -248,11 +251,8 @@ RunOutcome ProgramRunner::Run(const Program& program, const Example& example,
                        pipe.name, "\""));
       return out;
     }
-    bool has_static = false;
-    for (const pipeline::PromptPart& part : step->prompt) {
-      has_static = has_static || part.kind == pipeline::PromptPartKind::kStatic;
-    }
-    state.has_static.push_back(has_static);
+    auto parts = has_instruction_parts_.find(p.name);
+    state.has_static.push_back(parts != has_instruction_parts_.end() && parts->second);
     pipeline::StepProgram sp;
     sp.instruction =
         MarkedInstruction(id, i, p.signature.instructions, pipeline::StaticInstruction(*step));

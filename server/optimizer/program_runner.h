@@ -128,6 +128,9 @@ class ProgramRunner {
   explicit ProgramRunner(Options options);
 
   Options options_;
+  // Steps with instruction parts (the engine's rule: static parts that are not only
+  // {{template}} input slots); without them the marked block is joined in front of the prompt.
+  std::map<std::string, bool> has_instruction_parts_;
   std::unique_ptr<Interceptor> interceptor_;
   std::unique_ptr<pipeline::PipelineExecutor> executor_;
   mutable std::atomic<uint64_t> next_run_id_{1};

@@ -151,6 +151,33 @@ TEST(ProgramRunner, MultiStepInputResolution) {
             R"({"reasoning":"because","label":"news","summary":"short text"})");
 }
 
+// A step whose only static part is a {{template}} input slot has no instruction text: its
+// input_data is exactly what pipeline_ex would send.
+TEST(ProgramRunner, TemplateOnlyStepRendersInputDataLikePipelineEx) {
+  auto pipe = LoadOrDie(R"(workflow:
+  name: slot
+  steps:
+    - name: echo
+      type: claude
+      signature: "input_data -> summary"
+      prompt:
+        - type: static
+          content: "{{inputs.text}}"
+)");
+  FnClient client([](const llm::LlmRequest&) -> absl::StatusOr<llm::LlmResponse> {
+    return TextResponse("[[ ## summary ## ]]\nok\n\n[[ ## completed ## ]]");
+  });
+  auto runner = Runner(&client, pipe);
+  auto program = BuildProgram(*pipe);
+  ASSERT_TRUE(program.ok()) << program.status();
+  Example ex;
+  ex.input = ojson{{"text", "A long article."}};
+  RunOutcome out = runner->Run(*program, ex, RunConfig{});
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  ASSERT_EQ(out.trace.size(), 1u);
+  EXPECT_EQ(out.trace[0].inputs.dump(), R"({"input_data":"A long article."})");
+}
+
 TEST(ProgramRunner, ParseFailureFallsBackToJsonAndIsCounted) {
   auto pipe = LoadOrDie(kQaPipeline);
   FnClient client(ModelFn());
