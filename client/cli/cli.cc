@@ -280,6 +280,21 @@ absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
   return out;
 }
 
+// -f FILE (the YAML inline) or --name NAME (a registered pipeline); `usage` otherwise.
+absl::Status ParsePipelineRef(const CommandArgs& args, const char* usage, v1::PipelineRef* ref) {
+  const std::string file = args.Get("file", args.Get("f"));
+  if (!file.empty()) {
+    auto yaml = ReadFileArg("-f", file);
+    if (!yaml.ok()) return yaml.status();
+    ref->set_yaml(*yaml);
+  } else if (!args.Get("name").empty()) {
+    ref->set_name(args.Get("name"));
+  } else {
+    return UsageError(usage);
+  }
+  return absl::OkStatus();
+}
+
 // --max-calls N and --max-usd X.
 absl::Status ParseBudget(const CommandArgs& args, v1::Budget* budget) {
   if (std::string n = args.Get("max-calls"); !n.empty()) {
@@ -303,17 +318,13 @@ absl::Status Run(Context& c, const CommandArgs& args) {
     return s;
   }
   v1::ExecutePipelineRequest request;
-  std::string file = args.Get("file", args.Get("f"));
-  if (!file.empty()) {
-    auto yaml = ReadFileArg("-f", file);
-    if (!yaml.ok()) return yaml.status();
-    request.mutable_pipeline()->set_yaml(*yaml);
-  } else if (!args.Get("name").empty()) {
-    request.mutable_pipeline()->set_name(args.Get("name"));
-  } else {
-    return UsageError(
-        "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
-        "[--input-json FILE] [--program NAME [--program-version N]]");
+  if (auto st = ParsePipelineRef(
+          args,
+          "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
+          "[--input-json FILE] [--program NAME [--program-version N]]",
+          request.mutable_pipeline());
+      !st.ok()) {
+    return st;
   }
   auto inputs = ParseInputs(args);
   if (!inputs.ok()) return inputs.status();
@@ -620,18 +631,15 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
     return s;
   }
   v1::OptimizeModuleRequest request;
-  std::string file = args.Get("file", args.Get("f"));
-  if (!file.empty()) {
-    auto yaml = ReadFileArg("-f", file);
-    if (!yaml.ok()) return yaml.status();
-    request.mutable_pipeline()->set_yaml(*yaml);
-  } else if (!args.Get("name").empty()) {
-    request.mutable_pipeline()->set_name(args.Get("name"));
-  } else {
-    return UsageError(
-        "usage: elexirion optimize (-f pipeline.yaml | --name NAME) --trainset DIR|FILE "
-        "--metric metric.yaml --optimizer NAME [--param key=value]... [--program NAME] "
-        "[--follow]");
+  const std::string file = args.Get("file", args.Get("f"));
+  if (auto st = ParsePipelineRef(
+          args,
+          "usage: elexirion optimize (-f pipeline.yaml | --name NAME) --trainset DIR|FILE "
+          "--metric metric.yaml --optimizer NAME [--param key=value]... [--program NAME] "
+          "[--follow]",
+          request.mutable_pipeline());
+      !st.ok()) {
+    return st;
   }
   if (!args.Get("dataset").empty()) {
     request.mutable_trainset()->set_dataset(args.Get("dataset"));
