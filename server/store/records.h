@@ -241,6 +241,11 @@ struct ExecutionRecordRow {
   std::string metadata_json;
   // Store clock when unset.
   absl::Time time = kUnsetTime;
+  // Training data harvested from this execution: when set, `harvest->dataset` gets this
+  // example IN THE SAME TRANSACTION as the row (the dataset is created for pipeline_name when
+  // missing). Skipped as a duplicate when the dataset has its content_hash, and when the row
+  // itself is a duplicate. Not read back by ListExecutions.
+  std::optional<ExampleRecord> harvest;
 };
 
 // Per-row outcome of InsertExecutions.
@@ -251,6 +256,34 @@ struct ExecutionInsertResult {
   std::string id;
   // True when a row with the same (pipeline_name, record_id) already existed.
   bool duplicate = false;
+  // Id of the example harvested from this row; empty when none was added.
+  std::string example_id;
+};
+
+// Aggregates of the executions of one pipeline in a time window (SummarizeExecutions).
+struct ExecutionSummary {
+  int64_t executions = 0;
+  int64_t successes = 0;
+  // Mean of quality_score over all executions; 0 when there are none.
+  double mean_quality = 0;
+  // Nearest-rank percentiles of duration_seconds; 0 when there are none.
+  double latency_p50_seconds = 0;
+  double latency_p95_seconds = 0;
+  double latency_p99_seconds = 0;
+};
+
+// ---------------------------------------------------------------------------------------
+// Schedules
+
+// One claimed slot of a schedule (e.g. "learning/code_analysis/daily", "2026-11-26").
+struct ScheduleSlotRecord {
+  std::string schedule_name;
+  std::string slot_key;
+  // Who claimed it (replica id).
+  std::string owner;
+  // What the claimer did with the slot (free text, e.g. "job 1a2b..." or "skipped: ...").
+  std::string outcome;
+  absl::Time claimed_at = kUnsetTime;
 };
 
 }  // namespace elexirion::store

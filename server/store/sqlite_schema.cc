@@ -131,6 +131,13 @@ CREATE TABLE schedule_slots (
 ) WITHOUT ROWID;
 )sql";
 
+// Continuous learning: what a schedule slot's winner did, and "when was this pipeline last
+// optimized" without scanning every program.
+constexpr absl::string_view kSchemaV2 = R"sql(
+ALTER TABLE schedule_slots ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
+CREATE INDEX programs_by_pipeline ON programs (pipeline_name, created_at);
+)sql";
+
 constexpr absl::string_view kCreateMigrationsTable = R"sql(
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version     INTEGER PRIMARY KEY,
@@ -147,6 +154,7 @@ const std::vector<Migration>& SchemaMigrations() {
        "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
        "schedules",
        kSchemaV1},
+      {2, "schedule slot outcomes; programs by pipeline", kSchemaV2},
   };
   return *migrations;
 }

@@ -101,6 +101,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<ProgramRecord> GetProductionProgram(const std::string& name) override;
   absl::StatusOr<ProgramPage> ListPrograms(const std::string& name, int page_size,
                                            const std::string& page_token) override;
+  absl::StatusOr<ProgramRecord> GetLatestProgramForPipeline(
+      const std::string& pipeline_name) override;
   absl::StatusOr<ProgramRecord> PromoteProgram(const std::string& name, int64_t version) override;
 
   absl::StatusOr<PipelineRecord> UpsertPipeline(const PipelineRecord& pipeline) override;
@@ -125,6 +127,9 @@ class SqliteStore final : public Store {
                                                                  absl::Time since, absl::Time until,
                                                                  int limit) override;
   absl::StatusOr<int64_t> PruneExecutions(absl::Time before, int limit) override;
+  absl::StatusOr<ExecutionSummary> SummarizeExecutions(const std::string& pipeline_name,
+                                                       absl::Time since,
+                                                       absl::Time until) override;
 
   absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(const std::string& key) override;
   absl::Status PutCachedLlmResponse(const std::string& key,
@@ -133,7 +138,9 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<bool> TryClaimScheduleSlot(const std::string& schedule_name,
                                             const std::string& slot_key, const std::string& owner,
-                                            absl::Time now) override;
+                                            const std::string& outcome, absl::Time now) override;
+  absl::StatusOr<std::optional<ScheduleSlotRecord>> GetScheduleSlot(
+      const std::string& schedule_name, const std::string& slot_key) override;
 
  private:
   using ConnFn = absl::FunctionRef<absl::Status(sqlite::Connection&)>;

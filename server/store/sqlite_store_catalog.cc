@@ -166,6 +166,22 @@ absl::StatusOr<ProgramRecord> SqliteStore::GetLatestProgram(const std::string& n
   return *std::move(out);
 }
 
+absl::StatusOr<ProgramRecord> SqliteStore::GetLatestProgramForPipeline(
+    const std::string& pipeline_name) {
+  std::optional<ProgramRecord> out;
+  RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(out, QueryProgram(c,
+                                       "pipeline_name = ?1 ORDER BY created_at DESC, "
+                                       "version DESC LIMIT 1",
+                                       [&](Stmt& s) { s.BindText(1, pipeline_name); }));
+    return absl::OkStatus();
+  }));
+  if (!out.has_value()) {
+    return absl::NotFoundError(absl::StrCat("no program optimizes pipeline ", pipeline_name));
+  }
+  return *std::move(out);
+}
+
 absl::StatusOr<ProgramRecord> SqliteStore::GetProductionProgram(const std::string& name) {
   std::optional<ProgramRecord> out;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {

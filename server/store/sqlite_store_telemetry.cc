@@ -1,4 +1,7 @@
 // SqliteStore: execution records, the LLM response cache and schedule slots.
+#include <algorithm>
+#include <cmath>
+
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/store/sqlite_connection.h"
@@ -9,6 +12,68 @@ namespace elexirion::store {
 
 using sqlite::Connection;
 using sqlite::Stmt;
+
+namespace {
+
+// Adds the harvested example of `row` to its dataset (created for the row's pipeline when
+// missing) inside the caller's transaction. Returns the new example's id, or "" when the
+// dataset already holds that content.
+absl::StatusOr<std::string> InsertHarvestedExample(Connection& c, const ExecutionRecordRow& row,
+                                                   absl::Time now) {
+  const ExampleRecord& e = *row.harvest;
+  if (e.dataset.empty()) return absl::InvalidArgumentError("harvest.dataset is empty");
+  if (e.content_hash.empty()) return absl::InvalidArgumentError("harvest.content_hash is empty");
+  {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO datasets (name, pipeline_name, created_at, "
+                                       "example_count) VALUES (?1, ?2, ?3, 0) "
+                                       "ON CONFLICT (name) DO NOTHING"));
+    s.BindText(1, e.dataset).BindText(2, row.pipeline_name).BindTime(3, now);
+    RETURN_IF_ERROR(s.Run());
+  }
+  std::string id = e.id;
+  for (int attempt = 0;; ++attempt) {
+    if (e.id.empty()) id = NewStoreId(8);
+    // DO NOTHING covers both keys: a known content hash is a duplicate (nothing to add); a
+    // taken generated id is retried with another one below.
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
+                                       "expected_output_json, metadata_json, content_hash, "
+                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                       "ON CONFLICT DO NOTHING"));
+    s.BindText(1, e.dataset)
+        .BindText(2, id)
+        .BindText(3, e.input_json)
+        .BindText(4, e.expected_output_json)
+        .BindText(5, e.metadata_json)
+        .BindText(6, e.content_hash)
+        .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
+    RETURN_IF_ERROR(s.Run());
+    if (c.Changes() == 1) break;
+    ASSIGN_OR_RETURN(Stmt dup, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
+                                         "content_hash = ?2"));
+    dup.BindText(1, e.dataset).BindText(2, e.content_hash);
+    ASSIGN_OR_RETURN(bool is_duplicate, dup.Step());
+    if (is_duplicate) return std::string();
+    if (!e.id.empty()) {
+      return absl::AlreadyExistsError(absl::StrCat("harvest.id \"", e.id,
+                                                   "\" already exists in dataset ", e.dataset));
+    }
+    if (attempt == 20) return absl::InternalError("cannot find a free example id");
+  }
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE datasets SET example_count = example_count + 1 "
+                                     "WHERE name = ?1"));
+  s.BindText(1, e.dataset);
+  RETURN_IF_ERROR(s.Run());
+  return id;
+}
+
+// Nearest-rank percentile of ascending `sorted` (non-empty).
+double Percentile(const std::vector<double>& sorted, double p) {
+  size_t rank = static_cast<size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  if (rank == 0) rank = 1;
+  return sorted[std::min(rank, sorted.size()) - 1];
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Executions
@@ -59,7 +124,13 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> SqliteStore::InsertExecutions
         continue;
       }
       RETURN_IF_ERROR(inserted);
-      if (c.Changes() == 0) {
+      const bool row_inserted = c.Changes() == 1;
+      if (row_inserted && r.harvest.has_value()) {
+        // A failure here fails the batch: the row and its example are stored together or not
+        // at all.
+        ASSIGN_OR_RETURN(out.example_id, InsertHarvestedExample(c, r, now));
+      }
+      if (!row_inserted) {
         ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT id FROM executions WHERE pipeline_name = ?1 "
                                            "AND record_id = ?2"));
         s.BindText(1, r.pipeline_name).BindText(2, r.record_id);
@@ -121,6 +192,36 @@ absl::StatusOr<int64_t> SqliteStore::PruneExecutions(absl::Time before, int limi
   return deleted;
 }
 
+absl::StatusOr<ExecutionSummary> SqliteStore::SummarizeExecutions(
+    const std::string& pipeline_name, absl::Time since, absl::Time until) {
+  ExecutionSummary summary;
+  RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
+    summary = ExecutionSummary();
+    // One pass over the window in duration order gives the counts and every percentile.
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT duration_seconds, success, quality_score FROM "
+                                       "executions WHERE pipeline_name = ?1 AND time >= ?2 AND "
+                                       "time < ?3 ORDER BY duration_seconds"));
+    s.BindText(1, pipeline_name).BindTime(2, since).BindTime(3, until);
+    std::vector<double> durations;
+    double quality_sum = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      durations.push_back(s.ColumnDouble(0));
+      if (s.ColumnInt(1) != 0) ++summary.successes;
+      quality_sum += s.ColumnDouble(2);
+    }
+    summary.executions = static_cast<int64_t>(durations.size());
+    if (durations.empty()) return absl::OkStatus();
+    summary.mean_quality = quality_sum / static_cast<double>(durations.size());
+    summary.latency_p50_seconds = Percentile(durations, 0.50);
+    summary.latency_p95_seconds = Percentile(durations, 0.95);
+    summary.latency_p99_seconds = Percentile(durations, 0.99);
+    return absl::OkStatus();
+  }));
+  return summary;
+}
+
 // ---------------------------------------------------------------------------------------
 // LLM cache
 
@@ -170,22 +271,44 @@ absl::StatusOr<int64_t> SqliteStore::PruneLlmCache(absl::Time before, int limit)
 
 absl::StatusOr<bool> SqliteStore::TryClaimScheduleSlot(const std::string& schedule_name,
                                                        const std::string& slot_key,
-                                                       const std::string& owner, absl::Time now) {
+                                                       const std::string& owner,
+                                                       const std::string& outcome,
+                                                       absl::Time now) {
   if (schedule_name.empty()) return absl::InvalidArgumentError("schedule_name is empty");
   if (slot_key.empty()) return absl::InvalidArgumentError("slot_key is empty");
   bool claimed = false;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     {
       ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO schedule_slots (schedule_name, slot_key, "
-                                         "owner, claimed_at) VALUES (?1, ?2, ?3, ?4) "
-                                         "ON CONFLICT DO NOTHING"));
-      s.BindText(1, schedule_name).BindText(2, slot_key).BindText(3, owner).BindTime(4, now);
+                                         "owner, claimed_at, outcome) VALUES (?1, ?2, ?3, ?4, "
+                                         "?5) ON CONFLICT DO NOTHING"));
+      s.BindText(1, schedule_name)
+          .BindText(2, slot_key)
+          .BindText(3, owner)
+          .BindTime(4, now)
+          .BindText(5, outcome);
       RETURN_IF_ERROR(s.Run());
     }
     claimed = c.Changes() == 1;
     return absl::OkStatus();
   }));
   return claimed;
+}
+
+absl::StatusOr<std::optional<ScheduleSlotRecord>> SqliteStore::GetScheduleSlot(
+    const std::string& schedule_name, const std::string& slot_key) {
+  std::optional<ScheduleSlotRecord> out;
+  RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT owner, outcome, claimed_at FROM schedule_slots "
+                                       "WHERE schedule_name = ?1 AND slot_key = ?2"));
+    s.BindText(1, schedule_name).BindText(2, slot_key);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return absl::OkStatus();
+    out = ScheduleSlotRecord{schedule_name, slot_key, s.ColumnText(0), s.ColumnText(1),
+                             s.ColumnTime(2)};
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 }  // namespace elexirion::store

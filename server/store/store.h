@@ -121,6 +121,10 @@ class Store {
   // newest created first.
   virtual absl::StatusOr<ProgramPage> ListPrograms(const std::string& name, int page_size,
                                                    const std::string& page_token) = 0;
+  // The most recently created version of any program optimizing `pipeline_name` (its
+  // created_at is when that pipeline was last optimized). NOT_FOUND when there is none.
+  virtual absl::StatusOr<ProgramRecord> GetLatestProgramForPipeline(
+      const std::string& pipeline_name) = 0;
   // Makes `version` the only production version of `name` (rollback = promote an older one).
   virtual absl::StatusOr<ProgramRecord> PromoteProgram(const std::string& name,
                                                        int64_t version) = 0;
@@ -168,6 +172,10 @@ class Store {
       const std::string& pipeline_name, absl::Time since, absl::Time until, int limit) = 0;
   // Deletes rows with time < before, at most `limit`. Returns the number deleted.
   virtual absl::StatusOr<int64_t> PruneExecutions(absl::Time before, int limit) = 0;
+  // Aggregates of the rows of `pipeline_name` with since <= time < until.
+  virtual absl::StatusOr<ExecutionSummary> SummarizeExecutions(const std::string& pipeline_name,
+                                                               absl::Time since,
+                                                               absl::Time until) = 0;
 
   // ---- LLM response cache (key: caller-computed hash of the normalized request)
   virtual absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(
@@ -180,10 +188,15 @@ class Store {
 
   // ---- Schedules
   // True for exactly one caller ever per (schedule_name, slot_key), across threads, processes
-  // and replicas: the winner runs the scheduled work for that slot.
+  // and replicas: the winner's `owner` and `outcome` are recorded with the slot.
   virtual absl::StatusOr<bool> TryClaimScheduleSlot(const std::string& schedule_name,
                                                     const std::string& slot_key,
-                                                    const std::string& owner, absl::Time now) = 0;
+                                                    const std::string& owner,
+                                                    const std::string& outcome,
+                                                    absl::Time now) = 0;
+  // The claimed slot, or nullopt when nobody claimed it yet.
+  virtual absl::StatusOr<std::optional<ScheduleSlotRecord>> GetScheduleSlot(
+      const std::string& schedule_name, const std::string& slot_key) = 0;
 };
 
 }  // namespace elexirion::store

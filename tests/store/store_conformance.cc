@@ -1184,6 +1184,87 @@ TEST_P(StoreConformanceTest, ListAndPruneExecutionsByTime) {
   EXPECT_EQ(one, 1);
 }
 
+TEST_P(StoreConformanceTest, SummarizeExecutionsOverAWindow) {
+  std::vector<ExecutionRecordRow> batch;
+  // 100 executions of p, durations 1..100 s, every 4th a failure, quality 0..9 repeating.
+  for (int i = 0; i < 100; ++i) {
+    ExecutionRecordRow r = NewExecution("p", kT0 + absl::Seconds(i));
+    r.duration_seconds = 100 - i;  // inserted out of duration order on purpose
+    r.success = i % 4 != 0;
+    r.quality_score = i % 10;
+    batch.push_back(r);
+  }
+  ExecutionRecordRow outside = NewExecution("p", kT0 + absl::Hours(1));
+  outside.duration_seconds = 1000;
+  batch.push_back(outside);
+  batch.push_back(NewExecution("other", kT0));
+  ASSERT_OK(store().InsertExecutions(batch));
+
+  ASSERT_OK_AND_ASSIGN(ExecutionSummary s,
+                       store().SummarizeExecutions("p", kT0, kT0 + absl::Minutes(10)));
+  EXPECT_EQ(s.executions, 100);
+  EXPECT_EQ(s.successes, 75);
+  EXPECT_DOUBLE_EQ(s.mean_quality, 4.5);
+  EXPECT_DOUBLE_EQ(s.latency_p50_seconds, 50);
+  EXPECT_DOUBLE_EQ(s.latency_p95_seconds, 95);
+  EXPECT_DOUBLE_EQ(s.latency_p99_seconds, 99);
+
+  ASSERT_OK_AND_ASSIGN(ExecutionSummary all,
+                       store().SummarizeExecutions("p", kT0, absl::InfiniteFuture()));
+  EXPECT_EQ(all.executions, 101);
+  EXPECT_DOUBLE_EQ(all.latency_p99_seconds, 100);
+
+  ASSERT_OK_AND_ASSIGN(ExecutionSummary empty,
+                       store().SummarizeExecutions("nothing", kT0, absl::InfiniteFuture()));
+  EXPECT_EQ(empty.executions, 0);
+  EXPECT_EQ(empty.mean_quality, 0);
+  EXPECT_EQ(empty.latency_p99_seconds, 0);
+}
+
+TEST_P(StoreConformanceTest, HarvestedExamplesAreStoredWithTheirExecution) {
+  auto harvested = [](const std::string &record_id, const std::string &input) {
+    ExecutionRecordRow r = NewExecution("pipe", kT0, record_id);
+    r.harvest = NewExample(input);
+    r.harvest->dataset = "pipe-harvest";
+    return r;
+  };
+  // The dataset does not exist yet: the first harvest creates it for the pipeline.
+  ASSERT_OK_AND_ASSIGN(auto first, store().InsertExecutions({harvested("r1", "a"),
+                                                             harvested("r2", "a"),
+                                                             harvested("r3", "b")}));
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[0].example_id.size(), 8u);
+  EXPECT_TRUE(first[1].example_id.empty()) << "same content: a duplicate example";
+  EXPECT_EQ(first[2].example_id.size(), 8u);
+  ASSERT_OK_AND_ASSIGN(DatasetRecord ds, store().GetDataset("pipe-harvest"));
+  EXPECT_EQ(ds.pipeline_name, "pipe");
+  EXPECT_EQ(ds.example_count, 2);
+  ASSERT_OK_AND_ASSIGN(ExamplePage page, store().ListExamples("pipe-harvest", 0, ""));
+  ASSERT_EQ(page.examples.size(), 2u);
+  EXPECT_EQ(page.examples[0].id, first[0].example_id);
+  EXPECT_EQ(page.examples[0].metadata_json, R"({"source": "test"})");
+
+  // A retried record (same record_id) is a duplicate row and harvests nothing again.
+  ASSERT_OK_AND_ASSIGN(auto retry, store().InsertExecutions({harvested("r3", "c")}));
+  EXPECT_TRUE(retry[0].duplicate);
+  EXPECT_TRUE(retry[0].example_id.empty());
+  ASSERT_OK_AND_ASSIGN(ds, store().GetDataset("pipe-harvest"));
+  EXPECT_EQ(ds.example_count, 2);
+}
+
+TEST_P(StoreConformanceTest, LatestProgramForPipelineIsTheNewestOfAnyName) {
+  EXPECT_CODE(store().GetLatestProgramForPipeline("pipe"), kNotFound);
+  ASSERT_OK(store().CreateProgramVersion(NewProgram("a", kT0)));
+  ASSERT_OK(store().CreateProgramVersion(NewProgram("b", kT0 + absl::Hours(2))));
+  ASSERT_OK(store().CreateProgramVersion(NewProgram("a", kT0 + absl::Hours(1))));
+  ProgramRecord elsewhere = NewProgram("c", kT0 + absl::Hours(3));
+  elsewhere.pipeline_name = "other";
+  ASSERT_OK(store().CreateProgramVersion(elsewhere));
+  ASSERT_OK_AND_ASSIGN(ProgramRecord latest, store().GetLatestProgramForPipeline("pipe"));
+  EXPECT_EQ(latest.name, "b");
+  EXPECT_EQ(latest.created_at, kT0 + absl::Hours(2));
+}
+
 TEST_P(StoreConformanceTest, InsertManyExecutionsInOneBatch) {
   std::vector<ExecutionRecordRow> batch;
   for (int i = 0; i < 5000; ++i) {
@@ -1237,7 +1318,7 @@ TEST_P(StoreConformanceTest, ScheduleSlotIsClaimedOnceAcrossThreads) {
   std::atomic<int> winners{0};
   std::vector<std::string> owners(kThreads);
   RunThreads(kThreads, [&](int t) {
-    auto won = store().TryClaimScheduleSlot("nightly", "2024-01-01", absl::StrCat("r", t), kT0);
+    auto won = store().TryClaimScheduleSlot("nightly", "2024-01-01", absl::StrCat("r", t), "", kT0);
     if (!won.ok()) {
       ADD_FAILURE() << won.status();
       return;
@@ -1246,15 +1327,35 @@ TEST_P(StoreConformanceTest, ScheduleSlotIsClaimedOnceAcrossThreads) {
   });
   EXPECT_EQ(winners.load(), 1);
   // Forever: a later caller does not win the same slot either.
-  ASSERT_OK_AND_ASSIGN(bool late, store().TryClaimScheduleSlot("nightly", "2024-01-01", "late",
+  ASSERT_OK_AND_ASSIGN(bool late, store().TryClaimScheduleSlot("nightly", "2024-01-01", "late", "",
                                                                kT0 + absl::Hours(48)));
   EXPECT_FALSE(late);
-  ASSERT_OK_AND_ASSIGN(bool next, store().TryClaimScheduleSlot("nightly", "2024-01-02", "r0", kT0));
+  ASSERT_OK_AND_ASSIGN(bool next, store().TryClaimScheduleSlot("nightly", "2024-01-02", "r0", "", kT0));
   EXPECT_TRUE(next);
-  ASSERT_OK_AND_ASSIGN(bool other, store().TryClaimScheduleSlot("hourly", "2024-01-01", "r0", kT0));
+  ASSERT_OK_AND_ASSIGN(bool other, store().TryClaimScheduleSlot("hourly", "2024-01-01", "r0", "", kT0));
   EXPECT_TRUE(other);
-  EXPECT_CODE(store().TryClaimScheduleSlot("", "x", "r0", kT0), kInvalidArgument);
-  EXPECT_CODE(store().TryClaimScheduleSlot("x", "", "r0", kT0), kInvalidArgument);
+  EXPECT_CODE(store().TryClaimScheduleSlot("", "x", "r0", "", kT0), kInvalidArgument);
+  EXPECT_CODE(store().TryClaimScheduleSlot("x", "", "r0", "", kT0), kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, ScheduleSlotKeepsTheWinnersOwnerAndOutcome) {
+  ASSERT_OK_AND_ASSIGN(auto none, store().GetScheduleSlot("daily", "2024-01-01"));
+  EXPECT_FALSE(none.has_value());
+  ASSERT_OK_AND_ASSIGN(bool won, store().TryClaimScheduleSlot("daily", "2024-01-01", "replica-a",
+                                                              "skipped: healthy", kT0));
+  EXPECT_TRUE(won);
+  ASSERT_OK_AND_ASSIGN(bool lost, store().TryClaimScheduleSlot("daily", "2024-01-01", "replica-b",
+                                                               "job x", kT0 + absl::Seconds(1)));
+  EXPECT_FALSE(lost);
+  ASSERT_OK_AND_ASSIGN(auto slot, store().GetScheduleSlot("daily", "2024-01-01"));
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_EQ(slot->schedule_name, "daily");
+  EXPECT_EQ(slot->slot_key, "2024-01-01");
+  EXPECT_EQ(slot->owner, "replica-a");
+  EXPECT_EQ(slot->outcome, "skipped: healthy");
+  EXPECT_EQ(slot->claimed_at, kT0);
+  ASSERT_OK_AND_ASSIGN(auto other, store().GetScheduleSlot("daily", "2024-01-02"));
+  EXPECT_FALSE(other.has_value());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1273,7 +1374,7 @@ TEST_P(StoreConformanceTest, ReopenedStoreSeesCommittedData) {
   ASSERT_OK(store().AddExamples("ds", {NewExample("a")}));
   ASSERT_OK(store().InsertExecutions({NewExecution("pipe", kT0, "r1")}));
   ASSERT_OK(store().PutCachedLlmResponse("key", "value"));
-  ASSERT_OK(store().TryClaimScheduleSlot("s", "slot", "me", kT0));
+  ASSERT_OK(store().TryClaimScheduleSlot("s", "slot", "me", "job j1", kT0));
 
   Reopen();
   ASSERT_OK_AND_ASSIGN(JobRecord got, store().GetJob(job.id));
@@ -1298,8 +1399,13 @@ TEST_P(StoreConformanceTest, ReopenedStoreSeesCommittedData) {
   EXPECT_EQ(rows.size(), 1u);
   ASSERT_OK_AND_ASSIGN(auto cached, store().GetCachedLlmResponse("key"));
   EXPECT_EQ(cached.value_or(""), "value");
-  ASSERT_OK_AND_ASSIGN(bool again, store().TryClaimScheduleSlot("s", "slot", "other", kT0));
+  ASSERT_OK_AND_ASSIGN(bool again,
+                       store().TryClaimScheduleSlot("s", "slot", "other", "", kT0));
   EXPECT_FALSE(again);
+  ASSERT_OK_AND_ASSIGN(auto slot, store().GetScheduleSlot("s", "slot"));
+  ASSERT_TRUE(slot.has_value());
+  EXPECT_EQ(slot->owner, "me");
+  EXPECT_EQ(slot->outcome, "job j1");
   EXPECT_OK(store().IntegrityCheck());
 }
 
