@@ -272,6 +272,18 @@ struct ExecutionSummary {
   double latency_p99_seconds = 0;
 };
 
+// The quality a pipeline is expected to keep (continuous learning's baseline), refreshed by
+// the weekly full re-optimization.
+struct PipelineBaselineRecord {
+  std::string pipeline_name;
+  double success_rate = 0;
+  double mean_quality = 0;
+  // Executions the figures were computed from.
+  int64_t executions = 0;
+  // Store clock when unset.
+  absl::Time updated_at = kUnsetTime;
+};
+
 // ---------------------------------------------------------------------------------------
 // Schedules
 

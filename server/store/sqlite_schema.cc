@@ -136,6 +136,13 @@ CREATE TABLE schedule_slots (
 constexpr absl::string_view kSchemaV2 = R"sql(
 ALTER TABLE schedule_slots ADD COLUMN outcome TEXT NOT NULL DEFAULT '';
 CREATE INDEX programs_by_pipeline ON programs (pipeline_name, created_at);
+CREATE TABLE pipeline_baselines (
+  pipeline_name TEXT    PRIMARY KEY,
+  success_rate  REAL    NOT NULL,
+  mean_quality  REAL    NOT NULL,
+  executions    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL
+);
 )sql";
 
 constexpr absl::string_view kCreateMigrationsTable = R"sql(
@@ -154,7 +161,7 @@ const std::vector<Migration>& SchemaMigrations() {
        "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
        "schedules",
        kSchemaV1},
-      {2, "schedule slot outcomes; programs by pipeline", kSchemaV2},
+      {2, "schedule slot outcomes; programs by pipeline; pipeline baselines", kSchemaV2},
   };
   return *migrations;
 }

@@ -131,6 +131,10 @@ class SqliteStore final : public Store {
                                                        absl::Time since,
                                                        absl::Time until) override;
 
+  absl::Status PutPipelineBaseline(const PipelineBaselineRecord& baseline) override;
+  absl::StatusOr<PipelineBaselineRecord> GetPipelineBaseline(
+      const std::string& pipeline_name) override;
+
   absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(const std::string& key) override;
   absl::Status PutCachedLlmResponse(const std::string& key,
                                     const std::string& response_json) override;

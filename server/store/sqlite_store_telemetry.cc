@@ -222,6 +222,46 @@ absl::StatusOr<ExecutionSummary> SqliteStore::SummarizeExecutions(
   return summary;
 }
 
+absl::Status SqliteStore::PutPipelineBaseline(const PipelineBaselineRecord& baseline) {
+  if (baseline.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
+  const absl::Time now = Now();
+  return Write([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO pipeline_baselines (pipeline_name, "
+                                       "success_rate, mean_quality, executions, updated_at) "
+                                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (pipeline_name) "
+                                       "DO UPDATE SET success_rate = excluded.success_rate, "
+                                       "mean_quality = excluded.mean_quality, "
+                                       "executions = excluded.executions, "
+                                       "updated_at = excluded.updated_at"));
+    s.BindText(1, baseline.pipeline_name)
+        .BindDouble(2, baseline.success_rate)
+        .BindDouble(3, baseline.mean_quality)
+        .BindInt(4, baseline.executions)
+        .BindTime(5, baseline.updated_at == kUnsetTime ? now : baseline.updated_at);
+    return s.Run();
+  });
+}
+
+absl::StatusOr<PipelineBaselineRecord> SqliteStore::GetPipelineBaseline(
+    const std::string& pipeline_name) {
+  std::optional<PipelineBaselineRecord> out;
+  RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT success_rate, mean_quality, executions, "
+                                       "updated_at FROM pipeline_baselines WHERE "
+                                       "pipeline_name = ?1"));
+    s.BindText(1, pipeline_name);
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return absl::OkStatus();
+    out = PipelineBaselineRecord{pipeline_name, s.ColumnDouble(0), s.ColumnDouble(1),
+                                 s.ColumnInt(2), s.ColumnTime(3)};
+    return absl::OkStatus();
+  }));
+  if (!out.has_value()) {
+    return absl::NotFoundError(absl::StrCat("pipeline ", pipeline_name, " has no baseline"));
+  }
+  return *std::move(out);
+}
+
 // ---------------------------------------------------------------------------------------
 // LLM cache
 

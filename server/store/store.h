@@ -177,6 +177,12 @@ class Store {
                                                                absl::Time since,
                                                                absl::Time until) = 0;
 
+  // Inserts or replaces the baseline of baseline.pipeline_name.
+  virtual absl::Status PutPipelineBaseline(const PipelineBaselineRecord& baseline) = 0;
+  // NOT_FOUND when none was stored.
+  virtual absl::StatusOr<PipelineBaselineRecord> GetPipelineBaseline(
+      const std::string& pipeline_name) = 0;
+
   // ---- LLM response cache (key: caller-computed hash of the normalized request)
   virtual absl::StatusOr<std::optional<std::string>> GetCachedLlmResponse(
       const std::string& key) = 0;

@@ -1265,6 +1265,19 @@ TEST_P(StoreConformanceTest, LatestProgramForPipelineIsTheNewestOfAnyName) {
   EXPECT_EQ(latest.created_at, kT0 + absl::Hours(2));
 }
 
+TEST_P(StoreConformanceTest, PipelineBaselinesAreReplaced) {
+  EXPECT_CODE(store().GetPipelineBaseline("pipe"), kNotFound);
+  ASSERT_OK(store().PutPipelineBaseline({"pipe", 0.97, 8.1, 120, kT0}));
+  ASSERT_OK(store().PutPipelineBaseline({"pipe", 0.91, 7.5, 300, kT0 + absl::Hours(168)}));
+  ASSERT_OK(store().PutPipelineBaseline({"other", 0.5, 1, 2, kT0}));
+  ASSERT_OK_AND_ASSIGN(PipelineBaselineRecord b, store().GetPipelineBaseline("pipe"));
+  EXPECT_EQ(b.success_rate, 0.91);
+  EXPECT_EQ(b.mean_quality, 7.5);
+  EXPECT_EQ(b.executions, 300);
+  EXPECT_EQ(b.updated_at, kT0 + absl::Hours(168));
+  EXPECT_CODE(store().PutPipelineBaseline({"", 1, 1, 1, kT0}), kInvalidArgument);
+}
+
 TEST_P(StoreConformanceTest, InsertManyExecutionsInOneBatch) {
   std::vector<ExecutionRecordRow> batch;
   for (int i = 0; i < 5000; ++i) {
