@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 #include <iomanip>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -529,11 +530,23 @@ std::string Bar(double fraction, int width) {
          std::string(static_cast<size_t>(width - filled), '-');
 }
 
+// ETA of a progress snapshot, when the server knows one.
+std::string EtaText(const v1::JobProgress& progress) {
+  return progress.eta_seconds() > 0 ? absl::StrFormat("  ETA %.0fs", progress.eta_seconds()) : "";
+}
+
+void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b,
+                   const v1::JobProgress& progress) {
+  std::cerr << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
+            << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
+}
+
 // Follows a job's events, drawing a progress line on stderr (a terminal) and printing state
 // changes; returns the job as it ended.
 absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
   int64_t last_seq = 0;
   v1::JobProgress progress;
+  std::optional<v1::ProgressEvent::BootstrapProgress> bootstrap;
   bool ended = false;
   for (int attempt = 0; attempt < 100 && !ended; ++attempt) {
     grpc::ClientContext context;
@@ -566,11 +579,16 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
           break;
         case v1::ProgressEvent::kUsage:
           progress = event.usage();
+          // Without trials (bootstrapping optimizers) the bootstrap line is the progress
+          // line; the snapshot only refreshes its ETA.
+          if (progress.trials_total() == 0 && bootstrap.has_value()) {
+            DrawBootstrap(*bootstrap, progress);
+            continue;
+          }
           break;
         case v1::ProgressEvent::kBootstrap:
-          std::cerr << "\r\033[Kbootstrapping " << event.bootstrap().step() << " "
-                    << event.bootstrap().done() << "/" << event.bootstrap().total() << ", "
-                    << event.bootstrap().accepted() << " accepted" << std::flush;
+          bootstrap = event.bootstrap();
+          DrawBootstrap(*bootstrap, progress);
           continue;
         case v1::ProgressEvent::kSummary: {
           const auto& s = event.summary();
@@ -598,10 +616,7 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
                   << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
                   << progress.usage().llm_calls() << "  "
                   << absl::StrFormat("$%.4f", progress.usage().cost_usd());
-        if (progress.eta_seconds() > 0) {
-          std::cerr << absl::StrFormat("  ETA %.0fs", progress.eta_seconds());
-        }
-        std::cerr << std::flush;
+        std::cerr << EtaText(progress) << std::flush;
       }
     }
     grpc::Status status = reader->Finish();

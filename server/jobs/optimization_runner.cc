@@ -1,6 +1,8 @@
 #include "server/jobs/optimization_runner.h"
 
+#include <optional>
 #include <set>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -9,6 +11,7 @@
 #include "nlohmann/json.hpp"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
+#include "server/jobs/work_estimate.h"
 #include "server/optimizer/optimizer.h"
 
 namespace elexirion::jobs {
@@ -86,11 +89,27 @@ optimizer::LmSettings ToLm(const v1::LmSpec& lm) {
   return out;
 }
 
-// Streams optimizer progress into the job's events.
+// Streams optimizer progress into the job's events. Besides the optimizer's own usage
+// snapshots it publishes an ETA snapshot (a `usage` event: JobProgress with eta_seconds) at
+// each phase change and every kEtaStep of estimated work, so watchers see a moving ETA
+// without an event per LLM call.
 class JobEventSink final : public optimizer::EventSink {
  public:
-  explicit JobEventSink(JobContext& ctx) : ctx_(ctx) {}
+  JobEventSink(JobContext& ctx, WorkEstimate::Plan plan)
+      : ctx_(ctx), started_(absl::Now()), estimate_(plan) {
+    absl::MutexLock lock(&mu_);
+    progress_.set_trials_total(estimate_.trials_total());
+  }
 
+  void OnPhase(std::string_view phase, std::string_view detail) override {
+    std::optional<v1::ProgressEvent> eta;
+    {
+      absl::MutexLock lock(&mu_);
+      estimate_.OnPhase(phase, detail);
+      eta = EtaSnapshot(/*force=*/true);
+    }
+    if (eta.has_value()) Emit(*eta);
+  }
   void OnTrialStarted(int trial, const ojson& params) override {
     v1::ProgressEvent event;
     event.mutable_trial_started()->set_trial(trial);
@@ -104,11 +123,15 @@ class JobEventSink final : public optimizer::EventSink {
     (void)JsonToStruct(params, f->mutable_params());
     f->set_score(score);
     f->set_minibatch(minibatch);
+    std::optional<v1::ProgressEvent> eta;
     {
       absl::MutexLock lock(&mu_);
       progress_.set_trials_done(std::max(progress_.trials_done(), trial));
+      estimate_.OnTrialFinished(trial);
+      eta = EtaSnapshot(/*force=*/false);
     }
     Emit(event);
+    if (eta.has_value()) Emit(*eta);
   }
   void OnNewBest(int trial, double score) override {
     v1::ProgressEvent event;
@@ -127,7 +150,14 @@ class JobEventSink final : public optimizer::EventSink {
     e->set_done(b.done);
     e->set_total(b.total);
     e->set_accepted(b.accepted_total);
+    std::optional<v1::ProgressEvent> eta;
+    {
+      absl::MutexLock lock(&mu_);
+      estimate_.OnBootstrap(b.done, b.total, b.accepted_total, b.needed);
+      eta = EtaSnapshot(/*force=*/false);
+    }
     Emit(event);
+    if (eta.has_value()) Emit(*eta);
   }
   void OnUsage(const llm::Usage& usage) override {
     v1::ProgressEvent event;
@@ -139,6 +169,19 @@ class JobEventSink final : public optimizer::EventSink {
       u->set_input_tokens(usage.input_tokens);
       u->set_output_tokens(usage.output_tokens);
       u->set_cost_usd(usage.cost_usd);
+      UpdateEta();
+      *event.mutable_usage() = progress_;
+    }
+    Emit(event);
+  }
+
+  // The work is done: the last snapshot says so (ETA 0).
+  void Finish() {
+    v1::ProgressEvent event;
+    {
+      absl::MutexLock lock(&mu_);
+      estimate_.Finish();
+      UpdateEta();
       *event.mutable_usage() = progress_;
     }
     Emit(event);
@@ -150,6 +193,25 @@ class JobEventSink final : public optimizer::EventSink {
   }
 
  private:
+  // Publish an ETA snapshot every this much of the estimated work.
+  static constexpr double kEtaStep = 0.05;
+
+  void UpdateEta() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    progress_.set_trials_total(estimate_.trials_total());
+    progress_.set_eta_seconds(estimate_.EtaSeconds(absl::Now() - started_));
+  }
+
+  // A snapshot when the estimate moved a step since the last one (or `force`).
+  std::optional<v1::ProgressEvent> EtaSnapshot(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const double fraction = estimate_.fraction();
+    if (!force && fraction < last_eta_fraction_ + kEtaStep) return std::nullopt;
+    last_eta_fraction_ = fraction;
+    UpdateEta();
+    v1::ProgressEvent event;
+    *event.mutable_usage() = progress_;
+    return event;
+  }
+
   void Emit(const v1::ProgressEvent& event) {
     absl::Status s = ctx_.Emit(event);
     if (!s.ok() && !absl::IsAborted(s)) {
@@ -159,9 +221,47 @@ class JobEventSink final : public optimizer::EventSink {
   }
 
   JobContext& ctx_;
+  // ETA is measured over this attempt: earlier attempts' time says nothing about this one's
+  // rate.
+  const absl::Time started_;
   mutable absl::Mutex mu_;
   v1::JobProgress progress_ ABSL_GUARDED_BY(mu_);
+  WorkEstimate estimate_ ABSL_GUARDED_BY(mu_);
+  double last_eta_fraction_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// The work plan of a request, for the ETA: dataset sizes as RunOptimization will split them,
+// and the trial count of trial-based optimizers (MIPROv2's is known only at its search).
+WorkEstimate::Plan PlanFor(const optimizer::OptimizeRequest& request,
+                           const v1::OptimizerSpec& spec, bool reference) {
+  WorkEstimate::Plan plan;
+  int train = static_cast<int>(request.trainset.size());
+  int validation = static_cast<int>(request.valset.size());
+  if (validation == 0) {
+    validation = train >= 2 ? std::max(1, train / 5) : train;
+    if (train >= 2) train -= validation;
+  }
+  plan.train_size = train;
+  plan.validation_size = validation;
+  plan.reference = reference;
+  switch (spec.kind_case()) {
+    case v1::OptimizerSpec::kBootstrapRandomSearch: {
+      const int candidates = spec.bootstrap_random_search().num_candidate_programs();
+      // Three fixed seeds (zero-shot, labeled only, unshuffled) before the random ones.
+      plan.trials_total = (candidates > 0 ? candidates : 16) + 3;
+      break;
+    }
+    case v1::OptimizerSpec::kCopro: {
+      const int breadth = spec.copro().breadth() > 0 ? spec.copro().breadth() : 10;
+      const int depth = spec.copro().depth() > 0 ? spec.copro().depth() : 3;
+      plan.trials_total = breadth * depth;
+      break;
+    }
+    default:
+      break;
+  }
+  return plan;
+}
 
 class JobCheckpointSink final : public optimizer::CheckpointSink {
  public:
@@ -175,6 +275,39 @@ class JobCheckpointSink final : public optimizer::CheckpointSink {
   const JobEventSink& events_;
 };
 
+// Promote when there is no production version, when the request does not ask for a
+// comparison, or when the new program scores strictly higher than the production version on
+// this job's validation set. Anything that prevents a fair comparison (the production program
+// no longer fits the pipeline, the run ended early, production changed meanwhile) keeps the
+// current production version; the reason is logged.
+bool Promote(const JobContext& ctx, const std::optional<store::ProgramRecord>& production,
+             bool promote_if_better, const optimizer::OptimizationReport& report) {
+  if (!production.has_value() || !promote_if_better) return true;
+  std::string why_not;
+  if (!report.reference_score.has_value()) {
+    why_not = report.reference_error.empty()
+                  ? absl::StrCat("the run ended early (", optimizer::EndReasonName(report.end_reason),
+                                 ")")
+                  : absl::StrCat("production v", production->version, " ",
+                                 report.reference_error);
+  } else if (!(report.optimized_score > *report.reference_score)) {
+    why_not = absl::StrCat("not better than production v", production->version, " on this ",
+                           "validation set (", report.optimized_score, " vs ",
+                           *report.reference_score, ")");
+  } else if (auto now = ctx.CurrentProduction();
+             !now.has_value() || now->version != production->version) {
+    why_not = absl::StrCat("production changed from v", production->version,
+                           " while the job ran");
+  }
+  logging::Info(why_not.empty() ? "promoting the new program" : "not promoting the new program",
+                {{"job_id", ctx.job().id},
+                 {"production_version", production->version},
+                 {"score", report.optimized_score},
+                 {"production_score", report.reference_score.value_or(-1)},
+                 {"reason", why_not}});
+  return why_not.empty();
+}
+
 class OptimizationRunner final : public JobRunner {
  public:
   explicit OptimizationRunner(OptimizationEnvironment env) : env_(std::move(env)) {}
@@ -182,7 +315,16 @@ class OptimizationRunner final : public JobRunner {
   absl::StatusOr<RunOutcome> Run(JobContext& ctx) override {
     const v1::OptimizeModuleRequest& request = ctx.request();
     ASSIGN_OR_RETURN(optimizer::OptimizeRequest optimize, BuildOptimizeRequest(request, env_));
-    JobEventSink events(ctx);
+    const bool promote_if_better =
+        !request.has_promote_if_better() || request.promote_if_better();
+    // The production version is scored on this job's validation set (its stored score comes
+    // from another job's validation set, so it is not comparable).
+    const std::optional<store::ProgramRecord> production = ctx.CurrentProduction();
+    if (production.has_value() && promote_if_better) {
+      optimize.reference_dspy_json = production->dspy_json;
+    }
+    JobEventSink events(
+        ctx, PlanFor(optimize, request.optimizer(), optimize.reference_dspy_json.has_value()));
     JobCheckpointSink checkpoints(ctx, events);
     const v1::Budget& budget = request.budget();
     llm::UsageAccount account(llm::BudgetLimits{budget.max_llm_calls(), budget.max_usd()});
@@ -207,6 +349,7 @@ class OptimizationRunner final : public JobRunner {
     }
     ASSIGN_OR_RETURN(optimizer::OptimizeResult result,
                      optimizer::RunOptimization(optimize, hooks));
+    events.Finish();
     const optimizer::OptimizationReport& report = result.report;
 
     RunOutcome outcome;
@@ -233,27 +376,18 @@ class OptimizationRunner final : public JobRunner {
     program.optimizer = OptimizerName(request.optimizer());
     program.dspy_json = result.dspy_json;
     program.optimized_yaml = result.optimized_yaml;
-    program.scores_json = nlohmann::json{{"baseline", report.baseline_score},
-                                         {"validation", report.optimized_score},
-                                         {"validation_size", report.validation_size},
-                                         {"train_size", report.train_size},
-                                         {"report", nlohmann::json::parse(
-                                                        optimizer::ReportToJson(report).dump())}}
-                              .dump();
-    outcome.program = program;
-    // Promote when there is no production version, or this one scores higher on validation
-    // (the production version's stored validation score).
-    const bool promote_if_better =
-        !request.has_promote_if_better() || request.promote_if_better();
-    auto production = ctx.CurrentProduction();
-    double production_score = -1;
-    if (production.has_value()) {
-      auto scores = nlohmann::json::parse(production->scores_json, nullptr, false);
-      if (scores.is_object()) production_score = scores.value("validation", -1.0);
+    nlohmann::json scores = {{"baseline", report.baseline_score},
+                             {"validation", report.optimized_score},
+                             {"validation_size", report.validation_size},
+                             {"train_size", report.train_size}};
+    if (production.has_value() && report.reference_score.has_value()) {
+      scores["production_validation"] = *report.reference_score;
+      scores["production_version"] = production->version;
     }
-    outcome.promote = !production.has_value() ||
-                      (promote_if_better && report.optimized_score > production_score) ||
-                      !promote_if_better;
+    scores["report"] = nlohmann::json::parse(optimizer::ReportToJson(report).dump());
+    program.scores_json = scores.dump();
+    outcome.program = program;
+    outcome.promote = Promote(ctx, production, promote_if_better, report);
     if (outcome.state == store::JobState::kCancelled) outcome.promote = false;
     outcome.progress = events.progress();
     outcome.progress.set_best_score(report.optimized_score);

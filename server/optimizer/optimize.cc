@@ -149,6 +149,9 @@ ojson ReportToJson(const OptimizationReport& r) {
                  {"cost_usd", r.usage.cost_usd}}},
                {"parse_failures", r.parse_failures},
                {"resumed_units", r.resumed_units},
+               {"reference_score",
+                r.reference_score.has_value() ? ojson(*r.reference_score) : ojson(nullptr)},
+               {"reference_error", r.reference_error},
                {"end_reason", EndReasonName(r.end_reason)},
                {"end_message", r.end_message},
                {"wall_time_seconds", absl::ToDoubleSeconds(r.wall_time)},
@@ -247,6 +250,25 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
   report.validation_size = static_cast<int>(valset.size());
   report.train_size = static_cast<int>(trainset.size());
 
+  // The reference program through the same memoized, journaled evaluation as the baseline
+  // (a resumed run takes it from the checkpoint). A program that no longer fits the pipeline,
+  // or an evaluation that fails or is stopped, leaves no score and says why.
+  auto ScoreReference = [&](const std::string& dspy_json) {
+    absl::StatusOr<Program> reference = ApplyDspyJson(student, dspy_json);
+    if (!reference.ok()) {
+      report.reference_error =
+          absl::StrCat("does not fit this pipeline: ", reference.status().message());
+      return;
+    }
+    ctx.events().OnPhase("reference", "evaluating the reference program on the validation set");
+    absl::StatusOr<EvaluationResult> scored = ctx.Evaluate(*reference, valset);
+    if (!scored.ok()) {
+      report.reference_error = absl::StrCat("evaluation failed: ", scored.status().message());
+      return;
+    }
+    report.reference_score = scored->score;
+  };
+
   auto finish = [&](const Program& program,
                     std::optional<double> known_score) -> absl::StatusOr<OptimizeResult> {
     result.program = program;
@@ -283,6 +305,9 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
       }
     } else {
       report.optimized_score = known_score.value_or(report.baseline_score);
+    }
+    if (request.reference_dspy_json.has_value() && report.end_reason == EndReason::kCompleted) {
+      ScoreReference(*request.reference_dspy_json);
     }
     report.trials = ctx.trials();
     report.usage = Delta(account->Snapshot(), usage_start);

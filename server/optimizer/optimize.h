@@ -80,6 +80,11 @@ struct OptimizeRequest {
   // The pipeline engine's settings: `file` prompt parts directory and step type -> provider.
   std::string prompts_dir;
   std::function<std::string(const std::string& step_type)> provider_for_step;
+  // A program to compare against (e.g. the production version, DSPy save-format JSON). When
+  // set and the run completes, it is applied to this pipeline and scored on this run's own
+  // validation set, so the comparison with optimized_score is like for like (a stored score
+  // from another run's valset is not).
+  std::optional<std::string> reference_dspy_json;
 };
 
 struct OptimizeHooks {
@@ -108,6 +113,10 @@ struct OptimizationReport {
   absl::Duration wall_time = absl::ZeroDuration();
   // Per validation example of the optimized program: score and prediction.
   std::vector<ExampleResult> validation_results;
+  // The reference program's score on this run's valset (percent), when one was given and it
+  // could be scored; otherwise reference_error says why not ("" when none was given).
+  std::optional<double> reference_score;
+  std::string reference_error;
 };
 ojson ReportToJson(const OptimizationReport& report);
 

@@ -1,0 +1,347 @@
+// Job progress and promotion over gRPC against real HTTP to the fake provider: the ETA in
+// progress events, a watcher that does not read, and promote-if-better re-scoring the
+// production program on the new job's own validation set.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "server/store/store.h"
+#include "tests/fakes/fake_provider_server.h"
+#include "tests/testutil/test_server.h"
+
+namespace elexirion {
+namespace {
+
+using testutil::InProcessServer;
+using testutil::TempDir;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string ExamplePath(const std::string& name) {
+  return testutil::SourcePath("examples/code_analysis/" + name);
+}
+
+// The bundled code-analysis examples, in file order.
+std::vector<v1::Example> BundledExamples() {
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(ExamplePath("examples"))) {
+    files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<v1::Example> out;
+  for (const auto& f : files) {
+    v1::Example example;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(Read(f.string()), &example).ok());
+    out.push_back(example);
+  }
+  return out;
+}
+
+std::string Field(const v1::Example& e, const char* group, const char* name) {
+  const auto& s = std::string(group) == "input" ? e.input() : e.expected_output();
+  auto it = s.fields().find(name);
+  return it == s.fields().end() ? "" : it->second.string_value();
+}
+
+fakes::FakeResponse SeverityAnswer(const std::string& severity) {
+  return fakes::FakeResponse::Text(absl::StrCat(
+      "[[ ## severity ## ]]\n", severity,
+      "\n\n[[ ## findings ## ]]\nno issues\n\n[[ ## recommendations ## ]]\nnone\n\n"
+      "[[ ## completed ## ]]\n"));
+}
+
+class JobsProgressTest : public ::testing::Test {
+ protected:
+  void StartServer(absl::Duration latency, fakes::FakeProviderServer::Handler handler) {
+    auto fake = fakes::FakeProviderServer::Start();
+    ASSERT_TRUE(fake.ok()) << fake.status();
+    fake_ = std::move(*fake);
+    fake_->SetHandler(std::move(handler));
+    fake_->SetLatency(latency);
+    config::ServerConfig config = testutil::TestConfig(dir_);
+    config.jobs.workers = 1;
+    config.jobs.poll = absl::Milliseconds(50);
+    config.jobs.heartbeat = absl::Milliseconds(100);
+    std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-progress-0001");
+    config.llm = YAML::Load(absl::StrCat(
+        "providers:\n  anthropic:\n    kind: anthropic\n    base_url: ", fake_->base_url(),
+        "\n    api_key_file: ", key, "\n    retry_base_delay: 10ms\n"));
+    auto server = InProcessServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    client_ = server_->NewClient();
+  }
+
+  static v1::OptimizeModuleRequest Request(const std::string& name,
+                                           const std::vector<v1::Example>& trainset,
+                                           const std::vector<v1::Example>& valset) {
+    v1::OptimizeModuleRequest request;
+    request.mutable_pipeline()->set_yaml(Read(ExamplePath("pipeline.yaml")));
+    request.set_program_name(name);
+    for (const auto& e : trainset) *request.mutable_trainset()->mutable_inline_()->add_examples() = e;
+    for (const auto& e : valset) *request.mutable_valset()->mutable_inline_()->add_examples() = e;
+    request.mutable_metric()->mutable_exact_match()->set_field("severity");
+    return request;
+  }
+
+  v1::Job Submit(const v1::OptimizeModuleRequest& request) {
+    grpc::ClientContext context;
+    client_->Prepare(&context);
+    v1::Job job;
+    grpc::Status status = client_->optimizer().OptimizeModule(&context, request, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job;
+  }
+
+  v1::Job GetJob(const std::string& id) {
+    grpc::ClientContext context;
+    client_->Prepare(&context);
+    v1::GetJobRequest request;
+    request.set_id(id);
+    v1::Job job;
+    EXPECT_TRUE(client_->optimizer().GetJob(&context, request, &job).ok());
+    return job;
+  }
+
+  // Every event of the job, following it until it ends.
+  std::vector<v1::ProgressEvent> Stream(const std::string& id) {
+    grpc::ClientContext context;
+    client_->Prepare(&context, absl::Seconds(120));
+    v1::StreamProgressRequest request;
+    request.set_job_id(id);
+    auto reader = client_->optimizer().StreamProgress(&context, request);
+    std::vector<v1::ProgressEvent> events;
+    v1::ProgressEvent event;
+    while (reader->Read(&event)) events.push_back(event);
+    EXPECT_TRUE(reader->Finish().ok());
+    return events;
+  }
+
+  // Runs a job to its end; returns its summary event.
+  v1::ProgressEvent::Summary Run(const v1::OptimizeModuleRequest& request, v1::Job* ended) {
+    v1::Job job = Submit(request);
+    v1::ProgressEvent::Summary summary;
+    for (const auto& e : Stream(job.id())) {
+      if (e.has_summary()) summary = e.summary();
+    }
+    *ended = GetJob(job.id());
+    return summary;
+  }
+
+  int64_t ProductionVersion(const std::string& name) {
+    grpc::ClientContext context;
+    client_->Prepare(&context);
+    v1::GetProgramRequest get;
+    get.mutable_program()->set_name(name);
+    get.mutable_program()->set_label("production");
+    v1::Program program;
+    grpc::Status status = client_->programs().GetProgram(&context, get, &program);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return program.version();
+  }
+
+  nlohmann::json StoredScores(const std::string& name, int64_t version) {
+    auto record = server_->server().store()->GetProgram(name, version);
+    EXPECT_TRUE(record.ok()) << record.status();
+    if (!record.ok()) return nullptr;
+    return nlohmann::json::parse(record->scores_json, nullptr, false);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<fakes::FakeProviderServer> fake_;
+  std::unique_ptr<InProcessServer> server_;
+  std::unique_ptr<client::Client> client_;
+};
+
+TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
+  StartServer(absl::Milliseconds(30), [](const fakes::RecordedRequest&) {
+    return SeverityAnswer("medium");
+  });
+  const auto examples = BundledExamples();
+  auto request = Request("eta", {examples.begin(), examples.begin() + 16},
+                         {examples.begin() + 16, examples.end()});
+  // Bootstrap every training example (only "medium" traces pass), two at a time, so there
+  // is measurable work between the baseline and the final evaluation.
+  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
+  request.mutable_optimizer()->set_num_threads(2);
+  v1::Job job = Submit(request);
+  auto events = Stream(job.id());
+  ASSERT_FALSE(events.empty());
+  ASSERT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+
+  std::vector<double> running_etas;  // positive ETAs, in order
+  const v1::JobProgress* last_snapshot = nullptr;
+  for (const auto& e : events) {
+    if (!e.has_usage()) continue;
+    last_snapshot = &e.usage();
+    if (e.usage().eta_seconds() > 0) running_etas.push_back(e.usage().eta_seconds());
+  }
+  ASSERT_GE(running_etas.size(), 3u) << "ETA snapshots with a positive estimate";
+  // The estimate comes down as work gets done.
+  EXPECT_LT(running_etas.back(), *std::max_element(running_etas.begin(), running_etas.end()));
+  // The last snapshot, after the work, says nothing is left; so does the ended job.
+  ASSERT_NE(last_snapshot, nullptr);
+  EXPECT_EQ(last_snapshot->eta_seconds(), 0);
+  EXPECT_EQ(GetJob(job.id()).progress().eta_seconds(), 0);
+}
+
+// A watcher that never reads while the job runs costs the job nothing (it ends while the
+// watcher's stream is stalled) and, once it reads, gets every event in order.
+TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
+  StartServer(absl::ZeroDuration(), [](const fakes::RecordedRequest&) {
+    return SeverityAnswer("medium");
+  });
+  const auto examples = BundledExamples();
+  auto request = Request("stalled", {examples.begin(), examples.begin() + 16},
+                         {examples.begin() + 16, examples.end()});
+  // Many candidates, each bootstrapping over the trainset: well over a thousand events,
+  // far beyond the watcher's live buffer and the stream's flow-control window.
+  auto* search = request.mutable_optimizer()->mutable_bootstrap_random_search();
+  search->set_num_candidate_programs(60);
+  search->set_max_bootstrapped_demos(50);
+  v1::Job job = Submit(request);
+
+  grpc::ClientContext context;
+  client_->Prepare(&context, absl::Seconds(300));
+  v1::StreamProgressRequest watch;
+  watch.set_job_id(job.id());
+  auto reader = client_->optimizer().StreamProgress(&context, watch);
+
+  // The job ends while nobody reads the stream.
+  v1::Job ended;
+  for (int i = 0; i < 1200; ++i) {
+    ended = GetJob(job.id());
+    if (ended.state() == v1::JOB_STATE_SUCCEEDED || ended.state() == v1::JOB_STATE_FAILED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  ASSERT_GT(ended.last_event_seq(), 1000) << "the job must outrun the watcher's buffers";
+
+  std::vector<int64_t> seqs;
+  v1::ProgressEvent event, last;
+  while (reader->Read(&event)) {
+    seqs.push_back(event.seq());
+    last = event;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(seqs.size(), static_cast<size_t>(ended.last_event_seq()));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(seqs[i], static_cast<int64_t>(i + 1)) << "at position " << i;
+  }
+  EXPECT_EQ(last.state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+// The fake model answers with the right severity only when the prompt carries at least
+// three demos; otherwise it says "medium". So a program's score depends on its demo count and
+// on the validation set it is scored on.
+class PromoteTest : public JobsProgressTest {
+ protected:
+  void SetUp() override {
+    examples_ = BundledExamples();
+    std::map<std::string, std::string> severity_of;  // code -> expected severity
+    for (const auto& e : examples_) {
+      severity_of[Field(e, "input", "code")] = Field(e, "expected_output", "severity");
+    }
+    StartServer(absl::ZeroDuration(), [severity_of](const fakes::RecordedRequest& r) {
+      const nlohmann::json body = r.Json();
+      const size_t messages = body.contains("messages") ? body["messages"].size() : 0;
+      const size_t demos = messages > 0 ? (messages - 1) / 2 : 0;
+      const std::string text = r.LastUserText();
+      std::string code, severity = "medium";
+      for (const auto& [c, s] : severity_of) {
+        if (c.size() > code.size() && text.find(c) != std::string::npos) {
+          code = c;
+          if (demos >= 3) severity = s;
+        }
+      }
+      return SeverityAnswer(severity);
+    });
+    trainset_.assign(examples_.begin(), examples_.begin() + 12);
+    valset_.assign(examples_.begin() + 12, examples_.end());
+  }
+
+  // Few demos (at most two): always "medium". Many demos: always right.
+  v1::OptimizeModuleRequest Job(const std::vector<v1::Example>& valset, bool many_demos) {
+    auto request = Request("promoted", trainset_, valset);
+    auto* bootstrap = request.mutable_optimizer()->mutable_bootstrap_few_shot();
+    bootstrap->set_max_bootstrapped_demos(many_demos ? 4 : 1);
+    bootstrap->set_max_labeled_demos(many_demos ? 8 : 2);
+    return request;
+  }
+
+  std::vector<v1::Example> examples_, trainset_, valset_;
+};
+
+TEST_F(PromoteTest, ComparesWithProductionOnThisJobsValidationSet) {
+  // v1 is scored on a validation set nobody can pass: its stored score is 0.
+  std::vector<v1::Example> impossible = valset_;
+  for (auto& e : impossible) {
+    (*e.mutable_expected_output()->mutable_fields())["severity"].set_string_value("bogus");
+  }
+  v1::Job ended;
+  auto first = Run(Job(impossible, /*many_demos=*/false), &ended);
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  EXPECT_EQ(first.best_score(), 0);
+  EXPECT_TRUE(first.promoted());
+  EXPECT_EQ(ProductionVersion("promoted"), 1);
+
+  // The same program on a real validation set scores above v1's stored 0, but exactly as
+  // much as v1 does on this set: not better, so not promoted.
+  auto second = Run(Job(valset_, /*many_demos=*/false), &ended);
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  EXPECT_GT(second.best_score(), 0);
+  EXPECT_EQ(second.program_version(), 2);
+  EXPECT_FALSE(second.promoted());
+  EXPECT_EQ(ProductionVersion("promoted"), 1);
+  nlohmann::json scores = StoredScores("promoted", 2);
+  ASSERT_TRUE(scores.is_object());
+  EXPECT_DOUBLE_EQ(scores.value("production_validation", -1.0), second.best_score());
+  EXPECT_EQ(scores.value("production_version", 0), 1);
+  EXPECT_EQ(scores["report"].value("reference_score", -1.0), second.best_score());
+
+  // More demos answer every example right: strictly better than v1 on this set.
+  auto third = Run(Job(valset_, /*many_demos=*/true), &ended);
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  EXPECT_EQ(third.best_score(), 100);
+  EXPECT_TRUE(third.promoted());
+  EXPECT_EQ(ProductionVersion("promoted"), 3);
+  EXPECT_DOUBLE_EQ(StoredScores("promoted", 3).value("production_validation", -1.0),
+                   second.best_score());
+}
+
+TEST_F(PromoteTest, ProductionThatNoLongerFitsThePipelineIsNotReplaced) {
+  v1::Job ended;
+  auto first = Run(Job(valset_, /*many_demos=*/false), &ended);
+  EXPECT_TRUE(first.promoted());
+  // The step is renamed: v1's saved program has no predictor of that name any more.
+  auto request = Job(valset_, /*many_demos=*/true);
+  request.mutable_pipeline()->set_yaml(absl::StrReplaceAll(
+      request.pipeline().yaml(), {{"name: analyze_code", "name: review_code"}}));
+  auto second = Run(request, &ended);
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  EXPECT_EQ(second.best_score(), 100);
+  EXPECT_FALSE(second.promoted());
+  EXPECT_EQ(ProductionVersion("promoted"), 1);
+  nlohmann::json scores = StoredScores("promoted", 2);
+  ASSERT_TRUE(scores.is_object());
+  EXPECT_FALSE(scores.contains("production_validation"));
+  EXPECT_THAT(scores["report"].value("reference_error", ""),
+              ::testing::HasSubstr("does not fit this pipeline"));
+}
+
+}  // namespace
+}  // namespace elexirion
