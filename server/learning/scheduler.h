@@ -9,6 +9,12 @@
 // of creating one, and (4) claims the slot with the outcome (TryClaimScheduleSlot has exactly
 // one winner). A retryable submit error leaves the slot unclaimed for the next tick; a
 // permanent one claims it as "failed: ...".
+//
+// Due windows (schedule_slots.h): a daily slot from its time of day to the end of that local
+// day; a weekly slot for Options::weekly_catch_up after its time; feedback slots are fixed
+// intervals from the epoch. Feedback and prune slots are claimed BEFORE they act (reporting
+// usage and pruning have no idempotency key), so each happens once per slot across replicas:
+// only the winning replica's on_usage sees a given slot.
 #pragma once
 
 #include <functional>
