@@ -24,6 +24,10 @@ class Store;
 namespace elexirion::pipeline {
 class PipelineExecutor;
 }
+namespace elexirion::learning {
+class ExecutionIngestor;
+struct LearningConfig;
+}
 namespace elexirion::jobs {
 class JobEventBus;
 class JobWorkerPool;
@@ -52,6 +56,9 @@ struct ApiContext {
   const jobs::OptimizationEnvironment* optimization = nullptr;
   // OptimizeModule answers RESOURCE_EXHAUSTED while this many jobs are queued.
   int64_t max_queued_jobs = 1000;
+  // Durable execution telemetry (TelemetryService) and the learning policies.
+  learning::ExecutionIngestor* ingestor = nullptr;
+  const learning::LearningConfig* learning = nullptr;
 };
 
 // Runs `fn` (returning absl::Status) on the calling gRPC thread: only for quick, bounded work

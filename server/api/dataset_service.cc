@@ -1,5 +1,3 @@
-#include <openssl/evp.h>
-
 #include <regex>
 #include <sstream>
 
@@ -11,6 +9,7 @@
 #include "server/api/services.h"
 #include "server/api/validation.h"
 #include "server/common/status_macros.h"
+#include "server/learning/training_data.h"
 #include "server/store/store.h"
 
 namespace elexirion::api {
@@ -18,20 +17,6 @@ namespace {
 
 // Largest JSON Lines import accepted in one call.
 constexpr size_t kMaxImportBytes = 8 << 20;
-
-
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
-}
 
 // Duplicates are judged on input and expected output only (metadata and ids differ freely).
 // nlohmann::json objects are key-sorted, so dump() is canonical.
@@ -54,7 +39,7 @@ absl::StatusOr<store::ExampleRecord> ToRecord(const v1::Example& example,
   record.input_json = input.dump();
   record.expected_output_json = expected.dump();
   record.metadata_json = metadata.dump();
-  record.content_hash = Sha256Hex(nlohmann::json{{"input", input}, {"expected_output", expected}}.dump());
+  record.content_hash = learning::ExampleContentHash(input, expected);
   return record;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/jobs/optimization_runner.h"
+#include "server/jobs/worker_pool.h"
 #include "server/store/store.h"
 
 namespace elexirion::api {
@@ -50,6 +51,39 @@ absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
   RETURN_IF_ERROR(jobs::ValidateOptimizeRequest(optimize, api.optimization->client));
   out.optimizer = jobs::OptimizerName(request.optimizer());
   return out;
+}
+
+
+absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
+                                                   const v1::OptimizeModuleRequest& request,
+                                                   bool* already_existed) {
+  if (request.request_id().size() > 128) {
+    return absl::InvalidArgumentError("request_id: longer than 128 characters");
+  }
+  ASSIGN_OR_RETURN(ValidatedOptimizeRequest validated, ValidateOptimizeRequest(api, request));
+  ASSIGN_OR_RETURN(int64_t queued, api.store->CountJobs({store::JobState::kQueued}));
+  if (queued >= api.max_queued_jobs) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "job backlog full: ", queued, " jobs queued (jobs.max_queued); retry later"));
+  }
+  store::JobRecord record;
+  record.request_id = request.request_id();
+  record.program_name = request.program_name();
+  record.optimizer = validated.optimizer;
+  record.request = validated.request.SerializeAsString();
+  bool existed = false;
+  ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed));
+  if (already_existed != nullptr) *already_existed = existed;
+  if (!existed) {
+    v1::ProgressEvent event;
+    event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
+    event.mutable_state_changed()->set_message("queued");
+    auto seq = api.store->AppendJobEvent(record.id, std::nullopt, "state_changed",
+                                         event.SerializeAsString(), absl::Now());
+    if (seq.ok()) record.last_event_seq = *seq;
+    if (api.workers != nullptr) api.workers->Wake();
+  }
+  return record;
 }
 
 }  // namespace elexirion::api

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "elexirion/v1/jobs.pb.h"
 #include "server/api/api_context.h"
+#include "server/store/records.h"
 
 namespace elexirion::api {
 
@@ -20,5 +21,12 @@ struct ValidatedOptimizeRequest {
 
 absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
     const ApiContext& api, const v1::OptimizeModuleRequest& request);
+
+// OptimizeModule's core, shared with the continuous-learning scheduler: validates, enforces
+// the backlog cap (RESOURCE_EXHAUSTED), persists the job QUEUED (idempotent on request_id:
+// `*already_existed` is set when the key was known) and wakes the workers.
+absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
+                                                   const v1::OptimizeModuleRequest& request,
+                                                   bool* already_existed = nullptr);
 
 }  // namespace elexirion::api

@@ -22,31 +22,7 @@ ServerUnaryReactor* OptimizerServiceImpl::OptimizeModule(CallbackServerContext* 
                                                          const v1::OptimizeModuleRequest* request,
                                                          v1::Job* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
-    if (request->request_id().size() > 128) {
-      return absl::InvalidArgumentError("request_id: longer than 128 characters");
-    }
-    ASSIGN_OR_RETURN(ValidatedOptimizeRequest validated, ValidateOptimizeRequest(api_, *request));
-    ASSIGN_OR_RETURN(int64_t queued, api_.store->CountJobs({store::JobState::kQueued}));
-    if (queued >= api_.max_queued_jobs) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "job backlog full: ", queued, " jobs queued (jobs.max_queued); retry later"));
-    }
-    store::JobRecord record;
-    record.request_id = request->request_id();
-    record.program_name = request->program_name();
-    record.optimizer = validated.optimizer;
-    record.request = validated.request.SerializeAsString();
-    bool existed = false;
-    ASSIGN_OR_RETURN(record, api_.store->CreateJob(record, &existed));
-    if (!existed) {
-      v1::ProgressEvent event;
-      event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
-      event.mutable_state_changed()->set_message("queued");
-      auto seq = api_.store->AppendJobEvent(record.id, std::nullopt, "state_changed",
-                                            event.SerializeAsString(), absl::Now());
-      if (seq.ok()) record.last_event_seq = *seq;
-      if (api_.workers != nullptr) api_.workers->Wake();
-    }
+    ASSIGN_OR_RETURN(store::JobRecord record, SubmitOptimizeJob(api_, *request));
     ASSIGN_OR_RETURN(*response, ToProtoJob(record));
     return absl::OkStatus();
   });

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "curl/curl.h"
 #include "server/app/server.h"
+#include "server/learning/policy.h"
 #include "server/app/signal_waiter.h"
 #include "server/common/logging.h"
 #include "server/config/server_config.h"
@@ -37,6 +38,12 @@ int main(int argc, char** argv) {
     logging::Error("invalid configuration", {{"error", std::string(config.status().message())}});
     std::fprintf(stderr, "elexirion-server: invalid configuration: %s\n",
                  std::string(config.status().message()).c_str());
+    return 2;
+  }
+  // The learning section is parsed by its own module; a mistake there is a config error too.
+  if (auto learning = learning::ParseLearningConfig(config->learning); !learning.ok()) {
+    std::fprintf(stderr, "elexirion-server: invalid configuration: %s\n",
+                 std::string(learning.status().message()).c_str());
     return 2;
   }
   logging::Level level = logging::Level::kInfo;

@@ -17,6 +17,12 @@
 #include "server/jobs/event_bus.h"
 #include "server/jobs/optimization_runner.h"
 #include "server/jobs/worker_pool.h"
+#include "server/learning/execution_ingestor.h"
+#include "server/learning/policy.h"
+#include "server/learning/scheduler.h"
+#include "server/learning/telemetry_metrics.h"
+#include "server/api/optimize_request.h"
+#include "server/common/ids.h"
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
@@ -187,6 +193,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   api.workers = server->workers_.get();
   api.max_queued_jobs = config.jobs.max_queued;
   api.optimization = server->optimization_.get();
+  ASSIGN_OR_RETURN(learning::LearningConfig learning,
+                   learning::ParseLearningConfig(config.learning));
+  server->learning_ = std::make_unique<learning::LearningConfig>(std::move(learning));
+  learning::InitTelemetryMetrics(server->learning_->max_label_pipelines);
+  learning::ExecutionIngestor::Options ingest;
+  ingest.store = server->store_.get();
+  ingest.config = *server->learning_;
+  ASSIGN_OR_RETURN(server->ingestor_, learning::ExecutionIngestor::Create(std::move(ingest)));
+  api.ingestor = server->ingestor_.get();
+  api.learning = server->learning_.get();
+
+  // Scheduled runs enter through OptimizeModule's own path (validation, backlog cap,
+  // idempotency), so they are ordinary jobs in every respect.
+  learning::LearningScheduler::Options scheduler;
+  scheduler.store = server->store_.get();
+  scheduler.clock = server->options_.scheduler_clock;
+  scheduler.config = *server->learning_;
+  scheduler.owner = absl::StrCat("replica-", RandomHexId(8));
+  scheduler.submit =
+      [api](const elexirion::v1::OptimizeModuleRequest& request) -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(store::JobRecord job, api::SubmitOptimizeJob(api, request));
+    return job.id;
+  };
+  scheduler.on_usage = [](const learning::UsageStats& usage) { learning::PublishUsage(usage); };
+  ASSIGN_OR_RETURN(server->scheduler_, learning::LearningScheduler::Create(std::move(scheduler)));
+
   server->services_.push_back(std::make_unique<api::OptimizerServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::PipelineServiceImpl>(api));
   server->services_.push_back(std::make_unique<api::ProgramServiceImpl>(api));
@@ -237,6 +269,7 @@ absl::Status Server::Start() {
                                                ": cannot bind (address in use or invalid)"));
   }
   workers_->Start();
+  if (options_.start_scheduler) RETURN_IF_ERROR(scheduler_->Start());
   auto* health = grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   for (const char* name : kServiceNames) health->SetServingStatus(name, true);
@@ -296,6 +329,9 @@ void Server::Shutdown() {
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
     grpc_server_->Wait();
   }
+  // No new scheduled runs; records already acknowledged are durable, queued ones are committed.
+  if (scheduler_ != nullptr) scheduler_->Stop();
+  if (ingestor_ != nullptr) ingestor_->Stop();
   // Running jobs are interrupted and released to the queue for a restart or another replica.
   if (workers_ != nullptr) workers_->Stop();
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.

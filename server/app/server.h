@@ -14,6 +14,7 @@
 #include "server/config/server_config.h"
 
 namespace elexirion {
+class Clock;
 class ThreadPool;
 }
 namespace elexirion::store {
@@ -34,6 +35,11 @@ struct OptimizationEnvironment;
 namespace elexirion::metrics {
 class HttpServer;
 }
+namespace elexirion::learning {
+class ExecutionIngestor;
+class LearningScheduler;
+struct LearningConfig;
+}
 
 namespace elexirion::app {
 
@@ -47,6 +53,11 @@ class Server {
     // What runs optimization jobs; nullptr = the built-in optimization engine. Tests inject
     // runners here.
     std::shared_ptr<jobs::JobRunner> job_runner;
+    // Runs the continuous-learning scheduler's loop (tests turn it off and drive it through
+    // scheduler()).
+    bool start_scheduler = true;
+    // The scheduler's clock; nullptr = real time.
+    Clock* scheduler_clock = nullptr;
   };
 
   // Opens the store and builds the services. Nothing listens yet.
@@ -67,6 +78,7 @@ class Server {
   int http_port() const;
   store::Store* store() const { return store_.get(); }
   llm::ProviderRouter* llm() const { return router_.get(); }
+  learning::LearningScheduler* scheduler() const { return scheduler_.get(); }
 
  private:
   explicit Server(Options options);
@@ -81,6 +93,9 @@ class Server {
   std::shared_ptr<jobs::JobRunner> job_runner_;
   std::unique_ptr<jobs::JobWorkerPool> workers_;
   std::unique_ptr<jobs::OptimizationEnvironment> optimization_;
+  std::unique_ptr<learning::LearningConfig> learning_;
+  std::unique_ptr<learning::ExecutionIngestor> ingestor_;
+  std::unique_ptr<learning::LearningScheduler> scheduler_;
   std::unique_ptr<api::Authenticator> auth_;
   std::unique_ptr<api::Admission> admission_;
   std::vector<std::unique_ptr<grpc::Service>> services_;

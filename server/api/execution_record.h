@@ -1,0 +1,26 @@
+// Validation of ExecutionRecord messages (TelemetryService): each problem is
+// INVALID_ARGUMENT naming the field under `where` ("records[3].quality_score: ...").
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "elexirion/v1/telemetry.pb.h"
+#include "server/learning/execution_ingestor.h"
+
+namespace elexirion::api {
+
+struct ExecutionRecordLimits {
+  // Serialized size of one record.
+  int64_t max_record_bytes = 256 << 10;
+  // Record times later than now + this are refused (clock skew allowance).
+  absl::Duration max_clock_skew = absl::Minutes(10);
+};
+
+absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
+    const v1::ExecutionRecord& record, const std::string& where,
+    const ExecutionRecordLimits& limits, absl::Time now);
+
+}  // namespace elexirion::api

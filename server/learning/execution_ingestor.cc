@@ -1,0 +1,209 @@
+#include "server/learning/execution_ingestor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/ids.h"
+#include "server/common/logging.h"
+#include "server/learning/telemetry_metrics.h"
+#include "server/learning/training_data.h"
+
+namespace elexirion::learning {
+namespace {
+
+// A registered pipeline's YAML goes into harvested examples up to this size; a larger one is
+// referenced by name and revision only.
+constexpr size_t kMaxEmbeddedYamlBytes = 64 << 10;
+constexpr size_t kMaxCachedConfigs = 1000;
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ExecutionIngestor>> ExecutionIngestor::Create(Options options) {
+  if (options.store == nullptr) return absl::InvalidArgumentError("store is required");
+  std::unique_ptr<ExecutionIngestor> ingestor(new ExecutionIngestor(std::move(options)));
+  auto default_scorer = QualityScorer::Create(std::nullopt);
+  if (!default_scorer.ok()) return default_scorer.status();
+  ingestor->default_scorer_ = *std::move(default_scorer);
+  for (const auto& [name, policy] : ingestor->options_.config.pipelines) {
+    if (!policy.quality_metric.has_value()) continue;
+    auto scorer = QualityScorer::Create(policy.quality_metric);
+    if (!scorer.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("learning.pipelines.", name, ".", scorer.status().message()));
+    }
+    ingestor->scorers_[name] = *std::move(scorer);
+  }
+  ingestor->writer_ = std::thread([p = ingestor.get()] { p->WriterLoop(); });
+  return ingestor;
+}
+
+ExecutionIngestor::ExecutionIngestor(Options options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {}
+
+ExecutionIngestor::~ExecutionIngestor() { Stop(); }
+
+void ExecutionIngestor::Stop() {
+  absl::MutexLock stop_lock(&stop_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+const QualityScorer& ExecutionIngestor::ScorerFor(const std::string& pipeline) const {
+  auto it = scorers_.find(pipeline);
+  return it != scorers_.end() ? *it->second : *default_scorer_;
+}
+
+double ExecutionIngestor::QualityOf(const ExecutionInput& record) const {
+  if (record.quality_score.has_value()) return *record.quality_score;
+  return ScorerFor(record.pipeline_name)
+      .Score(record.success, record.input, record.output, record.metadata);
+}
+
+nlohmann::json ExecutionIngestor::PipelineConfig(const std::string& pipeline,
+                                                 int64_t program_version) {
+  const absl::Time now = clock_->Now();
+  nlohmann::json config;
+  bool cached = false;
+  {
+    absl::MutexLock lock(&config_mu_);
+    auto it = configs_.find(pipeline);
+    if (it != configs_.end() && now - it->second.fetched < options_.pipeline_config_ttl) {
+      config = it->second.config;
+      cached = true;
+    }
+  }
+  if (!cached) {
+    config = {{"name", pipeline}};
+    auto registered = options_.store->GetPipeline(pipeline);
+    if (registered.ok()) {
+      config["revision"] = registered->revision;
+      if (registered->yaml.size() <= kMaxEmbeddedYamlBytes) config["yaml"] = registered->yaml;
+    }
+    absl::MutexLock lock(&config_mu_);
+    if (configs_.size() >= kMaxCachedConfigs) configs_.clear();
+    configs_[pipeline] = CachedConfig{config, now};
+  }
+  config["program_version"] = program_version;
+  return config;
+}
+
+absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done done) {
+  Submission submission;
+  submission.rows.reserve(records.size());
+  submission.quality.reserve(records.size());
+  const absl::Time now = clock_->Now();
+  for (ExecutionInput& record : records) {
+    const double quality = QualityOf(record);
+    const PipelinePolicy policy = options_.config.PolicyFor(record.pipeline_name);
+    store::ExecutionRecordRow row;
+    // Chosen here rather than by the store so a harvested example can name its execution.
+    row.id = RandomHexId(16);
+    row.record_id = record.record_id;
+    row.pipeline_name = record.pipeline_name;
+    row.program_version = record.program_version;
+    row.success = record.success;
+    row.duration_seconds = record.duration_seconds;
+    row.quality_score = quality;
+    row.input_json = record.input.dump();
+    row.output_json = record.output.dump();
+    row.metadata_json = record.metadata.dump();
+    row.time = record.time == store::kUnsetTime ? now : record.time;
+    if (ShouldHarvest(record.success, quality, policy.harvest_threshold)) {
+      HarvestSource source;
+      source.pipeline_name = record.pipeline_name;
+      source.program_version = record.program_version;
+      source.execution_id = row.id;
+      source.execution_metadata = record.metadata;
+      source.quality_score = quality;
+      source.pipeline_config = PipelineConfig(record.pipeline_name, record.program_version);
+      row.harvest = HarvestedExample(policy.dataset, record.input, record.output, source);
+    }
+    submission.rows.push_back(std::move(row));
+    submission.quality.push_back(quality);
+  }
+  submission.done = std::move(done);
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("the server is shutting down");
+  if (queued_rows_ > 0 && queued_rows_ + submission.rows.size() > options_.max_queued_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "ingestion queue full (", queued_rows_, " records waiting for the store); retry later"));
+  }
+  queued_rows_ += submission.rows.size();
+  SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
+  queue_.push_back(std::move(submission));
+  return absl::OkStatus();
+}
+
+void ExecutionIngestor::WriterLoop() {
+  while (true) {
+    std::vector<Submission> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](ExecutionIngestor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || !self->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // stopping, and everything was committed
+      // Everything that queued up while the previous commit ran goes into this one.
+      size_t rows = 0;
+      while (!queue_.empty() &&
+             (batch.empty() || rows + queue_.front().rows.size() <= options_.max_commit_rows)) {
+        rows += queue_.front().rows.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      queued_rows_ -= rows;
+      SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
+    }
+    Commit(std::move(batch));
+  }
+}
+
+void ExecutionIngestor::Commit(std::vector<Submission> batch) {
+  std::vector<store::ExecutionRecordRow> rows;
+  for (Submission& s : batch) {
+    for (auto& row : s.rows) rows.push_back(std::move(row));
+  }
+  const absl::Time started = absl::Now();
+  auto stored = options_.store->InsertExecutions(rows);
+  RecordCommit(rows.size(), absl::ToDoubleSeconds(absl::Now() - started));
+  if (!stored.ok()) {
+    logging::Warning("execution commit failed", {{"rows", rows.size()},
+                                                 {"error", stored.status().ToString()}});
+  }
+  size_t offset = 0;
+  for (Submission& s : batch) {
+    std::vector<IngestResult> results(s.quality.size());
+    for (size_t i = 0; i < results.size(); ++i, ++offset) {
+      IngestResult& r = results[i];
+      const store::ExecutionRecordRow& row = rows[offset];
+      r.quality_score = s.quality[i];
+      if (!stored.ok()) {
+        r.status = stored.status();
+        RecordIngested(row.pipeline_name, "rejected", 0, 0);
+        continue;
+      }
+      const store::ExecutionInsertResult& result = (*stored)[offset];
+      r.status = result.status;
+      r.id = result.id;
+      r.duplicate = result.duplicate;
+      r.harvested = !result.example_id.empty();
+      if (!r.status.ok()) {
+        RecordIngested(row.pipeline_name, "rejected", 0, 0);
+      } else if (r.duplicate) {
+        RecordIngested(row.pipeline_name, "duplicate", 0, 0);
+      } else {
+        RecordIngested(row.pipeline_name, "accepted", row.duration_seconds, r.quality_score);
+        if (r.harvested) RecordHarvested(row.pipeline_name);
+      }
+    }
+    s.done(std::move(results));
+  }
+}
+
+}  // namespace elexirion::learning
