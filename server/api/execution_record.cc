@@ -72,9 +72,9 @@ absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
   if (!record.record_id().empty()) {
     const std::string& id = record.record_id();
     const bool valid = id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':' ||
-             c == '/' || c == '-';
-    });
+                         return std::isalnum(static_cast<unsigned char>(c)) || c == '_' ||
+                                c == '.' || c == ':' || c == '/' || c == '-';
+                       });
     if (!valid) {
       return Field(where, "record_id", "must match [A-Za-z0-9_.:/-]{1,128}");
     }

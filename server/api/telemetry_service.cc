@@ -121,8 +121,8 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
     pending_index_.clear();
     ++chunks_in_flight_;
     absl::Status queued = api_.ingestor->Ingest(
-        std::move(chunk), [this, indexes = std::move(indexes)](
-                              std::vector<learning::IngestResult> results) {
+        std::move(chunk),
+        [this, indexes = std::move(indexes)](std::vector<learning::IngestResult> results) {
           OnCommitted(indexes, results);
         });
     if (!queued.ok()) {
@@ -191,9 +191,9 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
 
 }  // namespace
 
-ServerUnaryReactor* TelemetryServiceImpl::RecordExecution(
-    CallbackServerContext* ctx, const v1::RecordExecutionRequest* request,
-    v1::RecordExecutionResponse* response) {
+ServerUnaryReactor* TelemetryServiceImpl::RecordExecution(CallbackServerContext* ctx,
+                                                          const v1::RecordExecutionRequest* request,
+                                                          v1::RecordExecutionResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   auto ticket = Admit(ctx, api_, reactor);
   if (ticket == nullptr) return reactor;
@@ -230,9 +230,9 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(
   auto ticket = Admit(ctx, api_, reactor);
   if (ticket == nullptr) return reactor;
   if (request->records().empty() || request->records_size() > kMaxBatchRecords) {
-    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "records: 1..", kMaxBatchRecords, " records per call, got ", request->records_size(),
-        " (use StreamExecutions for more)"))));
+    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("records: 1..", kMaxBatchRecords, " records per call, got ",
+                     request->records_size(), " (use StreamExecutions for more)"))));
     return reactor;
   }
   const absl::Time now = absl::Now();
@@ -290,8 +290,8 @@ ServerUnaryReactor* TelemetryServiceImpl::GetUsageStats(CallbackServerContext* c
   absl::Status valid = ValidateResourceName("pipeline_name", request->pipeline_name());
   absl::Duration window = kDefaultUsageWindow;
   if (valid.ok() && request->has_window()) {
-    window = absl::Seconds(request->window().seconds()) +
-             absl::Nanoseconds(request->window().nanos());
+    window =
+        absl::Seconds(request->window().seconds()) + absl::Nanoseconds(request->window().nanos());
     if (window < absl::Minutes(1) || window > kMaxUsageWindow) {
       valid = absl::InvalidArgumentError("window: must be between 1 minute and 90 days");
     }
@@ -302,27 +302,28 @@ ServerUnaryReactor* TelemetryServiceImpl::GetUsageStats(CallbackServerContext* c
   }
   // A window over a busy pipeline reads many rows: off the gRPC thread.
   const ApiContext api = api_;
-  bool scheduled = api_.execute_pool->TrySchedule([api, request, response, reactor, ticket,
-                                                   window] {
-    const learning::PipelinePolicy policy = api.learning->PolicyFor(request->pipeline_name());
-    auto usage = learning::ComputeUsageStats(*api.store, policy, window, absl::Now());
-    if (usage.ok()) {
-      learning::PublishUsage(*usage);
-      response->set_pipeline_name(usage->pipeline_name);
-      response->set_executions(usage->summary.executions);
-      response->set_success_rate(usage->success_rate);
-      response->set_mean_quality(usage->summary.mean_quality);
-      response->set_latency_p50_seconds(usage->summary.latency_p50_seconds);
-      response->set_latency_p95_seconds(usage->summary.latency_p95_seconds);
-      response->set_latency_p99_seconds(usage->summary.latency_p99_seconds);
-      response->set_new_examples_since_optimization(usage->new_examples_since_optimization);
-      if (usage->last_optimization_time != store::kUnsetTime) {
-        *response->mutable_last_optimization_time() = ToProtoTime(usage->last_optimization_time);
-      }
-    }
-    ticket->Release();
-    reactor->Finish(ToGrpcStatus(usage.status()));
-  });
+  bool scheduled =
+      api_.execute_pool->TrySchedule([api, request, response, reactor, ticket, window] {
+        const learning::PipelinePolicy policy = api.learning->PolicyFor(request->pipeline_name());
+        auto usage = learning::ComputeUsageStats(*api.store, policy, window, absl::Now());
+        if (usage.ok()) {
+          learning::PublishUsage(*usage);
+          response->set_pipeline_name(usage->pipeline_name);
+          response->set_executions(usage->summary.executions);
+          response->set_success_rate(usage->success_rate);
+          response->set_mean_quality(usage->summary.mean_quality);
+          response->set_latency_p50_seconds(usage->summary.latency_p50_seconds);
+          response->set_latency_p95_seconds(usage->summary.latency_p95_seconds);
+          response->set_latency_p99_seconds(usage->summary.latency_p99_seconds);
+          response->set_new_examples_since_optimization(usage->new_examples_since_optimization);
+          if (usage->last_optimization_time != store::kUnsetTime) {
+            *response->mutable_last_optimization_time() =
+                ToProtoTime(usage->last_optimization_time);
+          }
+        }
+        ticket->Release();
+        reactor->Finish(ToGrpcStatus(usage.status()));
+      });
   if (!scheduled) {
     reactor->Finish(ToGrpcStatus(
         absl::ResourceExhaustedError("server busy: too much work queued; retry with backoff")));

@@ -173,8 +173,8 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
   auto stored = options_.store->InsertExecutions(rows);
   RecordCommit(rows.size(), absl::ToDoubleSeconds(absl::Now() - started));
   if (!stored.ok()) {
-    logging::Warning("execution commit failed", {{"rows", rows.size()},
-                                                 {"error", stored.status().ToString()}});
+    logging::Warning("execution commit failed",
+                     {{"rows", rows.size()}, {"error", stored.status().ToString()}});
   }
   size_t offset = 0;
   for (Submission& s : batch) {

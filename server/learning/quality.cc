@@ -12,7 +12,9 @@ namespace {
 using nlohmann::json;
 
 bool NonEmpty(const json& value) {
-  if (value.is_array() || value.is_object() || value.is_string()) return !value.empty();
+  // json::empty() is false for every string, "" included.
+  if (value.is_string()) return !value.get_ref<const std::string&>().empty();
+  if (value.is_array() || value.is_object()) return !value.empty();
   return !value.is_null();
 }
 
@@ -56,9 +58,9 @@ absl::StatusOr<std::unique_ptr<QualityScorer>> QualityScorer::Create(
   if (!google::protobuf::util::MessageToJsonString(*metric, &text, print).ok()) {
     return absl::InvalidArgumentError("quality_metric: cannot be converted to JSON");
   }
-  ASSIGN_OR_RETURN(optimizer::MetricSpec spec,
-                   optimizer::MetricSpecFromJson(nlohmann::ordered_json::parse(text),
-                                                 "quality_metric"));
+  ASSIGN_OR_RETURN(
+      optimizer::MetricSpec spec,
+      optimizer::MetricSpecFromJson(nlohmann::ordered_json::parse(text), "quality_metric"));
   if (HasLlmJudge(spec)) {
     return absl::InvalidArgumentError(
         "quality_metric: llm_judge is not allowed here (ingestion never waits on a model); "

@@ -62,8 +62,9 @@ void InitTelemetryMetrics(int max_pipeline_labels) {
   f->max_labels = max_labels;
   f->recorded = &prometheus::BuildCounter()
                      .Name("elexirion_executions_recorded_total")
-                     .Help("Execution records received, by pipeline and outcome "
-                           "(accepted, duplicate, rejected).")
+                     .Help(
+                         "Execution records received, by pipeline and outcome "
+                         "(accepted, duplicate, rejected).")
                      .Register(registry);
   f->harvested = &prometheus::BuildCounter()
                       .Name("elexirion_examples_harvested_total")
@@ -83,13 +84,13 @@ void InitTelemetryMetrics(int max_pipeline_labels) {
                         .Register(registry)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
                                      1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000});
-  f->commit_seconds = &prometheus::BuildHistogram()
-                           .Name("elexirion_execution_commit_seconds")
-                           .Help("Duration of one durable group commit of execution rows.")
-                           .Register(registry)
-                           .Add({}, prometheus::Histogram::BucketBoundaries{
-                                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                        0.25, 0.5, 1});
+  f->commit_seconds =
+      &prometheus::BuildHistogram()
+           .Name("elexirion_execution_commit_seconds")
+           .Help("Duration of one durable group commit of execution rows.")
+           .Register(registry)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                            0.025, 0.05, 0.1, 0.25, 0.5, 1});
   f->queue_depth = &prometheus::BuildGauge()
                         .Name("elexirion_execution_ingest_queue_rows")
                         .Help("Execution rows waiting for a commit.")
@@ -121,10 +122,9 @@ void RecordIngested(const std::string& pipeline, const char* outcome, double dur
   const std::string label = Label(*f, pipeline);
   f->recorded->Add({{"pipeline", label}, {"outcome", outcome}}).Increment();
   if (std::string_view(outcome) != "accepted") return;
-  static const prometheus::Histogram::BucketBoundaries kDuration = {
-      0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
-  static const prometheus::Histogram::BucketBoundaries kQuality = {1, 2, 3, 4, 5,
-                                                                   6, 7, 8, 9, 10};
+  static const prometheus::Histogram::BucketBoundaries kDuration = {0.1, 0.25, 0.5, 1,   2.5, 5,
+                                                                    10,  30,   60,  120, 300, 600};
+  static const prometheus::Histogram::BucketBoundaries kQuality = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   f->duration->Add({{"pipeline", label}}, kDuration).Observe(duration_seconds);
   f->quality->Add({{"pipeline", label}}, kQuality).Observe(quality_score);
 }

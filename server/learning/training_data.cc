@@ -4,8 +4,7 @@
 
 namespace elexirion::learning {
 
-std::string ExampleContentHash(const nlohmann::json& input,
-                               const nlohmann::json& expected_output) {
+std::string ExampleContentHash(const nlohmann::json& input, const nlohmann::json& expected_output) {
   // nlohmann::json objects keep their keys sorted, so dump() is canonical.
   const std::string canonical =
       nlohmann::json{{"input", input}, {"expected_output", expected_output}}.dump();
@@ -30,12 +29,9 @@ store::ExampleRecord HarvestedExample(const std::string& dataset, const nlohmann
   example.expected_output_json = output.dump();
   example.content_hash = ExampleContentHash(input, output);
   nlohmann::json metadata = {
-      {"source", "successful_execution"},
-      {"quality_score", source.quality_score},
-      {"pipeline_config", source.pipeline_config},
-      {"pipeline_name", source.pipeline_name},
-      {"program_version", source.program_version},
-      {"execution_id", source.execution_id},
+      {"source", "successful_execution"},          {"quality_score", source.quality_score},
+      {"pipeline_config", source.pipeline_config}, {"pipeline_name", source.pipeline_name},
+      {"program_version", source.program_version}, {"execution_id", source.execution_id},
   };
   if (!source.execution_metadata.empty()) {
     metadata["execution_metadata"] = source.execution_metadata;

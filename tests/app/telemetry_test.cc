@@ -16,10 +16,10 @@
 namespace elexirion {
 namespace {
 
+using ::testing::HasSubstr;
 using testutil::InProcessServer;
 using testutil::ServerProcess;
 using testutil::TempDir;
-using ::testing::HasSubstr;
 
 google::protobuf::Struct Struct(const std::string& json) {
   google::protobuf::Struct out;
@@ -110,7 +110,7 @@ TEST_F(TelemetryTest, RecordIsStoredScoredAndHarvested) {
 
   // The acknowledged record is in the store.
   auto rows = server_->server().store()->ListExecutions("code_analysis", absl::InfinitePast(),
-                                                         absl::InfiniteFuture(), 0);
+                                                        absl::InfiniteFuture(), 0);
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].id, response.id());
@@ -212,8 +212,7 @@ TEST_F(TelemetryTest, BadSingleRecordsNameTheField) {
        "record.pipeline_name: must match"},
       {[](v1::ExecutionRecord* r) { r->set_quality_score(10.5); }, "record.quality_score"},
       {[](v1::ExecutionRecord* r) { r->set_quality_score(-1); }, "record.quality_score"},
-      {[](v1::ExecutionRecord* r) { r->mutable_duration()->set_seconds(-3); },
-       "record.duration"},
+      {[](v1::ExecutionRecord* r) { r->mutable_duration()->set_seconds(-3); }, "record.duration"},
       {[](v1::ExecutionRecord* r) { r->set_program_version(-1); }, "record.program_version"},
       {[](v1::ExecutionRecord* r) { r->mutable_time()->set_seconds(4102444800); },  // 2100
        "record.time: is in the future"},
@@ -387,7 +386,9 @@ TEST_F(TelemetryTest, PrometheusExportsBoundedPipelineLabels) {
     if (body.find(absl::StrCat("pipeline=\"label-", i, "\"")) != std::string::npos) ++own_labels;
   }
   EXPECT_LE(own_labels, 2);
-  EXPECT_THAT(body, HasSubstr(R"(elexirion_executions_recorded_total{outcome="accepted",pipeline="_other"})"));
+  EXPECT_THAT(
+      body,
+      HasSubstr(R"(elexirion_executions_recorded_total{outcome="accepted",pipeline="_other"})"));
 }
 
 // kill -9 right after the acknowledgement: the record is in the database after a restart.
