@@ -20,34 +20,15 @@
 #include "google/protobuf/util/json_util.h"
 #include "absl/time/clock.h"
 #include "nlohmann/json.hpp"
+#include "client/cli/command.h"
+#include "client/cli/datasets_command.h"
+#include "client/cli/usage_command.h"
 #include "yaml-cpp/yaml.h"
 
 namespace elexirion::cli {
 namespace {
 
 using Args = std::vector<std::string>;
-
-constexpr char kUsagePayload[] = "elexirion.cli/usage";
-
-// An error in the command line itself (exit code 2), as opposed to one from the server.
-absl::Status UsageError(absl::string_view message) {
-  absl::Status status = absl::InvalidArgumentError(message);
-  status.SetPayload(kUsagePayload, absl::Cord("1"));
-  return status;
-}
-
-bool IsUsageError(const absl::Status& status) {
-  return status.GetPayload(kUsagePayload).has_value();
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
-  return out;
-}
 
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
@@ -61,77 +42,6 @@ std::string StateName(v1::JobState state) {
   if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
   return absl::AsciiStrToLower(name);
 }
-
-// Reads `--name value` / `--name=value` options of a sub-command; positional words stay.
-class CommandArgs {
- public:
-  explicit CommandArgs(const Args& words) {
-    for (size_t i = 0; i < words.size(); ++i) {
-      const std::string& w = words[i];
-      if (w == "-f" && i + 1 < words.size()) {
-        options_.emplace_back("f", words[++i]);
-      } else if (w.rfind("--", 0) == 0) {
-        size_t eq = w.find('=');
-        if (eq != std::string::npos) {
-          options_.emplace_back(w.substr(2, eq - 2), w.substr(eq + 1));
-        } else if (IsSwitch(w.substr(2))) {
-          options_.emplace_back(w.substr(2), "true");
-        } else if (i + 1 < words.size()) {
-          options_.emplace_back(w.substr(2), words[++i]);
-        } else {
-          options_.emplace_back(w.substr(2), "");
-          missing_value_ = w;
-        }
-      } else {
-        positional_.push_back(w);
-      }
-    }
-  }
-  // Options that take no value (--follow; --follow=false also works).
-  static bool IsSwitch(const std::string& name) {
-    return name == "follow" || name == "yaml" || name == "dspy" || name == "prompts" ||
-           name == "no-cache";
-  }
-  bool Has(const std::string& name) const {
-    auto values = All(name);
-    return !values.empty() && values.back() != "false";
-  }
-  const Args& positional() const { return positional_; }
-  std::vector<std::string> All(const std::string& name) const {
-    std::vector<std::string> out;
-    for (const auto& [k, v] : options_) {
-      if (k == name) out.push_back(v);
-    }
-    return out;
-  }
-  std::string Get(const std::string& name, const std::string& fallback = "") const {
-    auto all = All(name);
-    return all.empty() ? fallback : all.back();
-  }
-  // INVALID_ARGUMENT for an option not in `known` or without a value.
-  absl::Status Check(const std::vector<std::string>& known) const {
-    if (!missing_value_.empty()) {
-      return UsageError(absl::StrCat(missing_value_, ": missing value"));
-    }
-    for (const auto& [k, v] : options_) {
-      if (std::find(known.begin(), known.end(), k) == known.end()) {
-        return UsageError(absl::StrCat("--", k, ": unknown option"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
- private:
-  Args positional_;
-  std::vector<std::pair<std::string, std::string>> options_;
-  std::string missing_value_;
-};
-
-struct Context {
-  const Invocation& inv;
-  client::Client& client;
-  std::ostream& out;
-};
 
 absl::Status Health(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"service"}); !s.ok()) return s;
@@ -813,11 +723,10 @@ absl::Status ProgramsPromote(Context& c, const CommandArgs& args) {
   return absl::OkStatus();
 }
 
-using Handler = std::function<absl::Status(Context&, const CommandArgs&)>;
-
 // Command table: "group verb" or a single word.
 const std::map<std::string, Handler>& Commands() {
-  static const auto* commands = new std::map<std::string, Handler>{
+  static const auto* commands = [] {
+    auto* table = new std::map<std::string, Handler>{
       {"health", Health},
       {"run", Run},
       {"optimize", Optimize},
@@ -831,7 +740,11 @@ const std::map<std::string, Handler>& Commands() {
       {"jobs get", [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, false); }},
       {"jobs cancel",
        [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, true); }},
-  };
+      {"usage", UsageStatsCommand},
+    };
+    AddDatasetCommands(table);
+    return table;
+  }();
   return *commands;
 }
 
@@ -859,6 +772,17 @@ std::string Usage() {
          "  programs get NAME [--version N | --label latest|production] [--yaml | --dspy]\n"
          "  programs promote NAME VERSION    make a version production (rollback too)\n"
          "  pipelines list\n"
+         "  datasets create NAME [--pipeline P]\n"
+         "  datasets list | datasets delete NAME\n"
+         "  datasets examples NAME              list a dataset's examples\n"
+         "  datasets add NAME --input JSON --expected JSON [--metadata JSON]\n"
+         "  datasets delete-example NAME ID\n"
+         "  datasets import NAME (--jsonl FILE | --dir DIR)\n"
+         "                                   add examples; duplicates are skipped\n"
+         "  datasets export NAME (--jsonl FILE|- | --dir DIR) [--force]\n"
+         "                                   DIR: one {id}.json per example (design layout)\n"
+         "  usage PIPELINE [--window 24h]    executions, success, quality, latency, new\n"
+         "                                   examples since the last optimization\n"
          "\n"
          "environment: ELEXIRION_ADDR (default 127.0.0.1:50051), ELEXIRION_TOKEN\n";
 }

@@ -201,23 +201,30 @@ ServerUnaryReactor* DatasetServiceImpl::ExportExamples(CallbackServerContext* ct
                                                        v1::ExportExamplesResponse* response) {
   return RunUnary(ctx, api_, [&]() -> absl::Status {
     RETURN_IF_ERROR(ValidateResourceName("dataset", request->dataset()));
-    std::string token;
+    RETURN_IF_ERROR(CheckPageSize(request->page_size()));
+    // One page per call: a whole dataset in one message would exceed the message cap. The
+    // default is the largest page so that callers from before paging still get every example
+    // of a dataset of up to kMaxPageSize.
+    const int page_size =
+        request->page_size() == 0 ? store::kMaxPageSize : request->page_size();
+    ASSIGN_OR_RETURN(store::ExamplePage page,
+                     api_.store->ListExamples(request->dataset(), page_size,
+                                              request->page_token()));
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
     std::string out;
-    do {
-      ASSIGN_OR_RETURN(store::ExamplePage page,
-                       api_.store->ListExamples(request->dataset(), store::kMaxPageSize, token));
-      for (const auto& record : page.examples) {
-        v1::Example example;
-        RETURN_IF_ERROR(FromRecord(record, &example));
-        std::string line;
-        google::protobuf::util::JsonPrintOptions options;
-        options.preserve_proto_field_names = true;
-        (void)google::protobuf::util::MessageToJsonString(example, &line, options);
-        absl::StrAppend(&out, line, "\n");
+    for (const auto& record : page.examples) {
+      v1::Example example;
+      RETURN_IF_ERROR(FromRecord(record, &example));
+      std::string line;
+      if (auto s = google::protobuf::util::MessageToJsonString(example, &line, options); !s.ok()) {
+        return absl::InternalError(
+            absl::StrCat("example ", record.id, ": ", s.message().ToString()));
       }
-      token = page.next_page_token;
-    } while (!token.empty());
+      absl::StrAppend(&out, line, "\n");
+    }
     response->set_jsonl(std::move(out));
+    response->set_next_page_token(page.next_page_token);
     return absl::OkStatus();
   });
 }
