@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -198,12 +199,23 @@ TEST_F(JobsDurabilityTest, BudgetExhaustionEndsWithBestSoFar) {
 
 // kill -9 of the server process mid-job; a new process on the same SQLite file reclaims the job
 // once its lease expires, resumes from the checkpoint and ends it exactly once.
+//
+// The job is sized so the kill lands mid-bootstrap after real finished work: the baseline (10
+// validation runs, journaled in the checkpoint) and several bootstrapped examples (their LLM
+// answers in the persistent cache). The fake answers after 100 ms and logs when each answer
+// went out, so finished work is known exactly: none of it may reach the provider again.
 TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
   auto fake = fakes::FakeProviderServer::Start();
   ASSERT_TRUE(fake.ok()) << fake.status();
   fake_ = std::move(*fake);
-  fake_->SetHandler(Answer);
-  fake_->SetLatency(absl::Milliseconds(100));
+  absl::Mutex answered_mu;
+  std::vector<std::pair<std::string, absl::Time>> answered;  // body, when the answer went out
+  fake_->SetHandler([&](const fakes::RecordedRequest& r) {
+    absl::SleepFor(absl::Milliseconds(100));
+    absl::MutexLock lock(&answered_mu);
+    answered.emplace_back(r.body, absl::Now());
+    return Answer(r);
+  });
   std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-jobs-0002");
   std::string config_file = dir_.Write(
       "config.yaml", absl::StrCat("providers:\n  anthropic:\n    kind: anthropic\n    base_url: ",
@@ -225,19 +237,55 @@ TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
     client_ = std::move(*client);
   };
   connect((*first)->address());
-  v1::Job job = Submit(Request("killed"));
-  // Wait for some finished bootstrap progress (finished, checkpointed units of work).
-  int progress_events = 0;
+
+  // 40 training examples (the bundled 20, twice with distinct code) and 10 validation ones;
+  // every training example is bootstrapped (only "medium" traces pass, so the demo quota is
+  // never met), two calls at a time: about 3 s of provider time for a full run.
+  constexpr int kValidation = 10;
+  constexpr int kThreads = 2;
+  v1::OptimizeModuleRequest request = Request("killed");
+  const auto bundled = request.trainset().inline_().examples();
+  request.mutable_trainset()->mutable_inline_()->clear_examples();
+  for (int copy = 0; copy < 3; ++copy) {
+    for (const auto& e : bundled) {
+      v1::Example example = e;
+      example.set_id(absl::StrCat(e.id(), "-", copy));
+      auto& code = (*example.mutable_input()->mutable_fields())["code"];
+      code.set_string_value(absl::StrCat("# copy ", copy, "\n", code.string_value()));
+      auto* set = copy < 2 ? request.mutable_trainset() : request.mutable_valset();
+      if (copy < 2 || request.valset().inline_().examples_size() < kValidation) {
+        *set->mutable_inline_()->add_examples() = example;
+      }
+    }
+  }
+  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(100);
+  request.mutable_optimizer()->set_num_threads(kThreads);
+  v1::Job job = Submit(request);
+  // Wait for the baseline and 16 bootstrapped examples: finished, durable work.
+  int bootstrapped = 0;
   Stream(job.id(), [&](const v1::ProgressEvent& e) {
-    if (e.has_bootstrap() || e.has_trial_finished()) ++progress_events;
-    return progress_events >= 3;
+    if (e.has_bootstrap()) bootstrapped = e.bootstrap().done();
+    return bootstrapped >= 16;
   });
-  ASSERT_GE(progress_events, 3);
+  ASSERT_GE(bootstrapped, 16);
   (*first)->Signal(SIGKILL);
+  const absl::Time killed_at = absl::Now();
   const std::vector<fakes::RecordedRequest> before = fake_->requests();
   const size_t before_count = before.size();
-  std::map<std::string, int> answered_before;
-  for (const auto& r : before) ++answered_before[r.body];
+  std::map<std::string, int> sent_before;
+  for (const auto& r : before) ++sent_before[r.body];
+  // Answers that went out well before the kill reached the server (the margin covers the
+  // trip back): finished work.
+  std::set<std::string> finished;
+  size_t answered_before = 0;  // every answer out before the kill, finished or not
+  {
+    absl::MutexLock lock(&answered_mu);
+    for (const auto& [body, at] : answered) {
+      if (at < killed_at - absl::Milliseconds(300)) finished.insert(body);
+      if (at < killed_at) ++answered_before;
+    }
+  }
+  ASSERT_GE(finished.size(), static_cast<size_t>(kValidation + 5));
 
   auto second = ServerProcess::Start(args);
   ASSERT_TRUE(second.ok()) << second.status();
@@ -257,20 +305,32 @@ TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
   }
   EXPECT_EQ(terminal, 1);
 
-  // Requests answered before the kill are not sent again, except those in flight at the kill
-  // (at most the optimizer's parallelism, 8 by default).
   const auto all = fake_->requests();
-  int repeated = 0;
-  for (size_t i = before_count; i < all.size(); ++i) {
-    auto it = answered_before.find(all[i].body);
-    if (it != answered_before.end() && it->second > 0) {
+  std::set<std::string> distinct_after, distinct_all;
+  int repeated = 0;  // bodies sent before the kill and again after it
+  for (size_t i = 0; i < all.size(); ++i) {
+    distinct_all.insert(all[i].body);
+    if (i < before_count) continue;
+    distinct_after.insert(all[i].body);
+    EXPECT_EQ(finished.count(all[i].body), 0u) << "finished work sent again: request " << i;
+    auto it = sent_before.find(all[i].body);
+    if (it != sent_before.end() && it->second > 0) {
       ++repeated;
       --it->second;
     }
   }
-  EXPECT_LE(repeated, 8) << "of " << (all.size() - before_count) << " requests after restart";
-  std::printf("kill -9: %zu requests before the kill, %zu after, %d repeated\n", before_count,
-              all.size() - before_count, repeated);
+  // The distinct requests of the whole job are what a full run sends; after the restart only
+  // the unfinished part went out.
+  EXPECT_LE(distinct_after.size() + finished.size(), distinct_all.size());
+  // Only calls in flight at the kill (at most the job's parallelism) go out again.
+  EXPECT_LE(repeated, kThreads);
+  std::printf(
+      "kill -9: %zu requests before the kill (%zu answered, %zu finished), %zu after (%zu "
+      "distinct, %d repeated), %zu distinct in the whole job, %lld cache hits after the "
+      "restart\n",
+      before_count, answered_before, finished.size(), all.size() - before_count,
+      distinct_after.size(), repeated, distinct_all.size(),
+      static_cast<long long>(ended.progress().usage().cache_hits()));
   (*second)->Signal(SIGTERM);
 }
 
