@@ -58,10 +58,10 @@ std::string Field(const v1::Example& e, const char* group, const char* name) {
 }
 
 fakes::FakeResponse SeverityAnswer(const std::string& severity) {
-  return fakes::FakeResponse::Text(absl::StrCat(
-      "[[ ## severity ## ]]\n", severity,
-      "\n\n[[ ## findings ## ]]\nno issues\n\n[[ ## recommendations ## ]]\nnone\n\n"
-      "[[ ## completed ## ]]\n"));
+  return fakes::FakeResponse::Text(
+      absl::StrCat("[[ ## severity ## ]]\n", severity,
+                   "\n\n[[ ## findings ## ]]\nno issues\n\n[[ ## recommendations ## ]]\nnone\n\n"
+                   "[[ ## completed ## ]]\n"));
 }
 
 class JobsProgressTest : public ::testing::Test {
@@ -92,7 +92,8 @@ class JobsProgressTest : public ::testing::Test {
     v1::OptimizeModuleRequest request;
     request.mutable_pipeline()->set_yaml(Read(ExamplePath("pipeline.yaml")));
     request.set_program_name(name);
-    for (const auto& e : trainset) *request.mutable_trainset()->mutable_inline_()->add_examples() = e;
+    for (const auto& e : trainset)
+      *request.mutable_trainset()->mutable_inline_()->add_examples() = e;
     for (const auto& e : valset) *request.mutable_valset()->mutable_inline_()->add_examples() = e;
     request.mutable_metric()->mutable_exact_match()->set_field("severity");
     return request;
@@ -168,9 +169,8 @@ class JobsProgressTest : public ::testing::Test {
 };
 
 TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
-  StartServer(absl::Milliseconds(30), [](const fakes::RecordedRequest&) {
-    return SeverityAnswer("medium");
-  });
+  StartServer(absl::Milliseconds(30),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
   const auto examples = BundledExamples();
   auto request = Request("eta", {examples.begin(), examples.begin() + 16},
                          {examples.begin() + 16, examples.end()});
@@ -202,9 +202,8 @@ TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
 // A watcher that never reads while the job runs costs the job nothing (it ends while the
 // watcher's stream is stalled) and, once it reads, gets every event in order.
 TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
-  StartServer(absl::ZeroDuration(), [](const fakes::RecordedRequest&) {
-    return SeverityAnswer("medium");
-  });
+  StartServer(absl::ZeroDuration(),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
   const auto examples = BundledExamples();
   auto request = Request("stalled", {examples.begin(), examples.begin() + 16},
                          {examples.begin() + 16, examples.end()});
