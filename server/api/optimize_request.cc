@@ -27,7 +27,9 @@ absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
       if (!record.ok()) return record.status();
       // Pin the YAML: re-registering the pipeline later must not change a queued job; the
       // name is kept for the program registry.
+      // set_yaml clears the name (a oneof), so it moves to registered_name.
       out.request.mutable_pipeline()->set_yaml(record->yaml);
+      out.request.mutable_pipeline()->set_registered_name(record->name);
       break;
     }
     default:

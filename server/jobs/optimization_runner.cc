@@ -372,7 +372,9 @@ class OptimizationRunner final : public JobRunner {
     }
     store::ProgramRecord program;
     program.pipeline_name =
-        request.pipeline().name().empty() ? optimize.pipeline->name : request.pipeline().name();
+        !request.pipeline().registered_name().empty() ? request.pipeline().registered_name()
+        : !request.pipeline().name().empty()           ? request.pipeline().name()
+                                                        : optimize.pipeline->name;
     program.optimizer = OptimizerName(request.optimizer());
     program.dspy_json = result.dspy_json;
     program.optimized_yaml = result.optimized_yaml;

@@ -33,9 +33,14 @@ config::ServerConfig TestConfig(const TempDir& dir) {
 
 absl::StatusOr<std::unique_ptr<InProcessServer>> InProcessServer::Start(
     config::ServerConfig config) {
-  auto result = std::unique_ptr<InProcessServer>(new InProcessServer());
   app::Server::Options options;
   options.config = std::move(config);
+  return Start(std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<InProcessServer>> InProcessServer::Start(
+    app::Server::Options options) {
+  auto result = std::unique_ptr<InProcessServer>(new InProcessServer());
   auto server = app::Server::Create(std::move(options));
   if (!server.ok()) return server.status();
   result->server_ = std::move(*server);

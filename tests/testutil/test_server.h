@@ -23,6 +23,7 @@ config::ServerConfig TestConfig(const TempDir& dir);
 class InProcessServer {
  public:
   static absl::StatusOr<std::unique_ptr<InProcessServer>> Start(config::ServerConfig config);
+  static absl::StatusOr<std::unique_ptr<InProcessServer>> Start(app::Server::Options options);
   ~InProcessServer();
 
   app::Server& server() { return *server_; }
