@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Runs every benchmark that is built and prints its figures. Usage: run-benchmarks.sh BUILD_DIR
+# record_execution_bench (durable TelemetryService ingestion, ~30 s) takes extra arguments from
+# RECORD_EXECUTION_BENCH_ARGS, e.g. RECORD_EXECUTION_BENCH_ARGS="--seconds 20 --streams 4".
 set -uo pipefail
 BUILD_DIR=${1:-build}
 for dir in "$BUILD_DIR"/bench/*/; do
   for bin in "$dir"*; do
     if [ -f "$bin" ] && [ -x "$bin" ]; then
+      args=()
+      case "$(basename "$bin")" in
+        record_execution_bench) read -r -a args <<< "${RECORD_EXECUTION_BENCH_ARGS:-}" ;;
+      esac
       echo "== $(basename "$bin")"
-      "$bin" || echo "($(basename "$bin") failed with exit code $?)"
+      "$bin" "${args[@]}" || echo "($(basename "$bin") failed with exit code $?)"
       echo
     fi
   done
