@@ -66,6 +66,7 @@ class DatasetsCliTest : public ::testing::Test {
   // Runs the CLI against the server; stdout and stderr in `output`.
   int Run(std::vector<std::string> args, std::string* output) {
     args.insert(args.begin(), {Cli(), "--addr", server_->address()});
+    output->clear();  // RunCommand appends
     return testutil::RunCommand(args, output);
   }
 
