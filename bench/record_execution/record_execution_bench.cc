@@ -161,11 +161,37 @@ bool ReadStat(const std::string& path, double* cpu, std::string* comm) {
   return true;
 }
 
+struct ThreadSample {
+  std::string name;
+  double cpu = 0;       // s on a CPU (schedstat)
+  double runq = 0;      // s runnable but waiting for a CPU (schedstat)
+  double written = 0;   // bytes passed to write()-like calls (io: wchar)
+};
+
 struct CpuSnapshot {
   double process = 0;
   double client = 0;
-  std::map<int, std::pair<std::string, double>> threads;  // tid -> (name, cpu s)
+  std::map<int, ThreadSample> threads;  // by tid
 };
+
+// First line's whitespace-separated numbers of a small /proc file.
+std::vector<double> ReadNumbers(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<double> out;
+  double v = 0;
+  while (in >> v) out.push_back(v);
+  return out;
+}
+
+double ReadWchar(const std::string& path) {
+  std::ifstream in(path);
+  std::string key;
+  double value = 0;
+  while (in >> key >> value) {
+    if (key == "wchar:") return value;
+  }
+  return 0;
+}
 
 CpuSnapshot TakeCpu(pid_t server_pid) {
   CpuSnapshot s;
@@ -181,8 +207,13 @@ CpuSnapshot TakeCpu(pid_t server_pid) {
     int tid = 0;
     if (!absl::SimpleAtoi(e.path().filename().string(), &tid)) continue;
     double cpu = 0;
-    std::string comm;
-    if (ReadStat(e.path().string() + "/stat", &cpu, &comm)) s.threads[tid] = {comm, cpu};
+    ThreadSample t;
+    if (!ReadStat(e.path().string() + "/stat", &cpu, &t.name)) continue;
+    std::vector<double> sched = ReadNumbers(e.path().string() + "/schedstat");
+    t.cpu = sched.size() >= 2 ? sched[0] / 1e9 : cpu;
+    t.runq = sched.size() >= 2 ? sched[1] / 1e9 : 0;
+    t.written = ReadWchar(e.path().string() + "/io");
+    s.threads[tid] = t;
   }
   return s;
 }
@@ -281,12 +312,42 @@ class PhaseProbe {
   explicit PhaseProbe(const Target& target) : target_(target) {
     cpu_ = TakeCpu(target_.pid);
     commits_ = ScrapeCommits(target_.http_port);
+    // The ingestor's writer is the thread that wrote the most so far (the warm-up ran).
+    double most = 0;
+    for (const auto& [tid, t] : cpu_.threads) {
+      if (t.written > most) most = t.written, writer_tid_ = tid;
+    }
+    if (writer_tid_ > 0) {
+      sampler_ = std::thread([this] {
+        const std::string path = absl::StrCat("/proc/", target_.pid, "/task/", writer_tid_, "/stat");
+        while (!stop_.load()) {
+          std::ifstream in(path);
+          std::string line;
+          if (std::getline(in, line)) {
+            const size_t close = line.rfind(')');
+            if (close != std::string::npos && close + 2 < line.size()) {
+              const char state = line[close + 2];
+              ++samples_;
+              if (state == 'D') ++in_d_;
+            }
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      });
+    }
     start_ = SteadyClock::now();
+  }
+  ~PhaseProbe() { StopSampler(); }
+
+  void StopSampler() {
+    stop_ = true;
+    if (sampler_.joinable()) sampler_.join();
   }
 
   // Prints the per-record costs for `records` acknowledged records.
   void Report(int64_t records) {
     const double wall = SecondsSince(start_);
+    StopSampler();
     CpuSnapshot cpu = TakeCpu(target_.pid);
     CommitMetrics commits = ScrapeCommits(target_.http_port);
     const double n = static_cast<double>(std::max<int64_t>(records, 1));
@@ -298,20 +359,36 @@ class PhaseProbe {
                   server_cpu / n * 1e6, server_cpu / wall, client_cpu / n * 1e6,
                   client_cpu / wall, std::thread::hardware_concurrency(),
                   server_cpu > 0 ? std::thread::hardware_concurrency() * n / server_cpu : 0.0);
-      // Busiest server threads over the phase.
+      // Busiest server threads over the phase: on a CPU, and waiting for one.
       std::vector<std::pair<double, std::string>> busy;
-      for (const auto& [tid, entry] : cpu.threads) {
+      for (const auto& [tid, t] : cpu.threads) {
         auto before = cpu_.threads.find(tid);
-        const double used = entry.second - (before != cpu_.threads.end() ? before->second.second : 0);
-        if (used > 0) busy.emplace_back(used, absl::StrCat(entry.first, "/", tid));
+        ThreadSample b = before != cpu_.threads.end() ? before->second : ThreadSample();
+        const double used = t.cpu - b.cpu, runq = t.runq - b.runq;
+        if (used > 0) {
+          busy.emplace_back(used, absl::StrCat(tid == writer_tid_ ? "WRITER " : "", t.name, "/",
+                                               tid, " ", static_cast<int>(used / wall * 100 + 0.5),
+                                               "% (+", static_cast<int>(runq / wall * 100 + 0.5),
+                                               "% runq)"));
+        }
+        if (tid == writer_tid_) {
+          writer_line_ = absl::StrCat(
+              "    writer thread: on a CPU ", static_cast<int>(used / wall * 100 + 0.5),
+              "%, runnable waiting for a CPU ", static_cast<int>(runq / wall * 100 + 0.5),
+              "%, in D state (disk: fsync/checkpoint) ",
+              samples_.load() > 0 ? static_cast<int>(100.0 * in_d_.load() / samples_.load() + 0.5) : 0,
+              "% of samples; wrote ", static_cast<int>((t.written - b.written) / 1e6), " MB (",
+              static_cast<int>((t.written - b.written) / std::max<int64_t>(records, 1)),
+              " bytes/record incl. WAL and checkpoints)");
+        }
       }
       std::sort(busy.rbegin(), busy.rend());
       std::string top;
       for (size_t i = 0; i < busy.size() && i < 5; ++i) {
-        absl::StrAppend(&top, i > 0 ? ", " : "", busy[i].second, " ",
-                        static_cast<int>(busy[i].first / wall * 100 + 0.5), "%");
+        absl::StrAppend(&top, i > 0 ? ", " : "", busy[i].second);
       }
       std::printf("    busiest server threads (%% of one core): %s\n", top.c_str());
+      if (!writer_line_.empty()) std::printf("%s\n", writer_line_.c_str());
     } else {
       std::printf("    cpu: whole process (server and client share it) %.1f us/record, "
                   "%.2f cores busy\n",
@@ -337,6 +414,11 @@ class PhaseProbe {
   CpuSnapshot cpu_;
   CommitMetrics commits_;
   SteadyClock::time_point start_;
+  int writer_tid_ = 0;
+  std::thread sampler_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> samples_{0}, in_d_{0};
+  std::string writer_line_;
 };
 
 struct Latencies {
