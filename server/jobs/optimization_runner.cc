@@ -28,7 +28,10 @@ absl::StatusOr<ojson> ProtoToJson(const google::protobuf::Message& message,
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": ", status.message().ToString()));
   }
-  return ojson::parse(text);
+  // Through nlohmann::json (sorted keys): protobuf iterates map fields (Struct) in an order
+  // that differs between processes, and the checkpoint fingerprint of a resumed job must
+  // match the one its first attempt computed in another process.
+  return ojson::parse(nlohmann::json::parse(text).dump());
 }
 
 absl::Status JsonToStruct(const ojson& json, google::protobuf::Struct* out) {
@@ -263,16 +266,27 @@ WorkEstimate::Plan PlanFor(const optimizer::OptimizeRequest& request,
   return plan;
 }
 
+// Saves at most every kCheckpointInterval: the journal records every finished unit (down to
+// one bootstrap attempt) and rewriting the growing document for each would cost quadratic
+// store traffic. A crash loses at most that interval of finished work, which the persistent
+// LLM cache still answers without provider calls.
 class JobCheckpointSink final : public optimizer::CheckpointSink {
  public:
+  static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(250);
+
   JobCheckpointSink(JobContext& ctx, const JobEventSink& events) : ctx_(ctx), events_(events) {}
   void Save(const ojson& checkpoint) override {
+    const absl::Time now = absl::Now();
+    if (now - last_save_ < kCheckpointInterval) return;
+    last_save_ = now;
     (void)ctx_.Checkpoint(checkpoint.dump(), events_.progress());
   }
 
  private:
   JobContext& ctx_;
   const JobEventSink& events_;
+  // Save() calls are serialized by the journal.
+  absl::Time last_save_ = absl::InfinitePast();
 };
 
 // Promote when there is no production version, when the request does not ask for a
@@ -351,6 +365,13 @@ class OptimizationRunner final : public JobRunner {
                      optimizer::RunOptimization(optimize, hooks));
     events.Finish();
     const optimizer::OptimizationReport& report = result.report;
+    if (hooks.resume_from != nullptr) {
+      // A resumed attempt that took nothing from its checkpoint redid finished work: worth a
+      // line in the log.
+      logging::Info("resumed job finished", {{"job_id", ctx.job().id},
+                                             {"attempt", ctx.job().attempt},
+                                             {"resumed_units", report.resumed_units}});
+    }
 
     RunOutcome outcome;
     switch (report.end_reason) {

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -27,8 +29,30 @@ struct Attempt {
   bool success = false;
   bool error = false;
   std::string error_message;
-  std::vector<TraceStep> trace;
+  // (predictor name, demo) for every step of the trace, in trace order.
+  std::vector<std::pair<std::string, ojson>> steps;
 };
+
+// A finished attempt as journaled (errors are not: a resumed run tries them again).
+ojson AttemptToJson(const Attempt& a) {
+  ojson steps = ojson::array();
+  for (const auto& [name, demo] : a.steps) steps.push_back(ojson::array({name, demo}));
+  return ojson{{"success", a.success}, {"steps", steps}};
+}
+
+std::optional<Attempt> AttemptFromJson(const ojson& json) {
+  if (!json.is_object() || !json.contains("success") || !json.contains("steps")) {
+    return std::nullopt;
+  }
+  Attempt a;
+  a.ran = true;
+  a.success = json["success"].get<bool>();
+  for (const ojson& step : json["steps"]) {
+    if (!step.is_array() || step.size() != 2 || !step[0].is_string()) return std::nullopt;
+    a.steps.emplace_back(step[0].get<std::string>(), step[1]);
+  }
+  return a;
+}
 
 ojson ProgramDemosJson(const Program& program) {
   ojson out = ojson::object();
@@ -210,8 +234,16 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
   int attempted = 0;  // examples decided, for the adaptive window
   size_t pos = 0;
 
-  // Runs the teacher on example i in round r.
+  // Runs the teacher on example i in round r. Each finished attempt is journaled, so a
+  // resumed job takes the attempts it already made (accepted demos included) from its
+  // checkpoint instead of running them again.
+  auto attempt_key = [&](size_t i, int r) {
+    return absl::StrCat(key, "/attempt/", ExampleFingerprint(trainset[i]), "/", r);
+  };
   auto attempt = [&](size_t i, int r) {
+    if (std::optional<ojson> saved = ctx.Lookup(attempt_key(i, r))) {
+      if (std::optional<Attempt> resumed = AttemptFromJson(*saved)) return *resumed;
+    }
     Attempt a;
     a.ran = true;
     Program t = teacher;
@@ -247,7 +279,9 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
     } else {
       a.success = value->passed;
     }
-    a.trace = std::move(outcome.trace);
+    for (const TraceStep& step : outcome.trace)
+      a.steps.emplace_back(step.predictor, DemoFromTrace(step));
+    ctx.Record(attempt_key(i, r), AttemptToJson(a));
     return a;
   };
 
@@ -291,9 +325,9 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
         success = true;
         std::map<std::string, std::vector<ojson>> per_predictor;
         std::vector<std::string> order;
-        for (const TraceStep& step : a.trace) {
-          if (per_predictor.count(step.predictor) == 0) order.push_back(step.predictor);
-          per_predictor[step.predictor].push_back(DemoFromTrace(step));
+        for (const auto& [predictor, demo] : a.steps) {
+          if (per_predictor.count(predictor) == 0) order.push_back(predictor);
+          per_predictor[predictor].push_back(demo);
         }
         for (const std::string& name : order) {
           std::vector<ojson>& demos = per_predictor[name];

@@ -324,6 +324,11 @@ TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
   EXPECT_LE(distinct_after.size() + finished.size(), distinct_all.size());
   // Only calls in flight at the kill (at most the job's parallelism) go out again.
   EXPECT_LE(repeated, kThreads);
+  // The resumed attempt takes finished work from its checkpoint instead of redoing it through
+  // the LLM cache: at least the baseline's validation runs were not run again (a rerun of the
+  // whole job would have a cache hit for every answer sent before the kill).
+  EXPECT_LE(ended.progress().usage().cache_hits() + kValidation,
+            static_cast<int64_t>(answered_before));
   std::printf(
       "kill -9: %zu requests before the kill (%zu answered, %zu finished), %zu after (%zu "
       "distinct, %d repeated), %zu distinct in the whole job, %lld cache hits after the "
