@@ -774,7 +774,7 @@ std::string Usage() {
          "  pipelines list\n"
          "  datasets create NAME [--pipeline P]\n"
          "  datasets list | datasets delete NAME\n"
-         "  datasets examples NAME              list a dataset's examples\n"
+         "  datasets examples NAME           list a dataset's examples\n"
          "  datasets add NAME --input JSON --expected JSON [--metadata JSON]\n"
          "  datasets delete-example NAME ID\n"
          "  datasets import NAME (--jsonl FILE | --dir DIR)\n"

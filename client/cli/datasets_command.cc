@@ -1,5 +1,7 @@
 #include "client/cli/datasets_command.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -8,8 +10,6 @@
 #include <sstream>
 #include <system_error>
 #include <vector>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -103,7 +103,8 @@ absl::Status List(Context& c, const CommandArgs& args) {
     return absl::OkStatus();
   }
   c.out << std::left << std::setw(26) << "NAME" << std::setw(26) << "PIPELINE" << std::setw(10)
-        << "EXAMPLES" << "CREATED\n";
+        << "EXAMPLES"
+        << "CREATED\n";
   for (const auto& d : all.datasets()) {
     c.out << std::left << std::setw(26) << d.name() << std::setw(26)
           << (d.pipeline_name().empty() ? "-" : d.pipeline_name()) << std::setw(10)
@@ -154,7 +155,8 @@ absl::Status Examples(Context& c, const CommandArgs& args) {
     return absl::OkStatus();
   }
   c.out << std::left << std::setw(10) << "ID" << std::setw(29) << "CREATED" << std::setw(42)
-        << "INPUT" << "EXPECTED\n";
+        << "INPUT"
+        << "EXPECTED\n";
   for (const auto& e : all.examples()) {
     c.out << std::left << std::setw(10) << e.id() << std::setw(29) << e.created_at()
           << std::setw(42) << Abbreviate(e.input(), 40) << Abbreviate(e.expected_output(), 40)
@@ -190,8 +192,8 @@ absl::Status Add(Context& c, const CommandArgs& args) {
   } else if (!response.ids().empty()) {
     c.out << "added example " << response.ids(0) << " to " << request.dataset() << "\n";
   } else {
-    c.out << "not added: the same input and expected output is already in "
-          << request.dataset() << "\n";
+    c.out << "not added: the same input and expected output is already in " << request.dataset()
+          << "\n";
   }
   return absl::OkStatus();
 }
@@ -246,9 +248,9 @@ absl::Status Import(Context& c, const CommandArgs& args) {
     if (!s.ok()) {
       // Earlier chunks are committed; importing again is safe (duplicates are skipped).
       return absl::Status(
-          s.code(), absl::StrCat(chunk.sources.front(), " .. ", chunk.sources.back(), ": ",
-                                 s.message(), " (", total.ids_size(),
-                                 " examples imported before; importing again skips them)"));
+          s.code(),
+          absl::StrCat(chunk.sources.front(), " .. ", chunk.sources.back(), ": ", s.message(), " (",
+                       total.ids_size(), " examples imported before; importing again skips them)"));
     }
     for (auto& id : *response.mutable_ids()) total.add_ids(std::move(id));
     total.set_duplicates(total.duplicates() + response.duplicates());
@@ -265,8 +267,7 @@ absl::Status Import(Context& c, const CommandArgs& args) {
   }
   if (!total.errors().empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(total.errors_size(), " examples rejected by the server: ",
-                     total.errors(0)));
+        absl::StrCat(total.errors_size(), " examples rejected by the server: ", total.errors(0)));
   }
   return absl::OkStatus();
 }
@@ -275,8 +276,7 @@ absl::Status Import(Context& c, const CommandArgs& args) {
 class ExportSink {
  public:
   virtual ~ExportSink() = default;
-  virtual absl::Status Write(const std::vector<v1::Example>& page,
-                             const std::string& jsonl) = 0;
+  virtual absl::Status Write(const std::vector<v1::Example>& page, const std::string& jsonl) = 0;
   virtual absl::Status Finish() = 0;
   virtual std::string Summary() const = 0;
 };
@@ -290,8 +290,7 @@ class JsonlSink : public ExportSink {
     if (path == "-") return sink;
     std::error_code error;
     if (fs::exists(path, error) && !force) {
-      return UsageError(
-          absl::StrCat("--jsonl: \"", path, "\" exists; --force overwrites it"));
+      return UsageError(absl::StrCat("--jsonl: \"", path, "\" exists; --force overwrites it"));
     }
     sink->temp_ = absl::StrCat(path, ".tmp.", ::getpid());
     sink->file_.open(sink->temp_, std::ios::binary | std::ios::trunc);
@@ -311,12 +310,13 @@ class JsonlSink : public ExportSink {
     return absl::OkStatus();
   }
   absl::Status Finish() override {
-    if (temp_.empty()) return stdout_.flush() ? absl::OkStatus()
-                                              : absl::UnavailableError("cannot write stdout");
+    if (temp_.empty())
+      return stdout_.flush() ? absl::OkStatus() : absl::UnavailableError("cannot write stdout");
     file_.close();
     std::error_code error;
     if (file_) fs::rename(temp_, path_, error);
-    if (!file_ || error) return absl::UnavailableError(absl::StrCat("cannot write \"", path_, "\""));
+    if (!file_ || error)
+      return absl::UnavailableError(absl::StrCat("cannot write \"", path_, "\""));
     finished_ = true;
     return absl::OkStatus();
   }
@@ -355,8 +355,8 @@ class DirSink : public ExportSink {
   }
   absl::Status Finish() override { return absl::OkStatus(); }
   std::string Summary() const override {
-    return absl::StrCat("exported ", written_ + unchanged_, " examples to ", dir_, " (",
-                        written_, " written, ", unchanged_, " unchanged)");
+    return absl::StrCat("exported ", written_ + unchanged_, " examples to ", dir_, " (", written_,
+                        " written, ", unchanged_, " unchanged)");
   }
 
  private:
@@ -385,8 +385,7 @@ absl::StatusOr<std::vector<v1::Example>> ParsePage(const std::string& jsonl) {
 
 absl::Status Export(Context& c, const CommandArgs& args) {
   RETURN_IF_ERROR(args.Check({"jsonl", "dir", "force"}));
-  constexpr char kUsage[] =
-      "elexirion datasets export NAME (--jsonl FILE|- | --dir DIR) [--force]";
+  constexpr char kUsage[] = "elexirion datasets export NAME (--jsonl FILE|- | --dir DIR) [--force]";
   RETURN_IF_ERROR(ExpectPositional(args, 1, kUsage));
   RETURN_IF_ERROR(ExactlyOne(args, "jsonl", "dir", kUsage));
   const bool force = args.Has("force");

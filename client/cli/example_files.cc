@@ -12,8 +12,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "client/cli/command.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -161,8 +161,7 @@ absl::StatusOr<std::vector<ImportChunk>> ChunkForImport(const std::vector<Source
   std::vector<ImportChunk> chunks;
   for (const auto& e : examples) {
     std::string line;
-    if (auto s = google::protobuf::util::MessageToJsonString(e.example, &line, options);
-        !s.ok()) {
+    if (auto s = google::protobuf::util::MessageToJsonString(e.example, &line, options); !s.ok()) {
       return UsageError(absl::StrCat(e.source, ": ", s.message().ToString()));
     }
     line.push_back('\n');
@@ -234,9 +233,8 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 absl::StatusOr<WriteOutcome> WriteExampleFile(const std::string& dir, const v1::Example& example,
                                               bool force) {
   if (!IsValidId(example.id())) {
-    return absl::DataLossError(
-        absl::StrCat("the server sent an example id unfit for a file name: \"", example.id(),
-                     "\""));
+    return absl::DataLossError(absl::StrCat(
+        "the server sent an example id unfit for a file name: \"", example.id(), "\""));
   }
   const std::string path = (fs::path(dir) / (example.id() + ".json")).string();
   const std::string content = DesignLayoutJson(example);

@@ -50,8 +50,8 @@ absl::Status UsageStatsCommand(Context& c, const CommandArgs& args) {
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::UsageStats stats;
-  RETURN_IF_ERROR(client::FromGrpcStatus(
-      c.client.telemetry().GetUsageStats(&context, request, &stats)));
+  RETURN_IF_ERROR(
+      client::FromGrpcStatus(c.client.telemetry().GetUsageStats(&context, request, &stats)));
   if (c.inv.json) {
     c.out << ToJson(stats);
     return absl::OkStatus();
@@ -72,8 +72,8 @@ absl::Status UsageStatsCommand(Context& c, const CommandArgs& args) {
                                seconds(stats.latency_p99_seconds()))
                 : "-")
         << "\n"
-        << "new examples since last optimization: "
-        << stats.new_examples_since_optimization() << "\n"
+        << "new examples since last optimization: " << stats.new_examples_since_optimization()
+        << "\n"
         << "last optimization:  " << FormatTimestamp(stats.last_optimization_time()) << "\n";
   return absl::OkStatus();
 }

@@ -150,8 +150,8 @@ TEST_F(DatasetsCliTest, DesignLayoutRoundTripKeepsExamplesAndReimportAddsNone) {
     auto json = nlohmann::ordered_json::parse(text);
     std::vector<std::string> keys;
     for (const auto& [key, value] : json.items()) keys.push_back(key);
-    EXPECT_THAT(keys, ::testing::ElementsAre("id", "input", "expected_output", "metadata",
-                                             "created_at"));
+    EXPECT_THAT(keys,
+                ::testing::ElementsAre("id", "input", "expected_output", "metadata", "created_at"));
     const std::string id = json["id"];
     EXPECT_EQ(entry.path().filename().string(), id + ".json");
     ASSERT_TRUE(originals.count(id)) << id;
@@ -283,8 +283,7 @@ TEST_F(DatasetsCliTest, PagedExportReturnsAllExamplesInOrder) {
       int lines = 0;
       for (absl::string_view line : absl::StrSplit(page.jsonl(), '\n', absl::SkipEmpty())) {
         v1::Example example;
-        ASSERT_TRUE(
-            google::protobuf::util::JsonStringToMessage(std::string(line), &example).ok());
+        ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &example).ok());
         EXPECT_EQ(example.expected_output().fields().at("n").number_value(),
                   static_cast<double>(seen.size()));
         seen.push_back(example.id());
@@ -367,7 +366,8 @@ TEST_F(DatasetsCliTest, BadInputsExitTwoOrReturnTheServerError) {
   std::ofstream(src + "/noinput1.json") << R"({"id": "noinput1", "expected_output": {}})";
   EXPECT_EQ(Run({"datasets", "import", "qa", "--dir", src}, &out), 2) << out;
   EXPECT_THAT(out, HasSubstr("noinput1.json: input: required"));
-  std::ofstream(dir_.File("bad.jsonl")) << R"({"input": {"a": 1}})" << "\n[1, 2]\n";
+  std::ofstream(dir_.File("bad.jsonl")) << R"({"input": {"a": 1}})"
+                                        << "\n[1, 2]\n";
   EXPECT_EQ(Run({"datasets", "import", "qa", "--jsonl", dir_.File("bad.jsonl")}, &out), 2);
   EXPECT_THAT(out, HasSubstr("bad.jsonl:2: must be a JSON object"));
 

@@ -22,8 +22,8 @@ using testutil::TempDir;
 SourcedExample Make(int n, size_t padding = 0) {
   SourcedExample e;
   e.source = absl::StrCat("dir/", n, ".json");
-  std::string json = absl::StrCat(R"({"input": {"n": )", n, R"(, "pad": ")",
-                                   std::string(padding, 'x'), R"("}})");
+  std::string json =
+      absl::StrCat(R"({"input": {"n": )", n, R"(, "pad": ")", std::string(padding, 'x'), R"("}})");
   EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &e.example).ok());
   return e;
 }
