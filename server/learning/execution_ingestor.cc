@@ -1,5 +1,6 @@
 #include "server/learning/execution_ingestor.h"
 
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -100,8 +101,9 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
     const double quality = QualityOf(record);
     const PipelinePolicy policy = options_.config.PolicyFor(record.pipeline_name);
     store::ExecutionRecordRow row;
-    // Chosen here rather than by the store so a harvested example can name its execution.
-    row.id = RandomHexId(16);
+    // Chosen here rather than by the store so a harvested example can name its execution;
+    // time-ordered so inserts append to the id index.
+    row.id = TimeOrderedHexId();
     row.record_id = record.record_id;
     row.pipeline_name = record.pipeline_name;
     row.program_version = record.program_version;
@@ -171,39 +173,63 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
   }
   const absl::Time started = absl::Now();
   auto stored = options_.store->InsertExecutions(rows);
+  // Another process may have drawn the same time-ordered id (same millisecond and counter):
+  // such rows get a new id (and their example the new execution_id) and go again.
+  for (int attempt = 0; stored.ok() && attempt < 3; ++attempt) {
+    std::vector<size_t> collided;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (absl::IsAlreadyExists((*stored)[i].status)) collided.push_back(i);
+    }
+    if (collided.empty()) break;
+    std::vector<store::ExecutionRecordRow> again;
+    for (size_t i : collided) {
+      rows[i].id = TimeOrderedHexId();
+      if (rows[i].harvest.has_value()) {
+        nlohmann::json metadata = nlohmann::json::parse(rows[i].harvest->metadata_json);
+        metadata["execution_id"] = rows[i].id;
+        rows[i].harvest->metadata_json = metadata.dump();
+      }
+      again.push_back(rows[i]);
+    }
+    auto retried = options_.store->InsertExecutions(again);
+    if (!retried.ok()) break;  // the first commit's rows are durable; these stay rejected
+    for (size_t k = 0; k < collided.size(); ++k) (*stored)[collided[k]] = (*retried)[k];
+  }
   RecordCommit(rows.size(), absl::ToDoubleSeconds(absl::Now() - started));
   if (!stored.ok()) {
     logging::Warning("execution commit failed",
                      {{"rows", rows.size()}, {"error", stored.status().ToString()}});
   }
+  std::map<std::string, PipelineIngest> per_pipeline;
   size_t offset = 0;
   for (Submission& s : batch) {
     std::vector<IngestResult> results(s.quality.size());
     for (size_t i = 0; i < results.size(); ++i, ++offset) {
       IngestResult& r = results[i];
       const store::ExecutionRecordRow& row = rows[offset];
+      PipelineIngest& counts = per_pipeline[row.pipeline_name];
       r.quality_score = s.quality[i];
-      if (!stored.ok()) {
-        r.status = stored.status();
-        RecordIngested(row.pipeline_name, "rejected", 0, 0);
+      r.status = stored.ok() ? (*stored)[offset].status : stored.status();
+      if (!r.status.ok()) {
+        ++counts.rejected;
         continue;
       }
       const store::ExecutionInsertResult& result = (*stored)[offset];
-      r.status = result.status;
       r.id = result.id;
       r.duplicate = result.duplicate;
       r.harvested = !result.example_id.empty();
-      if (!r.status.ok()) {
-        RecordIngested(row.pipeline_name, "rejected", 0, 0);
-      } else if (r.duplicate) {
-        RecordIngested(row.pipeline_name, "duplicate", 0, 0);
-      } else {
-        RecordIngested(row.pipeline_name, "accepted", row.duration_seconds, r.quality_score);
-        if (r.harvested) RecordHarvested(row.pipeline_name);
+      if (r.duplicate) {
+        ++counts.duplicates;
+        continue;
       }
+      ++counts.accepted;
+      counts.harvested += r.harvested ? 1 : 0;
+      counts.durations.push_back(row.duration_seconds);
+      counts.qualities.push_back(r.quality_score);
     }
     s.done(std::move(results));
   }
+  for (const auto& [pipeline, counts] : per_pipeline) RecordIngested(pipeline, counts);
 }
 
 }  // namespace elexirion::learning

@@ -115,24 +115,30 @@ void InitTelemetryMetrics(int max_pipeline_labels) {
   g_families = f;
 }
 
-void RecordIngested(const std::string& pipeline, const char* outcome, double duration_seconds,
-                    double quality_score) {
+void RecordIngested(const std::string& pipeline, const PipelineIngest& ingest) {
   Families* f = Get();
   if (f == nullptr) return;
   const std::string label = Label(*f, pipeline);
-  f->recorded->Add({{"pipeline", label}, {"outcome", outcome}}).Increment();
-  if (std::string_view(outcome) != "accepted") return;
+  auto count = [&](const char* outcome, int64_t n) {
+    if (n > 0) {
+      f->recorded->Add({{"pipeline", label}, {"outcome", outcome}})
+          .Increment(static_cast<double>(n));
+    }
+  };
+  count("accepted", ingest.accepted);
+  count("duplicate", ingest.duplicates);
+  count("rejected", ingest.rejected);
+  if (ingest.harvested > 0) {
+    f->harvested->Add({{"pipeline", label}}).Increment(static_cast<double>(ingest.harvested));
+  }
+  if (ingest.durations.empty()) return;
   static const prometheus::Histogram::BucketBoundaries kDuration = {0.1, 0.25, 0.5, 1,   2.5, 5,
                                                                     10,  30,   60,  120, 300, 600};
   static const prometheus::Histogram::BucketBoundaries kQuality = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-  f->duration->Add({{"pipeline", label}}, kDuration).Observe(duration_seconds);
-  f->quality->Add({{"pipeline", label}}, kQuality).Observe(quality_score);
-}
-
-void RecordHarvested(const std::string& pipeline) {
-  Families* f = Get();
-  if (f == nullptr) return;
-  f->harvested->Add({{"pipeline", Label(*f, pipeline)}}).Increment();
+  prometheus::Histogram& duration = f->duration->Add({{"pipeline", label}}, kDuration);
+  prometheus::Histogram& quality = f->quality->Add({{"pipeline", label}}, kQuality);
+  for (double d : ingest.durations) duration.Observe(d);
+  for (double q : ingest.qualities) quality.Observe(q);
 }
 
 void RecordCommit(size_t rows, double seconds) {

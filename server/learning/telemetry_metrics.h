@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/learning/usage.h"
 
@@ -12,10 +13,18 @@ namespace elexirion::learning {
 
 void InitTelemetryMetrics(int max_pipeline_labels);
 
-// One ingested record: outcome "accepted", "duplicate" or "rejected".
-void RecordIngested(const std::string& pipeline, const char* outcome, double duration_seconds,
-                    double quality_score);
-void RecordHarvested(const std::string& pipeline);
+// What one commit did for one pipeline.
+struct PipelineIngest {
+  int64_t accepted = 0;
+  int64_t duplicates = 0;
+  int64_t rejected = 0;
+  int64_t harvested = 0;
+  // Of the accepted records.
+  std::vector<double> durations;
+  std::vector<double> qualities;
+};
+// Called once per pipeline per commit (label lookups are not per record).
+void RecordIngested(const std::string& pipeline, const PipelineIngest& ingest);
 // One group commit of `rows` rows that took `seconds`.
 void RecordCommit(size_t rows, double seconds);
 void SetIngestQueueDepth(int64_t rows);

@@ -172,6 +172,9 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const Options& opti
   }
   RETURN_IF_ERROR(conn->Exec(absl::StrCat("PRAGMA synchronous=", options.synchronous)));
   RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys=ON"));
+  if (options.cache_kib > 0) {
+    RETURN_IF_ERROR(conn->Exec(absl::StrCat("PRAGMA cache_size=-", options.cache_kib)));
+  }
   if (options.query_only) RETURN_IF_ERROR(conn->Exec("PRAGMA query_only=1"));
   return conn;
 }

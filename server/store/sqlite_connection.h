@@ -92,6 +92,9 @@ class Connection {
     bool query_only = false;
     // SQLITE_LIMIT_LENGTH: largest string/blob the connection accepts.
     int max_value_bytes = 64 << 20;
+    // Page cache of this connection in KiB (PRAGMA cache_size=-N); 0 = SQLite's 2 MiB. The
+    // writer gets a larger one: batched inserts touch many index pages per transaction.
+    int cache_kib = 0;
   };
 
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const Options& options);

@@ -40,6 +40,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
   conn_options.busy_timeout = options.busy_timeout;
   conn_options.synchronous = options.durability == Durability::kFull ? "FULL" : "NORMAL";
   conn_options.max_value_bytes = options.max_value_bytes;
+  conn_options.cache_kib = 32 << 10;
   ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> writer,
                    sqlite::Connection::Open(conn_options));
   RETURN_IF_ERROR(sqlite::Migrate(*writer, sqlite::SchemaMigrations(), options.clock->Now()));
@@ -48,6 +49,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
   conn_options.create = false;
   conn_options.wal = false;  // persistent: already set by the writer
   conn_options.query_only = true;
+  conn_options.cache_kib = 0;
   for (int i = 0; i < options.reader_connections; ++i) {
     ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> reader,
                      sqlite::Connection::Open(conn_options));

@@ -4,7 +4,10 @@
 #include <unistd.h>
 
 #include <set>
+#include <string>
+#include <vector>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace elexirion {
@@ -19,6 +22,24 @@ TEST(IdsTest, HexOfRequestedLengthAndDistinct) {
     seen.insert(id);
   }
   EXPECT_EQ(seen.size(), 1000u);
+}
+
+TEST(IdsTest, TimeOrderedIdsSortByCreationAndAreDistinct) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5000; ++i) {
+    ids.push_back(TimeOrderedHexId());
+    if (i % 1000 == 0) absl::SleepFor(absl::Milliseconds(2));
+  }
+  std::set<std::string> seen(ids.begin(), ids.end());
+  EXPECT_EQ(seen.size(), ids.size());
+  for (const std::string& id : ids) {
+    ASSERT_EQ(id.size(), 16u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos);
+  }
+  // The millisecond prefix never goes backwards and decodes to now.
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_LE(ids[i - 1].substr(0, 11), ids[i].substr(0, 11));
+  const int64_t ms = std::stoll(ids.back().substr(0, 11), nullptr, 16);
+  EXPECT_NEAR(static_cast<double>(ms), static_cast<double>(absl::ToUnixMillis(absl::Now())), 5000);
 }
 
 TEST(IdsTest, ForkedChildDoesNotRepeatTheParentSequence) {

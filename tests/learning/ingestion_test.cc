@@ -42,8 +42,7 @@ TEST(HeuristicQualityTest, FollowsTheDesignDocument) {
 }
 
 TEST(QualityScorerTest, ConfiguredMetricScoresAgainstMetadataExpectedOutput) {
-  auto scorer = QualityScorer::Create(
-      Metric(R"({"exact_match": {"field": "severity"}})"));
+  auto scorer = QualityScorer::Create(Metric(R"({"exact_match": {"field": "severity"}})"));
   ASSERT_TRUE(scorer.ok()) << scorer.status();
   const json input = {{"code", "x"}};
   const json output = {{"severity", "High"}};
@@ -182,12 +181,13 @@ class IngestorTest : public ::testing::Test {
 };
 
 TEST_F(IngestorTest, AcknowledgesAfterTheCommitWithHarvestAndPipelineConfig) {
-  ASSERT_TRUE(sqlite_->UpsertPipeline({"code_analysis", "name: code_analysis\nsteps: []\n", 0,
-                                       store::kUnsetTime})
+  ASSERT_TRUE(sqlite_
+                  ->UpsertPipeline(
+                      {"code_analysis", "name: code_analysis\nsteps: []\n", 0, store::kUnsetTime})
                   .ok());
   auto ingestor = NewIngestor();
-  auto results = IngestAndWait(*ingestor, {Record("code_analysis", 1, true),
-                                           Record("code_analysis", 2, false)});
+  auto results = IngestAndWait(
+      *ingestor, {Record("code_analysis", 1, true), Record("code_analysis", 2, false)});
   ASSERT_EQ(results.size(), 2u);
   EXPECT_TRUE(results[0].status.ok());
   EXPECT_EQ(results[0].quality_score, 8.5);
@@ -223,8 +223,8 @@ TEST_F(IngestorTest, ConcurrentCallersShareCommits) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(acknowledged.load(), kThreads * kPerThread);
   EXPECT_LT(gated_->commits(), kThreads * kPerThread / 4) << "commits were not grouped";
-  auto summary = sqlite_->SummarizeExecutions("group", absl::InfinitePast(),
-                                              absl::InfiniteFuture());
+  auto summary =
+      sqlite_->SummarizeExecutions("group", absl::InfinitePast(), absl::InfiniteFuture());
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->executions, kThreads * kPerThread);
 }
@@ -252,8 +252,7 @@ TEST_F(IngestorTest, FullQueueAnswersResourceExhaustedAndLosesNothingAccepted) {
   gated_->Open();
   ingestor->Stop();  // commits what was accepted
   EXPECT_EQ(done.load(), 11);
-  auto summary =
-      sqlite_->SummarizeExecutions("bp", absl::InfinitePast(), absl::InfiniteFuture());
+  auto summary = sqlite_->SummarizeExecutions("bp", absl::InfinitePast(), absl::InfiniteFuture());
   ASSERT_TRUE(summary.ok());
   EXPECT_EQ(summary->executions, 11);
   EXPECT_EQ(ingestor->Ingest({Record("bp", 12, false)}, count).code(),
@@ -288,6 +287,45 @@ TEST_F(IngestorTest, PolicyChoosesDatasetThresholdAndQualityMetric) {
   ASSERT_TRUE(dataset.ok());
   EXPECT_EQ(dataset->example_count, 1);
   EXPECT_EQ(dataset->pipeline_name, "graded");
+}
+
+// Another process took the id first (same millisecond and counter): the row gets a new id and
+// its example the new execution_id.
+class CollidingStore : public testutil::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  absl::StatusOr<std::vector<store::ExecutionInsertResult>> InsertExecutions(
+      const std::vector<store::ExecutionRecordRow>& rows) override {
+    if (!collided_ && !rows.empty()) {
+      collided_ = true;
+      store::ExecutionRecordRow other = rows[0];
+      other.record_id = "someone-else";
+      other.harvest.reset();
+      taken_id_ = other.id;
+      (void)inner_->InsertExecutions({other});
+    }
+    return inner_->InsertExecutions(rows);
+  }
+  bool collided_ = false;
+  std::string taken_id_;
+};
+
+TEST_F(IngestorTest, IdCollisionWithAnotherWriterIsRetriedWithANewId) {
+  CollidingStore colliding(sqlite_.get());
+  ExecutionIngestor::Options options;
+  options.store = &colliding;
+  auto ingestor = ExecutionIngestor::Create(std::move(options));
+  ASSERT_TRUE(ingestor.ok());
+  auto results = IngestAndWait(**ingestor, {Record("collide", 1, true)});
+  ASSERT_EQ(results.size(), 1u);
+  ASSERT_TRUE(results[0].status.ok()) << results[0].status;
+  EXPECT_TRUE(colliding.collided_);
+  EXPECT_NE(results[0].id, colliding.taken_id_);
+  EXPECT_TRUE(results[0].harvested);
+  auto page = sqlite_->ListExamples("collide", 0, "");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->examples.size(), 1u);
+  EXPECT_EQ(json::parse(page->examples[0].metadata_json)["execution_id"], results[0].id);
 }
 
 TEST_F(IngestorTest, UnusableQualityMetricFailsCreation) {
