@@ -75,16 +75,6 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const ApiCo
   return reactor;
 }
 
-// An RPC whose implementation lands with a later part of the product.
-inline grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx,
-                                               const ApiContext& api, const char* method,
-                                               const char* until) {
-  return RunUnary(ctx, api, [&] {
-    return absl::UnimplementedError(
-        absl::StrCat(method, " is not implemented yet (arrives with ", until, ")"));
-  });
-}
-
 // A server-streaming reactor that ends at once with `status`.
 template <typename T>
 class FinishedWriter final : public grpc::ServerWriteReactor<T> {

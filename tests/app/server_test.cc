@@ -58,17 +58,6 @@ TEST_F(ServerTest, ListJobsOnEmptyStore) {
   EXPECT_TRUE(response.next_page_token().empty());
 }
 
-TEST_F(ServerTest, UnimplementedRpcSaysWhatIsMissing) {
-  auto client = server_->NewClient();
-  grpc::ClientContext context;
-  client->Prepare(&context);
-  v1::RecordExecutionRequest request;
-  v1::RecordExecutionResponse response;
-  grpc::Status status = client->telemetry().RecordExecution(&context, request, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_THAT(status.error_message(), HasSubstr("RecordExecution"));
-}
-
 TEST_F(ServerTest, JobsListGetAndCancelFromTheStore) {
   v1::OptimizeModuleRequest request;
   request.set_program_name("code_analysis");
