@@ -55,8 +55,35 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
                      sqlite::Connection::Open(conn_options));
     readers.push_back(std::move(reader));
   }
-  return std::unique_ptr<SqliteStore>(
+  std::unique_ptr<sqlite::Connection> checkpoint_conn;
+  if (!options.in_memory && options.checkpoint_interval > absl::ZeroDuration()) {
+    // 20,000 pages (about 80 MB of WAL) before a commit checkpoints by itself.
+    RETURN_IF_ERROR(writer->Exec("PRAGMA wal_autocheckpoint=20000"));
+    conn_options.query_only = false;  // a checkpoint writes the database file
+    ASSIGN_OR_RETURN(checkpoint_conn, sqlite::Connection::Open(conn_options));
+  }
+  std::unique_ptr<SqliteStore> store(
       new SqliteStore(std::move(options), std::move(writer), std::move(readers)));
+  if (checkpoint_conn != nullptr) {
+    store->checkpoint_conn_ = std::move(checkpoint_conn);
+    store->checkpointer_ = std::thread([s = store.get()] { s->CheckpointLoop(); });
+  }
+  return store;
+}
+
+void SqliteStore::CheckpointLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      if (checkpoint_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                          options_.checkpoint_interval)) {
+        return;
+      }
+    }
+    // PASSIVE copies what it can without waiting for (or blocking) the writer or readers;
+    // the writer then restarts the WAL from the top once everything was copied.
+    (void)checkpoint_conn_->Exec("PRAGMA wal_checkpoint(PASSIVE)");
+  }
 }
 
 SqliteStore::SqliteStore(Options options, std::unique_ptr<sqlite::Connection> writer,
@@ -65,7 +92,13 @@ SqliteStore::SqliteStore(Options options, std::unique_ptr<sqlite::Connection> wr
   for (const auto& r : readers_) free_readers_.push_back(r.get());
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    stopping_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
 
 absl::Status SqliteStore::Write(ConnFn fn) {
   absl::MutexLock lock(&writer_mu_);

@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -55,6 +56,11 @@ class SqliteStore final : public Store {
     int max_value_bytes = 64 << 20;
     // Fills unset creation times. nullptr = Clock::Real().
     Clock* clock = nullptr;
+    // WAL checkpoints run on a background thread this often, so the writer never stalls on
+    // copying pages into the database file and syncing it. Zero = SQLite's automatic
+    // checkpoints inside the committing write (as a safety net they also stay on, at a
+    // much larger WAL size, when the background thread cannot keep up).
+    absl::Duration checkpoint_interval = absl::Milliseconds(100);
   };
 
   // Opens (creating if needed) and migrates the database. FAILED_PRECONDITION when its schema
@@ -128,8 +134,7 @@ class SqliteStore final : public Store {
                                                                  int limit) override;
   absl::StatusOr<int64_t> PruneExecutions(absl::Time before, int limit) override;
   absl::StatusOr<ExecutionSummary> SummarizeExecutions(const std::string& pipeline_name,
-                                                       absl::Time since,
-                                                       absl::Time until) override;
+                                                       absl::Time since, absl::Time until) override;
 
   absl::Status PutPipelineBaseline(const PipelineBaselineRecord& baseline) override;
   absl::StatusOr<PipelineBaselineRecord> GetPipelineBaseline(
@@ -159,12 +164,19 @@ class SqliteStore final : public Store {
   absl::Status Read(ConnFn fn);
   absl::Time Now() const { return options_.clock->Now(); }
 
+  void CheckpointLoop();
+
   const Options options_;
   absl::Mutex writer_mu_;
   const std::unique_ptr<sqlite::Connection> writer_ ABSL_PT_GUARDED_BY(writer_mu_);
   const std::vector<std::unique_ptr<sqlite::Connection>> readers_;
   absl::Mutex pool_mu_;
   std::vector<sqlite::Connection*> free_readers_ ABSL_GUARDED_BY(pool_mu_);
+  // Background checkpoints (file databases with checkpoint_interval > 0).
+  std::unique_ptr<sqlite::Connection> checkpoint_conn_;
+  absl::Mutex checkpoint_mu_;
+  bool stopping_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace elexirion::store
