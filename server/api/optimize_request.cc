@@ -73,18 +73,16 @@ absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
   record.program_name = request.program_name();
   record.optimizer = validated.optimizer;
   record.request = validated.request.SerializeAsString();
+  // The "queued" event is written with the job: a fast job claimed at once must not end
+  // before it (a watcher would see events after the terminal one).
+  v1::ProgressEvent queued_event;
+  queued_event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
+  queued_event.mutable_state_changed()->set_message("queued");
+  const store::NewJobEvent first_event{"state_changed", queued_event.SerializeAsString()};
   bool existed = false;
-  ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed));
+  ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed, &first_event));
   if (already_existed != nullptr) *already_existed = existed;
-  if (!existed) {
-    v1::ProgressEvent event;
-    event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
-    event.mutable_state_changed()->set_message("queued");
-    auto seq = api.store->AppendJobEvent(record.id, std::nullopt, "state_changed",
-                                         event.SerializeAsString(), absl::Now());
-    if (seq.ok()) record.last_event_seq = *seq;
-    if (api.workers != nullptr) api.workers->Wake();
-  }
+  if (!existed && api.workers != nullptr) api.workers->Wake();
   return record;
 }
 

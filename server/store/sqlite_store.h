@@ -74,8 +74,8 @@ class SqliteStore final : public Store {
   absl::Status Ping() override;
   absl::Status IntegrityCheck() override;
 
-  absl::StatusOr<JobRecord> CreateJob(const JobRecord& job,
-                                      bool* already_existed = nullptr) override;
+  absl::StatusOr<JobRecord> CreateJob(const JobRecord& job, bool* already_existed = nullptr,
+                                      const NewJobEvent* first_event = nullptr) override;
   absl::StatusOr<JobRecord> GetJob(const std::string& id) override;
   absl::StatusOr<JobPage> ListJobs(const JobFilter& filter, int page_size,
                                    const std::string& page_token) override;

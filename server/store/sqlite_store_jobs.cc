@@ -166,7 +166,8 @@ void BindStates(Stmt& s, int first_param, const std::vector<std::string>& names)
 // ---------------------------------------------------------------------------------------
 // Jobs
 
-absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* already_existed) {
+absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* already_existed,
+                                                 const NewJobEvent* first_event) {
   if (already_existed != nullptr) *already_existed = false;
   if (job.program_name.empty()) return absl::InvalidArgumentError("program_name is empty");
   if (job.state != JobState::kQueued) {
@@ -217,6 +218,11 @@ absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* alr
           .BindTime(8, fresh.created_at);
       ASSIGN_OR_RETURN(out, StepJob(s));
       if (!out.has_value()) return absl::InternalError("INSERT ... RETURNING gave no row");
+      if (first_event != nullptr) {
+        ASSIGN_OR_RETURN(out->last_event_seq,
+                         InsertEvent(c, fresh.id, /*bump=*/true, first_event->kind,
+                                     first_event->payload, fresh.created_at));
+      }
       return absl::OkStatus();
     });
     if (!absl::IsAlreadyExists(status) || !job.id.empty()) break;

@@ -51,9 +51,11 @@ class Store {
   // program_name (required), optimizer, request, progress, run_after, created_at (store clock
   // when unset); the rest starts at defaults. Idempotent on a non-empty request_id: when a job
   // with that key exists it is returned unchanged and `*already_existed` is set (concurrent
-  // creates with one key make exactly one row).
+  // creates with one key make exactly one row). A `first_event` becomes event 1 of a new job in
+  // the same transaction, so no worker can claim the job (and append events) before it.
   virtual absl::StatusOr<JobRecord> CreateJob(const JobRecord& job,
-                                              bool* already_existed = nullptr) = 0;
+                                              bool* already_existed = nullptr,
+                                              const NewJobEvent* first_event = nullptr) = 0;
   virtual absl::StatusOr<JobRecord> GetJob(const std::string& id) = 0;
   // Newest first (created_at, then id).
   virtual absl::StatusOr<JobPage> ListJobs(const JobFilter& filter, int page_size,

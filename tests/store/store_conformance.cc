@@ -1351,6 +1351,33 @@ TEST_P(StoreConformanceTest, ScheduleSlotIsClaimedOnceAcrossThreads) {
   EXPECT_CODE(store().TryClaimScheduleSlot("x", "", "r0", "", kT0), kInvalidArgument);
 }
 
+TEST_P(StoreConformanceTest, CreateJobWritesItsFirstEventInTheSameTransaction) {
+  const NewJobEvent queued{"state_changed", "queued-payload"};
+  bool existed = true;
+  ASSERT_OK_AND_ASSIGN(JobRecord job,
+                       store().CreateJob(NewJob("p", kT0, "req-first-event"), &existed, &queued));
+  EXPECT_FALSE(existed);
+  EXPECT_EQ(job.last_event_seq, 1);
+  ASSERT_OK_AND_ASSIGN(auto events, store().ListJobEvents(job.id, 0, 0));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seq, 1);
+  EXPECT_EQ(events[0].kind, "state_changed");
+  EXPECT_EQ(events[0].payload, "queued-payload");
+  // The idempotent repeat adds no second event.
+  ASSERT_OK_AND_ASSIGN(JobRecord again,
+                       store().CreateJob(NewJob("p", kT0, "req-first-event"), &existed, &queued));
+  EXPECT_TRUE(existed);
+  EXPECT_EQ(again.id, job.id);
+  ASSERT_OK_AND_ASSIGN(events, store().ListJobEvents(job.id, 0, 0));
+  EXPECT_EQ(events.size(), 1u);
+  // A worker's events follow it.
+  ASSERT_OK_AND_ASSIGN(auto claimed, store().ClaimJob("w", absl::Minutes(1), kT0));
+  ASSERT_TRUE(claimed.has_value());
+  ASSERT_OK_AND_ASSIGN(int64_t seq, store().AppendJobEvent(job.id, LeaseOf(*claimed), "k", "",
+                                                           kT0));
+  EXPECT_EQ(seq, 2);
+}
+
 TEST_P(StoreConformanceTest, ScheduleSlotKeepsTheWinnersOwnerAndOutcome) {
   ASSERT_OK_AND_ASSIGN(auto none, store().GetScheduleSlot("daily", "2024-01-01"));
   EXPECT_FALSE(none.has_value());

@@ -12,9 +12,9 @@ class ForwardingStore : public store::Store {
 
   absl::Status Ping() override { return inner_->Ping(); }
   absl::Status IntegrityCheck() override { return inner_->IntegrityCheck(); }
-  absl::StatusOr<store::JobRecord> CreateJob(const store::JobRecord& job,
-                                             bool* already_existed) override {
-    return inner_->CreateJob(job, already_existed);
+  absl::StatusOr<store::JobRecord> CreateJob(const store::JobRecord& job, bool* already_existed,
+                                             const store::NewJobEvent* first_event) override {
+    return inner_->CreateJob(job, already_existed, first_event);
   }
   absl::StatusOr<store::JobRecord> GetJob(const std::string& id) override {
     return inner_->GetJob(id);
