@@ -39,6 +39,21 @@ TEST(ServerProcessTest, BadConfigExitsNonZeroNamingTheKey) {
               HasSubstr("grpc.max_receive_message_bytes"));
 }
 
+TEST(ServerProcessTest, BadLearningConfigExitsTwoNamingTheKeyPath) {
+  TempDir dir;
+  auto args = BaseArgs(dir);
+  args.push_back("--config");
+  args.push_back(dir.Write("bad.yaml",
+                           "learning:\n  pipelines:\n    code_analysis:\n"
+                           "      metric: {exact_match: {field: severity}}\n"
+                           "      daily: {at: \"25:00\"}\n"));
+  auto process = ServerProcess::Start(args);
+  ASSERT_FALSE(process.ok());
+  EXPECT_THAT(std::string(process.status().message()), HasSubstr("status 2"));
+  EXPECT_THAT(std::string(process.status().message()),
+              HasSubstr("learning.pipelines.code_analysis.daily.at"));
+}
+
 TEST(ServerProcessTest, PortInUseExitsNonZero) {
   TempDir dir;
   auto first = ServerProcess::Start(BaseArgs(dir));
