@@ -1,11 +1,10 @@
 #include "server/jobs/jobs_metrics.h"
 
-#include <set>
-
 #include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
+#include "server/metrics/label_cap.h"
 #include "server/metrics/registry.h"
 
 namespace elexirion::jobs {
@@ -19,8 +18,7 @@ struct Families {
   prometheus::Family<prometheus::Histogram>* duration = nullptr;
   prometheus::Family<prometheus::Counter>* trials = nullptr;
   prometheus::Family<prometheus::Gauge>* score = nullptr;
-  absl::Mutex mu;
-  std::set<std::string> programs ABSL_GUARDED_BY(mu);
+  metrics::LabelCap programs{kMaxProgramLabels, "other"};
 };
 
 absl::Mutex g_mu(absl::kConstInit);
@@ -70,8 +68,7 @@ void SetJobCounts(int64_t queued, int64_t running) {
   f->queue_depth->Set(static_cast<double>(queued));
 }
 
-void RecordJobFinished(const std::string& optimizer, const std::string& outcome,
-                       double seconds) {
+void RecordJobFinished(const std::string& optimizer, const std::string& outcome, double seconds) {
   Families* f = Get();
   if (f == nullptr) return;
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
@@ -88,17 +85,7 @@ void RecordTrial(const std::string& optimizer) {
 void SetProgramScore(const std::string& program, double score) {
   Families* f = Get();
   if (f == nullptr) return;
-  std::string label = program;
-  {
-    absl::MutexLock lock(&f->mu);
-    if (f->programs.count(program) == 0) {
-      if (f->programs.size() >= kMaxProgramLabels) {
-        label = "other";
-      } else {
-        f->programs.insert(program);
-      }
-    }
-  }
+  const std::string label = f->programs.Label(program);
   f->score->Add({{"program", label}}).Set(score);
 }
 

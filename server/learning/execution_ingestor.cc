@@ -95,7 +95,6 @@ nlohmann::json ExecutionIngestor::PipelineConfig(const std::string& pipeline,
 absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done done) {
   Submission submission;
   submission.rows.reserve(records.size());
-  submission.quality.reserve(records.size());
   const absl::Time now = clock_->Now();
   for (ExecutionInput& record : records) {
     const double quality = QualityOf(record);
@@ -125,7 +124,6 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
       row.harvest = HarvestedExample(policy.dataset, record.input, record.output, source);
     }
     submission.rows.push_back(std::move(row));
-    submission.quality.push_back(quality);
   }
   submission.done = std::move(done);
   absl::MutexLock lock(&mu_);
@@ -168,7 +166,9 @@ void ExecutionIngestor::WriterLoop() {
 
 void ExecutionIngestor::Commit(std::vector<Submission> batch) {
   std::vector<store::ExecutionRecordRow> rows;
+  std::vector<size_t> sizes;
   for (Submission& s : batch) {
+    sizes.push_back(s.rows.size());
     for (auto& row : s.rows) rows.push_back(std::move(row));
   }
   const absl::Time started = absl::Now();
@@ -202,13 +202,13 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
   }
   std::map<std::string, PipelineIngest> per_pipeline;
   size_t offset = 0;
-  for (Submission& s : batch) {
-    std::vector<IngestResult> results(s.quality.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    std::vector<IngestResult> results(sizes[b]);
     for (size_t i = 0; i < results.size(); ++i, ++offset) {
       IngestResult& r = results[i];
       const store::ExecutionRecordRow& row = rows[offset];
       PipelineIngest& counts = per_pipeline[row.pipeline_name];
-      r.quality_score = s.quality[i];
+      r.quality_score = row.quality_score;
       r.status = stored.ok() ? (*stored)[offset].status : stored.status();
       if (!r.status.ok()) {
         ++counts.rejected;
@@ -227,7 +227,7 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
       counts.durations.push_back(row.duration_seconds);
       counts.qualities.push_back(r.quality_score);
     }
-    s.done(std::move(results));
+    batch[b].done(std::move(results));
   }
   for (const auto& [pipeline, counts] : per_pipeline) RecordIngested(pipeline, counts);
 }

@@ -97,7 +97,6 @@ class ExecutionIngestor {
  private:
   struct Submission {
     std::vector<store::ExecutionRecordRow> rows;
-    std::vector<double> quality;
     Done done;
   };
 

@@ -1,11 +1,10 @@
 #include "server/learning/telemetry_metrics.h"
 
-#include <set>
-
 #include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
+#include "server/metrics/label_cap.h"
 #include "server/metrics/registry.h"
 
 namespace elexirion::learning {
@@ -14,8 +13,7 @@ namespace {
 constexpr char kOtherPipelines[] = "_other";
 
 struct Families {
-  absl::Mutex mu;
-  size_t max_labels ABSL_GUARDED_BY(mu) = 50;
+  metrics::LabelCap pipelines{50, kOtherPipelines};
   prometheus::Family<prometheus::Counter>* recorded = nullptr;
   prometheus::Family<prometheus::Counter>* harvested = nullptr;
   prometheus::Family<prometheus::Histogram>* duration = nullptr;
@@ -27,7 +25,6 @@ struct Families {
   prometheus::Family<prometheus::Gauge>* mean_quality = nullptr;
   prometheus::Family<prometheus::Gauge>* latency = nullptr;
   prometheus::Family<prometheus::Gauge>* new_examples = nullptr;
-  std::set<std::string> pipelines ABSL_GUARDED_BY(mu);
 };
 
 absl::Mutex g_mu(absl::kConstInit);
@@ -38,14 +35,6 @@ Families* Get() {
   return g_families;
 }
 
-std::string Label(Families& f, const std::string& pipeline) {
-  absl::MutexLock lock(&f.mu);
-  if (f.pipelines.count(pipeline) > 0) return pipeline;
-  if (f.pipelines.size() >= f.max_labels) return kOtherPipelines;
-  f.pipelines.insert(pipeline);
-  return pipeline;
-}
-
 }  // namespace
 
 void InitTelemetryMetrics(int max_pipeline_labels) {
@@ -53,13 +42,12 @@ void InitTelemetryMetrics(int max_pipeline_labels) {
   absl::MutexLock lock(&g_mu);
   if (g_families != nullptr) {
     // Another server in this process (tests): the newest cap applies to names not seen yet.
-    absl::MutexLock labels_lock(&g_families->mu);
-    g_families->max_labels = max_labels;
+    g_families->pipelines.set_max(max_labels);
     return;
   }
   auto& registry = *metrics::DefaultRegistry();
   auto* f = new Families();
-  f->max_labels = max_labels;
+  f->pipelines.set_max(max_labels);
   f->recorded = &prometheus::BuildCounter()
                      .Name("elexirion_executions_recorded_total")
                      .Help(
@@ -118,7 +106,7 @@ void InitTelemetryMetrics(int max_pipeline_labels) {
 void RecordIngested(const std::string& pipeline, const PipelineIngest& ingest) {
   Families* f = Get();
   if (f == nullptr) return;
-  const std::string label = Label(*f, pipeline);
+  const std::string label = f->pipelines.Label(pipeline);
   auto count = [&](const char* outcome, int64_t n) {
     if (n > 0) {
       f->recorded->Add({{"pipeline", label}, {"outcome", outcome}})
@@ -157,7 +145,7 @@ void SetIngestQueueDepth(int64_t rows) {
 void PublishUsage(const UsageStats& usage) {
   Families* f = Get();
   if (f == nullptr) return;
-  const std::string label = Label(*f, usage.pipeline_name);
+  const std::string label = f->pipelines.Label(usage.pipeline_name);
   // "_other" aggregates several pipelines: a gauge of one of them would be misleading.
   if (label == kOtherPipelines) return;
   f->success_rate->Add({{"pipeline", label}}).Set(usage.success_rate);

@@ -165,6 +165,14 @@ class SqliteStore final : public Store {
   absl::Time Now() const { return options_.clock->Now(); }
 
   void CheckpointLoop();
+  // Inserts one example into `dataset` within the caller's write transaction (the dataset's
+  // example_count is the caller's to update). Returns the example's id, or "" when the
+  // dataset already holds its content_hash. A caller-chosen id that is taken is
+  // ALREADY_EXISTS, named by `where`.
+  static absl::StatusOr<std::string> InsertExample(sqlite::Connection& c,
+                                                   const std::string& dataset,
+                                                   const ExampleRecord& example, absl::Time now,
+                                                   const std::string& where);
 
   const Options options_;
   absl::Mutex writer_mu_;

@@ -423,6 +423,46 @@ absl::Status SqliteStore::DeleteDataset(const std::string& name) {
 // ---------------------------------------------------------------------------------------
 // Examples
 
+absl::StatusOr<std::string> SqliteStore::InsertExample(Connection& c, const std::string& dataset,
+                                                       const ExampleRecord& e, absl::Time now,
+                                                       const std::string& where) {
+  {
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
+                                       "content_hash = ?2"));
+    s.BindText(1, dataset).BindText(2, e.content_hash);
+    ASSIGN_OR_RETURN(bool dup, s.Step());
+    if (dup) return std::string();
+  }
+  std::string id = e.id;
+  if (id.empty()) {
+    // 8 hex chars: collisions are rare but possible in large datasets; retry.
+    for (int attempt = 0;; ++attempt) {
+      id = NewStoreId(8);
+      ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
+      if (!taken) break;
+      if (attempt == 20) return absl::InternalError("cannot find a free example id");
+    }
+  } else {
+    ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
+    if (taken) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(where, " \"", id, "\" already exists in dataset ", dataset));
+    }
+  }
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
+                                     "expected_output_json, metadata_json, content_hash, "
+                                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
+  s.BindText(1, dataset)
+      .BindText(2, id)
+      .BindText(3, e.input_json)
+      .BindText(4, e.expected_output_json)
+      .BindText(5, e.metadata_json)
+      .BindText(6, e.content_hash)
+      .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
+  RETURN_IF_ERROR(s.Run());
+  return id;
+}
+
 absl::StatusOr<AddExamplesResult> SqliteStore::AddExamples(
     const std::string& dataset, const std::vector<ExampleRecord>& examples) {
   if (dataset.empty()) return absl::InvalidArgumentError("dataset is empty");
@@ -438,46 +478,13 @@ absl::StatusOr<AddExamplesResult> SqliteStore::AddExamples(
     ASSIGN_OR_RETURN(bool exists, DatasetExists(c, dataset));
     if (!exists) return DatasetNotFound(dataset);
     for (size_t i = 0; i < examples.size(); ++i) {
-      const ExampleRecord& e = examples[i];
-      {
-        ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
-                                           "content_hash = ?2"));
-        s.BindText(1, dataset).BindText(2, e.content_hash);
-        ASSIGN_OR_RETURN(bool dup, s.Step());
-        if (dup) {
-          ++result.duplicates;
-          continue;
-        }
-      }
-      std::string id = e.id;
+      ASSIGN_OR_RETURN(std::string id, InsertExample(c, dataset, examples[i], now,
+                                                     absl::StrCat("examples[", i, "].id")));
       if (id.empty()) {
-        // 8 hex chars: collisions are rare but possible in large datasets; retry.
-        for (int attempt = 0;; ++attempt) {
-          id = NewStoreId(8);
-          ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
-          if (!taken) break;
-          if (attempt == 20) return absl::InternalError("cannot find a free example id");
-        }
+        ++result.duplicates;
       } else {
-        ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
-        if (taken) {
-          return absl::AlreadyExistsError(absl::StrCat("examples[", i, "].id \"", id,
-                                                       "\" already exists in dataset ", dataset));
-        }
+        result.ids.push_back(std::move(id));
       }
-      ASSIGN_OR_RETURN(Stmt s,
-                       c.Prepare("INSERT INTO examples (dataset, id, input_json, "
-                                 "expected_output_json, metadata_json, content_hash, created_at) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-      s.BindText(1, dataset)
-          .BindText(2, id)
-          .BindText(3, e.input_json)
-          .BindText(4, e.expected_output_json)
-          .BindText(5, e.metadata_json)
-          .BindText(6, e.content_hash)
-          .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
-      RETURN_IF_ERROR(s.Run());
-      result.ids.push_back(std::move(id));
     }
     ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE datasets SET example_count = example_count + ?2 "
                                        "WHERE name = ?1"));

@@ -15,55 +15,14 @@ using sqlite::Stmt;
 
 namespace {
 
-// Adds the harvested example of `row` to its dataset (created for the row's pipeline when
-// missing) inside the caller's transaction. Returns the new example's id, or "" when the
-// dataset already holds that content.
-absl::StatusOr<std::string> InsertHarvestedExample(Connection& c, const ExecutionRecordRow& row,
-                                                   absl::Time now) {
-  const ExampleRecord& e = *row.harvest;
-  if (e.dataset.empty()) return absl::InvalidArgumentError("harvest.dataset is empty");
-  if (e.content_hash.empty()) return absl::InvalidArgumentError("harvest.content_hash is empty");
-  {
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO datasets (name, pipeline_name, created_at, "
-                                       "example_count) VALUES (?1, ?2, ?3, 0) "
-                                       "ON CONFLICT (name) DO NOTHING"));
-    s.BindText(1, e.dataset).BindText(2, row.pipeline_name).BindTime(3, now);
-    RETURN_IF_ERROR(s.Run());
-  }
-  std::string id = e.id;
-  for (int attempt = 0;; ++attempt) {
-    if (e.id.empty()) id = NewStoreId(8);
-    // DO NOTHING covers both keys: a known content hash is a duplicate (nothing to add); a
-    // taken generated id is retried with another one below.
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
-                                       "expected_output_json, metadata_json, content_hash, "
-                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                       "ON CONFLICT DO NOTHING"));
-    s.BindText(1, e.dataset)
-        .BindText(2, id)
-        .BindText(3, e.input_json)
-        .BindText(4, e.expected_output_json)
-        .BindText(5, e.metadata_json)
-        .BindText(6, e.content_hash)
-        .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
-    RETURN_IF_ERROR(s.Run());
-    if (c.Changes() == 1) break;
-    ASSIGN_OR_RETURN(Stmt dup, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
-                                         "content_hash = ?2"));
-    dup.BindText(1, e.dataset).BindText(2, e.content_hash);
-    ASSIGN_OR_RETURN(bool is_duplicate, dup.Step());
-    if (is_duplicate) return std::string();
-    if (!e.id.empty()) {
-      return absl::AlreadyExistsError(absl::StrCat("harvest.id \"", e.id,
-                                                   "\" already exists in dataset ", e.dataset));
-    }
-    if (attempt == 20) return absl::InternalError("cannot find a free example id");
-  }
-  ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE datasets SET example_count = example_count + 1 "
-                                     "WHERE name = ?1"));
-  s.BindText(1, e.dataset);
-  RETURN_IF_ERROR(s.Run());
-  return id;
+// Creates `dataset` for `pipeline_name` unless it exists.
+absl::Status EnsureDataset(Connection& c, const std::string& dataset,
+                           const std::string& pipeline_name, absl::Time now) {
+  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO datasets (name, pipeline_name, created_at, "
+                                     "example_count) VALUES (?1, ?2, ?3, 0) "
+                                     "ON CONFLICT (name) DO NOTHING"));
+  s.BindText(1, dataset).BindText(2, pipeline_name).BindTime(3, now);
+  return s.Run();
 }
 
 // Nearest-rank percentile of ascending `sorted` (non-empty).
@@ -128,7 +87,19 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> SqliteStore::InsertExecutions
       if (row_inserted && r.harvest.has_value()) {
         // A failure here fails the batch: the row and its example are stored together or not
         // at all.
-        ASSIGN_OR_RETURN(out.example_id, InsertHarvestedExample(c, r, now));
+        const std::string& dataset = r.harvest->dataset;
+        if (dataset.empty()) return absl::InvalidArgumentError("harvest.dataset is empty");
+        if (r.harvest->content_hash.empty()) {
+          return absl::InvalidArgumentError("harvest.content_hash is empty");
+        }
+        RETURN_IF_ERROR(EnsureDataset(c, dataset, r.pipeline_name, now));
+        ASSIGN_OR_RETURN(out.example_id, InsertExample(c, dataset, *r.harvest, now, "harvest.id"));
+        if (!out.example_id.empty()) {
+          ASSIGN_OR_RETURN(Stmt s, c.Prepare("UPDATE datasets SET example_count = "
+                                             "example_count + 1 WHERE name = ?1"));
+          s.BindText(1, dataset);
+          RETURN_IF_ERROR(s.Run());
+        }
       }
       if (!row_inserted) {
         ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT id FROM executions WHERE pipeline_name = ?1 "
@@ -192,8 +163,9 @@ absl::StatusOr<int64_t> SqliteStore::PruneExecutions(absl::Time before, int limi
   return deleted;
 }
 
-absl::StatusOr<ExecutionSummary> SqliteStore::SummarizeExecutions(
-    const std::string& pipeline_name, absl::Time since, absl::Time until) {
+absl::StatusOr<ExecutionSummary> SqliteStore::SummarizeExecutions(const std::string& pipeline_name,
+                                                                  absl::Time since,
+                                                                  absl::Time until) {
   ExecutionSummary summary;
   RETURN_IF_ERROR(Read([&](Connection& c) -> absl::Status {
     summary = ExecutionSummary();
@@ -312,8 +284,7 @@ absl::StatusOr<int64_t> SqliteStore::PruneLlmCache(absl::Time before, int limit)
 absl::StatusOr<bool> SqliteStore::TryClaimScheduleSlot(const std::string& schedule_name,
                                                        const std::string& slot_key,
                                                        const std::string& owner,
-                                                       const std::string& outcome,
-                                                       absl::Time now) {
+                                                       const std::string& outcome, absl::Time now) {
   if (schedule_name.empty()) return absl::InvalidArgumentError("schedule_name is empty");
   if (slot_key.empty()) return absl::InvalidArgumentError("slot_key is empty");
   bool claimed = false;

@@ -3,12 +3,10 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -24,17 +22,6 @@ namespace {
 using testutil::InProcessServer;
 using testutil::ServerProcess;
 using testutil::TempDir;
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Example(const std::string& name) {
-  return testutil::SourcePath("examples/code_analysis/" + name);
-}
 
 // A ChatAdapter-format answer for the code-analysis signature.
 fakes::FakeResponse Answer(const fakes::RecordedRequest&) {
@@ -56,9 +43,7 @@ class JobsDurabilityTest : public ::testing::Test {
     config.jobs.poll = absl::Milliseconds(50);
     config.jobs.heartbeat = absl::Milliseconds(100);
     std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-jobs-0001");
-    config.llm = YAML::Load(absl::StrCat(
-        "providers:\n  anthropic:\n    kind: anthropic\n    base_url: ", fake_->base_url(),
-        "\n    api_key_file: ", key, "\n    retry_base_delay: 10ms\n"));
+    config.llm = YAML::Load(testutil::FakeAnthropicProviders(fake_->base_url(), key));
     auto server = InProcessServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -67,16 +52,18 @@ class JobsDurabilityTest : public ::testing::Test {
 
   v1::OptimizeModuleRequest Request(const std::string& name) {
     v1::OptimizeModuleRequest request;
-    request.mutable_pipeline()->set_yaml(Read(Example("pipeline.yaml")));
+    request.mutable_pipeline()->set_yaml(
+        testutil::ReadFile(testutil::CodeAnalysisExample("pipeline.yaml")));
     request.set_program_name(name);
     std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(Example("examples"))) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(testutil::CodeAnalysisExample("examples"))) {
       files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(
-                      Read(f.string()),
+                      testutil::ReadFile(f.string()),
                       request.mutable_trainset()->mutable_inline_()->add_examples())
                       .ok());
     }
@@ -86,23 +73,10 @@ class JobsDurabilityTest : public ::testing::Test {
   }
 
   v1::Job Submit(const v1::OptimizeModuleRequest& request) {
-    grpc::ClientContext context;
-    client_->Prepare(&context);
-    v1::Job job;
-    grpc::Status status = client_->optimizer().OptimizeModule(&context, request, &job);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return job;
+    return testutil::SubmitJob(*client_, request);
   }
 
-  v1::Job GetJob(const std::string& id) {
-    grpc::ClientContext context;
-    client_->Prepare(&context);
-    v1::GetJobRequest request;
-    request.set_id(id);
-    v1::Job job;
-    EXPECT_TRUE(client_->optimizer().GetJob(&context, request, &job).ok());
-    return job;
-  }
+  v1::Job GetJob(const std::string& id) { return testutil::GetJob(*client_, id); }
 
   void Cancel(const std::string& id) {
     grpc::ClientContext context;
@@ -115,8 +89,8 @@ class JobsDurabilityTest : public ::testing::Test {
   }
 
   // Reads events until `stop` returns true or the stream ends.
-  std::vector<v1::ProgressEvent> Stream(
-      const std::string& id, const std::function<bool(const v1::ProgressEvent&)>& stop) {
+  std::vector<v1::ProgressEvent> Stream(const std::string& id,
+                                        const std::function<bool(const v1::ProgressEvent&)>& stop) {
     grpc::ClientContext context;
     client_->Prepare(&context, absl::Seconds(120));
     v1::StreamProgressRequest request;
@@ -196,7 +170,6 @@ TEST_F(JobsDurabilityTest, BudgetExhaustionEndsWithBestSoFar) {
   EXPECT_LE(fake_->request_count(), 5 + 8);  // budget + num_threads in flight
 }
 
-
 // kill -9 of the server process mid-job; a new process on the same SQLite file reclaims the job
 // once its lease expires, resumes from the checkpoint and ends it exactly once.
 //
@@ -218,15 +191,17 @@ TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
   });
   std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-jobs-0002");
   std::string config_file = dir_.Write(
-      "config.yaml", absl::StrCat("providers:\n  anthropic:\n    kind: anthropic\n    base_url: ",
-                                  fake_->base_url(), "\n    api_key_file: ", key,
-                                  "\n    retry_base_delay: 10ms\n"
+      "config.yaml", absl::StrCat(testutil::FakeAnthropicProviders(fake_->base_url(), key),
                                   "step_types:\n  claude: anthropic\n"));
-  std::vector<std::string> args = {"--config", config_file, "--grpc.listen=127.0.0.1:0",
+  std::vector<std::string> args = {"--config",
+                                   config_file,
+                                   "--grpc.listen=127.0.0.1:0",
                                    "--http.listen=127.0.0.1:0",
                                    "--store.sqlite_path=" + dir_.File("db.sqlite"),
-                                   "--jobs.lease=2s", "--jobs.heartbeat=500ms",
-                                   "--jobs.poll=100ms", "--jobs.workers=1"};
+                                   "--jobs.lease=2s",
+                                   "--jobs.heartbeat=500ms",
+                                   "--jobs.poll=100ms",
+                                   "--jobs.workers=1"};
   auto first = ServerProcess::Start(args);
   ASSERT_TRUE(first.ok()) << first.status();
   auto connect = [this](const std::string& address) {

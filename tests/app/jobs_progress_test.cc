@@ -3,9 +3,7 @@
 // production program on the new job's own validation set.
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -24,28 +22,19 @@ namespace {
 using testutil::InProcessServer;
 using testutil::TempDir;
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string ExamplePath(const std::string& name) {
-  return testutil::SourcePath("examples/code_analysis/" + name);
-}
-
 // The bundled code-analysis examples, in file order.
 std::vector<v1::Example> BundledExamples() {
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(ExamplePath("examples"))) {
+  for (const auto& e :
+       std::filesystem::directory_iterator(testutil::CodeAnalysisExample("examples"))) {
     files.push_back(e.path());
   }
   std::sort(files.begin(), files.end());
   std::vector<v1::Example> out;
   for (const auto& f : files) {
     v1::Example example;
-    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(Read(f.string()), &example).ok());
+    EXPECT_TRUE(
+        google::protobuf::util::JsonStringToMessage(testutil::ReadFile(f.string()), &example).ok());
     out.push_back(example);
   }
   return out;
@@ -77,9 +66,7 @@ class JobsProgressTest : public ::testing::Test {
     config.jobs.poll = absl::Milliseconds(50);
     config.jobs.heartbeat = absl::Milliseconds(100);
     std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-progress-0001");
-    config.llm = YAML::Load(absl::StrCat(
-        "providers:\n  anthropic:\n    kind: anthropic\n    base_url: ", fake_->base_url(),
-        "\n    api_key_file: ", key, "\n    retry_base_delay: 10ms\n"));
+    config.llm = YAML::Load(testutil::FakeAnthropicProviders(fake_->base_url(), key));
     auto server = InProcessServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -90,7 +77,8 @@ class JobsProgressTest : public ::testing::Test {
                                            const std::vector<v1::Example>& trainset,
                                            const std::vector<v1::Example>& valset) {
     v1::OptimizeModuleRequest request;
-    request.mutable_pipeline()->set_yaml(Read(ExamplePath("pipeline.yaml")));
+    request.mutable_pipeline()->set_yaml(
+        testutil::ReadFile(testutil::CodeAnalysisExample("pipeline.yaml")));
     request.set_program_name(name);
     for (const auto& e : trainset)
       *request.mutable_trainset()->mutable_inline_()->add_examples() = e;
@@ -100,23 +88,10 @@ class JobsProgressTest : public ::testing::Test {
   }
 
   v1::Job Submit(const v1::OptimizeModuleRequest& request) {
-    grpc::ClientContext context;
-    client_->Prepare(&context);
-    v1::Job job;
-    grpc::Status status = client_->optimizer().OptimizeModule(&context, request, &job);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return job;
+    return testutil::SubmitJob(*client_, request);
   }
 
-  v1::Job GetJob(const std::string& id) {
-    grpc::ClientContext context;
-    client_->Prepare(&context);
-    v1::GetJobRequest request;
-    request.set_id(id);
-    v1::Job job;
-    EXPECT_TRUE(client_->optimizer().GetJob(&context, request, &job).ok());
-    return job;
-  }
+  v1::Job GetJob(const std::string& id) { return testutil::GetJob(*client_, id); }
 
   // Every event of the job, following it until it ends.
   std::vector<v1::ProgressEvent> Stream(const std::string& id) {

@@ -3,8 +3,6 @@
 // holds, the job runs on the workers against the fake provider over HTTP, and its program is
 // promoted only when it beats production on held-out data.
 #include <chrono>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -24,13 +22,6 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testutil::InProcessServer;
 using testutil::TempDir;
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The model always answers "medium": a program is as good as any other on these examples.
 fakes::FakeResponse Answer(const fakes::RecordedRequest&) {
@@ -58,9 +49,7 @@ class LearningTest : public ::testing::Test {
     config::ServerConfig config = testutil::TestConfig(dir_);
     config.jobs.poll = absl::Milliseconds(50);
     std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-learning-0001");
-    config.llm = YAML::Load(absl::StrCat(
-        "providers:\n  anthropic:\n    kind: anthropic\n    base_url: ", fake_->base_url(),
-        "\n    api_key_file: ", key, "\n    retry_base_delay: 10ms\n"));
+    config.llm = YAML::Load(testutil::FakeAnthropicProviders(fake_->base_url(), key));
     config.learning = YAML::Load(R"(
 time_zone: UTC
 pipelines:
@@ -83,7 +72,7 @@ pipelines:
     v1::RegisterPipelineRequest request;
     request.mutable_pipeline()->set_name("code_analysis");
     request.mutable_pipeline()->set_yaml(
-        Read(testutil::SourcePath("examples/code_analysis/pipeline.yaml")));
+        testutil::ReadFile(testutil::CodeAnalysisExample("pipeline.yaml")));
     v1::Pipeline registered;
     grpc::Status status = client_->pipelines().RegisterPipeline(&ctx, request, &registered);
     ASSERT_TRUE(status.ok()) << status.error_message();
@@ -123,12 +112,7 @@ pipelines:
 
   v1::Job WaitForEnd(const std::string& id) {
     for (int i = 0; i < 1200; ++i) {
-      grpc::ClientContext ctx;
-      client_->Prepare(&ctx);
-      v1::GetJobRequest request;
-      request.set_id(id);
-      v1::Job job;
-      EXPECT_TRUE(client_->optimizer().GetJob(&ctx, request, &job).ok());
+      v1::Job job = testutil::GetJob(*client_, id);
       if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
           job.state() == v1::JOB_STATE_CANCELLED) {
         return job;

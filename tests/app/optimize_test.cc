@@ -3,8 +3,6 @@
 // requests. The model is the built-in simulated one (its answers depend on the demos).
 #include <atomic>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -20,17 +18,6 @@ using ::testing::HasSubstr;
 using testutil::InProcessServer;
 using testutil::TempDir;
 
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Testdata(const std::string& name) {
-  return testutil::SourcePath("examples/code_analysis/" + name);
-}
-
 class OptimizeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -45,16 +32,19 @@ class OptimizeTest : public ::testing::Test {
 
   v1::OptimizeModuleRequest Request() {
     v1::OptimizeModuleRequest request;
-    request.mutable_pipeline()->set_yaml(Read(Testdata("pipeline.yaml")));
+    request.mutable_pipeline()->set_yaml(
+        testutil::ReadFile(testutil::CodeAnalysisExample("pipeline.yaml")));
     request.set_program_name("code_analysis");
     std::vector<std::filesystem::path> files;
-    for (const auto& e : std::filesystem::directory_iterator(Testdata("examples"))) {
+    for (const auto& e :
+         std::filesystem::directory_iterator(testutil::CodeAnalysisExample("examples"))) {
       files.push_back(e.path());
     }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(
-                      Read(f.string()), request.mutable_trainset()->mutable_inline_()->add_examples())
+                      testutil::ReadFile(f.string()),
+                      request.mutable_trainset()->mutable_inline_()->add_examples())
                       .ok());
     }
     request.mutable_metric()->mutable_exact_match()->set_field("severity");
@@ -87,15 +77,7 @@ class OptimizeTest : public ::testing::Test {
     return events;
   }
 
-  v1::Job GetJob(const std::string& id) {
-    grpc::ClientContext context;
-    client_->Prepare(&context);
-    v1::GetJobRequest request;
-    request.set_id(id);
-    v1::Job job;
-    EXPECT_TRUE(client_->optimizer().GetJob(&context, request, &job).ok());
-    return job;
-  }
+  v1::Job GetJob(const std::string& id) { return testutil::GetJob(*client_, id); }
 
   TempDir dir_;
   std::unique_ptr<InProcessServer> server_;
@@ -110,7 +92,8 @@ TEST_F(OptimizeTest, SubmitStreamResultProgramAndExecute) {
 
   auto events = Stream(job.id(), 0);
   ASSERT_FALSE(events.empty());
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].seq(), static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i].seq(), static_cast<int64_t>(i + 1));
   EXPECT_EQ(events.front().state_changed().state(), v1::JOB_STATE_QUEUED);
   EXPECT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
   bool saw_bootstrap = false, saw_summary = false;
@@ -150,7 +133,8 @@ TEST_F(OptimizeTest, SubmitStreamResultProgramAndExecute) {
   grpc::ClientContext exec_ctx;
   client_->Prepare(&exec_ctx);
   v1::ExecutePipelineRequest execute;
-  execute.mutable_pipeline()->set_yaml(Read(Testdata("pipeline.yaml")));
+  execute.mutable_pipeline()->set_yaml(
+      testutil::ReadFile(testutil::CodeAnalysisExample("pipeline.yaml")));
   (*execute.mutable_inputs()->mutable_fields())["code"].set_string_value("eval(x)");
   (*execute.mutable_inputs()->mutable_fields())["analysis_type"].set_string_value("security");
   execute.mutable_program()->set_name("code_analysis");
@@ -228,8 +212,7 @@ TEST_F(OptimizeTest, BadRequestsNameTheField) {
       {[](auto& r) { r.mutable_trainset()->set_dataset("missing"); }, "trainset.dataset"},
       {[](auto& r) { r.mutable_trainset()->set_jsonl("{not json\n"); }, "trainset"},
       {[](auto& r) { r.clear_metric(); }, "metric"},
-      {[](auto& r) { r.mutable_metric()->mutable_exact_match()->set_field("colour"); },
-       "metric"},
+      {[](auto& r) { r.mutable_metric()->mutable_exact_match()->set_field("colour"); }, "metric"},
       {[](auto& r) { r.clear_optimizer(); }, "optimizer"},
       {[](auto& r) { r.mutable_optimizer()->mutable_copro()->set_breadth(1); }, "breadth"},
       {[](auto& r) {

@@ -1,6 +1,4 @@
 // TLS and mTLS on loopback with certificates made by openssl for the test.
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -12,13 +10,6 @@ namespace {
 
 using testutil::InProcessServer;
 using testutil::TempDir;
-
-std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class TlsTest : public ::testing::Test {
  protected:
@@ -62,10 +53,10 @@ class TlsTest : public ::testing::Test {
     client::Client::Options options;
     options.address = server.address();
     options.deadline = absl::Seconds(5);
-    if (with_ca) options.tls_ca_pem = Read(dir_->File("ca.pem"));
+    if (with_ca) options.tls_ca_pem = testutil::ReadFile(dir_->File("ca.pem"));
     if (with_cert) {
-      options.tls_cert_pem = Read(dir_->File("client.pem"));
-      options.tls_key_pem = Read(dir_->File("client.key"));
+      options.tls_cert_pem = testutil::ReadFile(dir_->File("client.pem"));
+      options.tls_key_pem = testutil::ReadFile(dir_->File("client.key"));
     }
     return *client::Client::Create(options);
   }

@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/common/ids.h"
 
@@ -112,9 +113,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     int status;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       process->pid_ = -1;
-      return absl::FailedPreconditionError(
-          absl::StrCat("server exited with status ", WEXITSTATUS(status), ": ",
-                       ReadAll(process->stderr_path_)));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "server exited with status ", WEXITSTATUS(status), ": ", ReadAll(process->stderr_path_)));
     }
     std::istringstream lines(ReadAll(process->stderr_path_));
     for (std::string line; std::getline(lines, line);) {
@@ -158,8 +158,7 @@ int ServerProcess::Signal(int signal, absl::Duration timeout) {
 
 std::string ServerProcess::Stderr() const { return ReadAll(stderr_path_); }
 
-int RunCommand(const std::vector<std::string>& argv, std::string* output,
-               absl::Duration timeout) {
+int RunCommand(const std::vector<std::string>& argv, std::string* output, absl::Duration timeout) {
   int pipefd[2];
   if (::pipe(pipefd) != 0) return -1;
   pid_t pid = ::fork();
@@ -226,6 +225,42 @@ absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string&
     return absl::InternalError("malformed HTTP response: " + response.substr(0, 200));
   }
   return std::make_pair(code, response.substr(body + 4));
+}
+
+v1::Job SubmitJob(const client::Client& client, const v1::OptimizeModuleRequest& request) {
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  v1::Job job;
+  grpc::Status status = client.optimizer().OptimizeModule(&context, request, &job);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return job;
+}
+
+v1::Job GetJob(const client::Client& client, const std::string& id) {
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  v1::GetJobRequest request;
+  request.set_id(id);
+  v1::Job job;
+  grpc::Status status = client.optimizer().GetJob(&context, request, &job);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return job;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string CodeAnalysisExample(const std::string& relative) {
+  return SourcePath("examples/code_analysis/" + relative);
+}
+
+std::string FakeAnthropicProviders(const std::string& base_url, const std::string& key_file) {
+  return absl::StrCat("providers:\n  anthropic:\n    kind: anthropic\n    base_url: ", base_url,
+                      "\n    api_key_file: ", key_file, "\n    retry_base_delay: 10ms\n");
 }
 
 }  // namespace elexirion::testutil

@@ -39,8 +39,8 @@ class InProcessServer {
 class ServerProcess {
  public:
   // Starts the binary with `args` and waits until it logs "serving" (its ports) or exits.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::vector<std::string>& args,
-                                                              absl::Duration timeout = absl::Seconds(20));
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(20));
   ~ServerProcess();
 
   pid_t pid() const { return pid_; }
@@ -65,6 +65,17 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output,
 
 std::string BinaryPath(const std::string& relative);
 std::string SourcePath(const std::string& relative);
+// OptimizeModule / GetJob through `client`; a failed call is a test failure (and an empty job).
+v1::Job SubmitJob(const client::Client& client, const v1::OptimizeModuleRequest& request);
+v1::Job GetJob(const client::Client& client, const std::string& id);
+
+// The whole file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+// A file of the bundled code-analysis example: examples/code_analysis/<relative>.
+std::string CodeAnalysisExample(const std::string& relative);
+// The `providers:` YAML of an `anthropic` instance at a fake provider (its key read from
+// `key_file`, fast retries), for config.llm or a config file.
+std::string FakeAnthropicProviders(const std::string& base_url, const std::string& key_file);
 
 // HTTP GET on 127.0.0.1:port (plain sockets). Returns status code and body.
 absl::StatusOr<std::pair<int, std::string>> HttpGet(int port, const std::string& path,
