@@ -98,7 +98,7 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
   const absl::Time now = clock_->Now();
   for (ExecutionInput& record : records) {
     const double quality = QualityOf(record);
-    const PipelinePolicy policy = options_.config.PolicyFor(record.pipeline_name);
+    const LearningConfig::HarvestRule harvest = options_.config.HarvestFor(record.pipeline_name);
     store::ExecutionRecordRow row;
     // Chosen here rather than by the store so a harvested example can name its execution;
     // time-ordered so inserts append to the id index.
@@ -113,7 +113,7 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
     row.output_json = record.output.dump();
     row.metadata_json = record.metadata.dump();
     row.time = record.time == store::kUnsetTime ? now : record.time;
-    if (ShouldHarvest(record.success, quality, policy.harvest_threshold)) {
+    if (ShouldHarvest(record.success, quality, harvest.threshold)) {
       HarvestSource source;
       source.pipeline_name = record.pipeline_name;
       source.program_version = record.program_version;
@@ -121,7 +121,7 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
       source.execution_metadata = record.metadata;
       source.quality_score = quality;
       source.pipeline_config = PipelineConfig(record.pipeline_name, record.program_version);
-      row.harvest = HarvestedExample(policy.dataset, record.input, record.output, source);
+      row.harvest = HarvestedExample(harvest.dataset, record.input, record.output, source);
     }
     submission.rows.push_back(std::move(row));
   }

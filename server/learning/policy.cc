@@ -383,6 +383,13 @@ PipelinePolicy LearningConfig::PolicyFor(const std::string& pipeline) const {
   return policy;
 }
 
+LearningConfig::HarvestRule LearningConfig::HarvestFor(const std::string& pipeline) const {
+  auto it = pipelines.find(pipeline);
+  if (it != pipelines.end()) return {it->second.harvest_threshold, it->second.dataset};
+  // As PolicyFor's default policy: the global threshold, a dataset named like the pipeline.
+  return {harvest_threshold, pipeline};
+}
+
 absl::StatusOr<LearningConfig> ParseLearningConfig(const YAML::Node& node) {
   // Only accessors above are used, but yaml-cpp may still throw on a malformed node tree.
   try {

@@ -87,6 +87,13 @@ struct LearningConfig {
   // The policy of `pipeline`, or the defaults (harvest threshold, names) for a pipeline
   // without one: every pipeline's executions are recorded and harvested.
   PipelinePolicy PolicyFor(const std::string& pipeline) const;
+
+  // Just the harvest rule of `pipeline` (per ingested record: no policy is built).
+  struct HarvestRule {
+    double threshold = kDefaultHarvestThreshold;
+    std::string dataset;
+  };
+  HarvestRule HarvestFor(const std::string& pipeline) const;
 };
 
 // Parses the raw `learning:` node (Null = all defaults). INVALID_ARGUMENT naming the key, e.g.

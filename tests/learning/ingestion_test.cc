@@ -113,6 +113,10 @@ class GatedStore : public testutil::ForwardingStore {
     absl::MutexLock lock(&mu_);
     open_ = true;
   }
+  void Close() {
+    absl::MutexLock lock(&mu_);
+    open_ = false;
+  }
   int commits() {
     absl::MutexLock lock(&mu_);
     return commits_;
@@ -124,12 +128,6 @@ class GatedStore : public testutil::ForwardingStore {
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   int commits_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<size_t> rows_per_commit_ ABSL_GUARDED_BY(mu_);
-
- public:
-  void Close() {
-    absl::MutexLock lock(&mu_);
-    open_ = false;
-  }
 };
 
 ExecutionInput Record(const std::string& pipeline, int n, bool good) {
