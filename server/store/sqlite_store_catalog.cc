@@ -80,13 +80,6 @@ absl::StatusOr<bool> DatasetExists(Connection& c, const std::string& name) {
   return s.Step();
 }
 
-absl::StatusOr<bool> ExampleExists(Connection& c, const std::string& dataset,
-                                   const std::string& id) {
-  ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND id = ?2"));
-  s.BindText(1, dataset).BindText(2, id);
-  return s.Step();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
@@ -426,41 +419,35 @@ absl::Status SqliteStore::DeleteDataset(const std::string& name) {
 absl::StatusOr<std::string> SqliteStore::InsertExample(Connection& c, const std::string& dataset,
                                                        const ExampleRecord& e, absl::Time now,
                                                        const std::string& where) {
-  {
-    ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
-                                       "content_hash = ?2"));
-    s.BindText(1, dataset).BindText(2, e.content_hash);
-    ASSIGN_OR_RETURN(bool dup, s.Step());
-    if (dup) return std::string();
-  }
-  std::string id = e.id;
-  if (id.empty()) {
-    // 8 hex chars: collisions are rare but possible in large datasets; retry.
-    for (int attempt = 0;; ++attempt) {
-      id = NewStoreId(8);
-      ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
-      if (!taken) break;
-      if (attempt == 20) return absl::InternalError("cannot find a free example id");
-    }
-  } else {
-    ASSIGN_OR_RETURN(bool taken, ExampleExists(c, dataset, id));
-    if (taken) {
+  // Insert first and ask why only when nothing was inserted: one statement in the common
+  // case (this runs for every harvested execution, on the ingestion writer).
+  for (int attempt = 0;; ++attempt) {
+    // 8 hex chars when generated: collisions are rare but possible in large datasets.
+    const std::string id = e.id.empty() ? NewStoreId(8) : e.id;
+    ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
+                                       "expected_output_json, metadata_json, content_hash, "
+                                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                       "ON CONFLICT DO NOTHING"));
+    s.BindText(1, dataset)
+        .BindText(2, id)
+        .BindText(3, e.input_json)
+        .BindText(4, e.expected_output_json)
+        .BindText(5, e.metadata_json)
+        .BindText(6, e.content_hash)
+        .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
+    RETURN_IF_ERROR(s.Run());
+    if (c.Changes() == 1) return id;
+    ASSIGN_OR_RETURN(Stmt dup, c.Prepare("SELECT 1 FROM examples WHERE dataset = ?1 AND "
+                                         "content_hash = ?2"));
+    dup.BindText(1, dataset).BindText(2, e.content_hash);
+    ASSIGN_OR_RETURN(bool is_duplicate, dup.Step());
+    if (is_duplicate) return std::string();
+    if (!e.id.empty()) {
       return absl::AlreadyExistsError(
-          absl::StrCat(where, " \"", id, "\" already exists in dataset ", dataset));
+          absl::StrCat(where, " \"", e.id, "\" already exists in dataset ", dataset));
     }
+    if (attempt == 20) return absl::InternalError("cannot find a free example id");
   }
-  ASSIGN_OR_RETURN(Stmt s, c.Prepare("INSERT INTO examples (dataset, id, input_json, "
-                                     "expected_output_json, metadata_json, content_hash, "
-                                     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"));
-  s.BindText(1, dataset)
-      .BindText(2, id)
-      .BindText(3, e.input_json)
-      .BindText(4, e.expected_output_json)
-      .BindText(5, e.metadata_json)
-      .BindText(6, e.content_hash)
-      .BindTime(7, e.created_at == kUnsetTime ? now : e.created_at);
-  RETURN_IF_ERROR(s.Run());
-  return id;
 }
 
 absl::StatusOr<AddExamplesResult> SqliteStore::AddExamples(
