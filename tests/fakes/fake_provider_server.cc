@@ -520,6 +520,13 @@ bool FakeProviderServer::Respond(int fd, const RecordedRequest& req, const FakeR
       if (r.mode == Mode::kStallMidBody) Wait(r.stall);
       return false;
     }
+    case Mode::kPauseMidBody: {
+      absl::StrAppend(&head, "Content-Length: ", body.size(), "\r\n\r\n");
+      const size_t half = body.size() / 2;
+      if (!SendAll(fd, head + body.substr(0, half))) return false;
+      if (!Wait(r.stall)) return false;
+      return SendAll(fd, body.substr(half));
+    }
     case Mode::kHugeChunked: {
       absl::StrAppend(&head, "Transfer-Encoding: chunked\r\n\r\n");
       if (!SendAll(fd, head)) return false;
