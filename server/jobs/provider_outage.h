@@ -15,6 +15,10 @@
 //   - after max_outage without an answer the job fails: every call returns at once (code
 //     CANCELLED, so the optimizer stops instead of counting errors) and failure() carries
 //     the message the runner fails the job with.
+// Limitation: a single request that keeps failing with a retryable error while others
+// succeed (say a provider 500 on one prompt) looks like an outage: it pauses the job again
+// each time, other calls resume it, and once it is the last call left the job fails after
+// max_outage instead of counting it as one failed example.
 // A call's own deadline and cancellation end its wait (DEADLINE_EXCEEDED / CANCELLED), so
 // the job's deadline and CancelJob work while paused. Waiting threads block on a condition
 // variable; the worker's lease heartbeat runs on its own thread meanwhile.

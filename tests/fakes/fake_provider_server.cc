@@ -450,8 +450,10 @@ void FakeProviderServer::Serve(int fd, int64_t connection_id) {
     req.body = buffer.substr(0, static_cast<size_t>(content_length));
     buffer.erase(0, static_cast<size_t>(content_length));
 
+    size_t index;
     {
       absl::MutexLock lock(&mu_);
+      index = log_.size();
       log_.push_back(req);
       ++in_flight_;
       max_in_flight_ = std::max(max_in_flight_, in_flight_);
@@ -461,6 +463,10 @@ void FakeProviderServer::Serve(int fd, int64_t connection_id) {
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      // (Reset() may have cleared the log meanwhile.)
+      if (ok && index < log_.size() && log_[index].connection_id == connection_id) {
+        log_[index].answered = true;
+      }
     }
     if (!ok) break;
   }

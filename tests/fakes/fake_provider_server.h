@@ -43,6 +43,8 @@ struct RecordedRequest {
   std::string query;                                         // after '?', empty if none
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  // The whole response was written (the client has it, even if the server stops now).
+  bool answered = false;
 
   // The header's value or "" (name in lower case).
   std::string Header(const std::string& name) const;
