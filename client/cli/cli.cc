@@ -118,6 +118,13 @@ void PrintJob(std::ostream& out, const v1::Job& job) {
     out << "end reason: " << v1::EndReason_Name(job.end_reason()) << "\n";
   }
   if (!job.error().empty()) out << "error:      " << job.error() << "\n";
+  if (job.progress().has_provider_wait()) {
+    const v1::ProviderWait& w = job.progress().provider_wait();
+    out << "paused:     waiting for the provider since " << FormatTime(w.since())
+        << ", next probe " << FormatTime(w.next_probe()) << ", gives up "
+        << FormatTime(w.give_up_at()) << " (" << w.probes() << " failed probes)\n"
+        << "            " << w.reason() << "\n";
+  }
   if (job.has_result()) {
     out << "result:     " << job.result().name() << " v" << job.result().version() << "\n";
   }
@@ -496,6 +503,18 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
             continue;
           }
           break;
+        case v1::ProgressEvent::kProviderWait:
+          std::cerr << "\r\033[K";
+          c.out << "job " << job_id << ": paused, provider unavailable (next probe "
+                << FormatTime(event.provider_wait().next_probe())
+                << "): " << event.provider_wait().reason() << "\n";
+          continue;
+        case v1::ProgressEvent::kProviderResumed:
+          std::cerr << "\r\033[K";
+          c.out << "job " << job_id << ": resumed after "
+                << absl::StrFormat("%.0fs", event.provider_resumed().waited_seconds())
+                << " waiting for the provider\n";
+          continue;
         case v1::ProgressEvent::kBootstrap:
           bootstrap = event.bootstrap();
           DrawBootstrap(*bootstrap, progress);

@@ -171,6 +171,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       static_cast<size_t>(config.pipeline.max_yaml_nodes);
   server->optimization_->load_options.prompts_dir = prompts_dir;
   server->optimization_->prompts_dir = prompts_dir;
+  server->optimization_->max_provider_outage = config.jobs.max_provider_outage;
   server->optimization_->provider_for_step = [router](const std::string& type) {
     return ProviderForStepType(*router, type);
   };

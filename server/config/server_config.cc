@@ -225,6 +225,9 @@ const std::vector<Field>& Fields() {
                &ServerConfig::jobs, &JobsConfig::max_queued, false),
       IntField("jobs.max_attempts", "claims of one job before it fails", &ServerConfig::jobs,
                &JobsConfig::max_attempts, false),
+      DurationField("jobs.max_provider_outage",
+                    "a job paused for an unavailable provider fails after this long",
+                    &ServerConfig::jobs, &JobsConfig::max_provider_outage),
       StringField("log.level", "debug | info | warning | error", &ServerConfig::log,
                   &LogConfig::level),
   };
@@ -416,6 +419,10 @@ absl::Status Validate(const ServerConfig& c) {
   }
   if (c.jobs.heartbeat <= absl::ZeroDuration() || c.jobs.heartbeat * 3 > c.jobs.lease) {
     return absl::InvalidArgumentError("jobs.heartbeat: must be positive and at most jobs.lease / 3");
+  }
+  if (c.jobs.max_provider_outage < absl::Seconds(1) ||
+      c.jobs.max_provider_outage > absl::Hours(7 * 24)) {
+    return absl::InvalidArgumentError("jobs.max_provider_outage: must be between 1s and 168h");
   }
   if (c.jobs.poll <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("jobs.poll: must be positive");

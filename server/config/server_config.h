@@ -124,6 +124,9 @@ struct JobsConfig {
   int64_t max_queued = 1000;
   // A job whose worker crashed this many times fails.
   int64_t max_attempts = 5;
+  // A running job whose LLM provider is unavailable (connect errors, 5xx, 429, cooldown)
+  // pauses, probes with backoff and resumes when it answers; it fails after this long.
+  absl::Duration max_provider_outage = absl::Minutes(15);
 };
 
 struct LogConfig {

@@ -8,9 +8,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
+#include "server/jobs/provider_outage.h"
 #include "server/jobs/work_estimate.h"
 #include "server/optimizer/optimizer.h"
 
@@ -18,6 +20,10 @@ namespace elexirion::jobs {
 namespace {
 
 using ojson = nlohmann::ordered_json;
+
+google::protobuf::Timestamp ToTimestamp(absl::Time t) {
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
 
 absl::StatusOr<ojson> ProtoToJson(const google::protobuf::Message& message,
                                   const std::string& field) {
@@ -178,11 +184,39 @@ class JobEventSink final : public optimizer::EventSink {
     Emit(event);
   }
 
+  // The job paused for its provider (or a probe failed): an event, and the pause in the
+  // progress GetJob shows until it ends.
+  void OnProviderWait(const ProviderOutageGate::Wait& w) {
+    v1::ProgressEvent event;
+    v1::ProviderWait* p = event.mutable_provider_wait();
+    p->set_reason(w.reason);
+    *p->mutable_since() = ToTimestamp(w.since);
+    *p->mutable_next_probe() = ToTimestamp(w.next_probe);
+    *p->mutable_give_up_at() = ToTimestamp(w.give_up_at);
+    p->set_probes(w.probes);
+    {
+      absl::MutexLock lock(&mu_);
+      *progress_.mutable_provider_wait() = *p;
+    }
+    Emit(event);
+  }
+  void OnProviderResumed(absl::Time since, absl::Duration waited) {
+    v1::ProgressEvent event;
+    *event.mutable_provider_resumed()->mutable_since() = ToTimestamp(since);
+    event.mutable_provider_resumed()->set_waited_seconds(absl::ToDoubleSeconds(waited));
+    {
+      absl::MutexLock lock(&mu_);
+      progress_.clear_provider_wait();
+    }
+    Emit(event);
+  }
+
   // The work is done: the last snapshot says so (ETA 0).
   void Finish() {
     v1::ProgressEvent event;
     {
       absl::MutexLock lock(&mu_);
+      progress_.clear_provider_wait();  // a deadline or cancel may end a pause
       estimate_.Finish();
       UpdateEta();
       *event.mutable_usage() = progress_;
@@ -274,19 +308,29 @@ class JobCheckpointSink final : public optimizer::CheckpointSink {
  public:
   static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(250);
 
-  JobCheckpointSink(JobContext& ctx, const JobEventSink& events) : ctx_(ctx), events_(events) {}
+  JobCheckpointSink(JobContext& ctx, const JobEventSink& events)
+      : ctx_(ctx), events_(events), last_document_(ctx.checkpoint()) {}
   void Save(const ojson& checkpoint) override {
+    absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     if (now - last_save_ < kCheckpointInterval) return;
     last_save_ = now;
-    (void)ctx_.Checkpoint(checkpoint.dump(), events_.progress());
+    last_document_ = checkpoint.dump();
+    (void)ctx_.Checkpoint(last_document_, events_.progress());
+  }
+  // Persists the live progress now (a provider pause starting or ending), with the resume
+  // state last saved.
+  void SaveProgress() {
+    absl::MutexLock lock(&mu_);
+    (void)ctx_.Checkpoint(last_document_, events_.progress());
   }
 
  private:
   JobContext& ctx_;
   const JobEventSink& events_;
-  // Save() calls are serialized by the journal.
-  absl::Time last_save_ = absl::InfinitePast();
+  absl::Mutex mu_;
+  absl::Time last_save_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string last_document_ ABSL_GUARDED_BY(mu_);
 };
 
 // Promote when there is no production version, when the request does not ask for a
@@ -342,8 +386,29 @@ class OptimizationRunner final : public JobRunner {
     JobCheckpointSink checkpoints(ctx, events);
     const v1::Budget& budget = request.budget();
     llm::UsageAccount account(llm::BudgetLimits{budget.max_llm_calls(), budget.max_usd()});
+    // A provider outage pauses the job (see provider_outage.h) instead of failing examples.
+    ProviderOutageGate::Options gate_options;
+    gate_options.client = env_.client;
+    gate_options.max_outage = env_.max_provider_outage;
+    gate_options.first_probe = env_.provider_probe_interval;
+    gate_options.on_wait = [&](const ProviderOutageGate::Wait& w) {
+      logging::Warning("job paused: provider unavailable",
+                       {{"job_id", ctx.job().id},
+                        {"probes", w.probes},
+                        {"next_probe_in_s", absl::ToDoubleSeconds(w.next_probe - absl::Now())},
+                        {"error", w.reason}});
+      events.OnProviderWait(w);
+      checkpoints.SaveProgress();
+    };
+    gate_options.on_resume = [&](absl::Time since, absl::Duration waited) {
+      logging::Info("job resumed: provider answered",
+                    {{"job_id", ctx.job().id}, {"waited_s", absl::ToDoubleSeconds(waited)}});
+      events.OnProviderResumed(since, waited);
+      checkpoints.SaveProgress();
+    };
+    ProviderOutageGate gate(std::move(gate_options));
     optimizer::OptimizeHooks hooks;
-    hooks.client = env_.client;
+    hooks.client = &gate;
     hooks.events = &events;
     hooks.cancel = &ctx.cancel();
     hooks.account = &account;
@@ -361,8 +426,12 @@ class OptimizationRunner final : public JobRunner {
       resume = ojson::parse(ctx.checkpoint(), nullptr, false);
       if (!resume.is_discarded()) hooks.resume_from = &resume;
     }
-    ASSIGN_OR_RETURN(optimizer::OptimizeResult result,
-                     optimizer::RunOptimization(optimize, hooks));
+    absl::StatusOr<optimizer::OptimizeResult> run = optimizer::RunOptimization(optimize, hooks);
+    // An outage past jobs.max_provider_outage fails the job with that message, whatever the
+    // optimizer made of the calls that were refused.
+    if (std::optional<absl::Status> outage = gate.failure(); outage.has_value()) return *outage;
+    if (!run.ok()) return run.status();
+    optimizer::OptimizeResult& result = *run;
     events.Finish();
     const optimizer::OptimizationReport& report = result.report;
     if (hooks.resume_from != nullptr) {

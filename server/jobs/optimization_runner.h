@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "elexirion/v1/jobs.pb.h"
 #include "server/jobs/job_runner.h"
 #include "server/llm/llm_client.h"
@@ -24,6 +25,11 @@ struct OptimizationEnvironment {
   pipeline::LoadOptions load_options;
   std::string prompts_dir;
   std::function<std::string(const std::string& step_type)> provider_for_step;
+  // How long a job waits, paused, for an unavailable provider before it fails
+  // (jobs.max_provider_outage; see provider_outage.h).
+  absl::Duration max_provider_outage = absl::Minutes(15);
+  // First probe interval of such a pause (doubled per failed probe, at most 30 s).
+  absl::Duration provider_probe_interval = absl::Seconds(1);
 };
 
 // The optimizer's request for `request`: loads the pipeline (inline YAML only: the API

@@ -36,6 +36,10 @@ std::string EventKind(const v1::ProgressEvent& event) {
       return "usage";
     case v1::ProgressEvent::kSummary:
       return "summary";
+    case v1::ProgressEvent::kProviderWait:
+      return "provider_wait";
+    case v1::ProgressEvent::kProviderResumed:
+      return "provider_resumed";
     default:
       return "unknown";
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
@@ -33,9 +34,14 @@ struct CurlHttpTransport::Transfer {
   HttpResponse response;
   absl::Status status;
   bool too_large = false;
+  // Requests curl started for this transfer (CURLOPT_PREREQFUNCTION). More than one means
+  // curl is silently re-sending on a fresh connection; we refuse and retry ourselves.
+  int requests_started = 0;
+  bool resend_refused = false;
+  // Stall window: byte arrivals (coalesced per kArrivalBucket) of the last low_speed_time.
   bool got_first_byte = false;
-  absl::Time window_start;
-  int64_t window_bytes = 0;
+  absl::Time first_byte;
+  std::deque<std::pair<absl::Time, int64_t>> arrivals;
   char errbuf[CURL_ERROR_SIZE] = {0};
   absl::Notification done;
 };
@@ -43,17 +49,48 @@ struct CurlHttpTransport::Transfer {
 namespace {
 
 constexpr int kMaxPollMs = 100;  // bounds how late a cancellation or stall is noticed
+// Arrivals closer than this to the previous one share its entry in the stall window
+// (bounds its memory).
+constexpr absl::Duration kArrivalBucket = absl::Milliseconds(10);
+
+void NoteBytes(CurlHttpTransport::Transfer* t, size_t len) {
+  const absl::Time now = absl::Now();
+  if (!t->got_first_byte) {
+    t->got_first_byte = true;
+    t->first_byte = now;
+  }
+  if (!t->arrivals.empty() && now - t->arrivals.back().first < kArrivalBucket) {
+    // A burst counts at its last arrival, so the window can only err late, never early.
+    t->arrivals.back().first = now;
+    t->arrivals.back().second += static_cast<int64_t>(len);
+  } else {
+    t->arrivals.emplace_back(now, static_cast<int64_t>(len));
+  }
+}
+
+// Sliding stall window: true when, at least low_speed_time after the first byte, fewer
+// than low_speed_limit * low_speed_time bytes arrived during the last low_speed_time. (A
+// window restarted every low_speed_time, like curl's own check, misses a stall that
+// straddles two windows: up to 2x low_speed_time of silence went unnoticed.)
+bool Stalled(CurlHttpTransport::Transfer* t, absl::Time now) {
+  const HttpRequest& r = *t->request;
+  if (!t->got_first_byte || now - t->first_byte < r.low_speed_time) return false;
+  const absl::Time window_start = now - r.low_speed_time;
+  while (!t->arrivals.empty() && t->arrivals.front().first <= window_start) {
+    t->arrivals.pop_front();
+  }
+  int64_t bytes = 0;
+  for (const auto& [when, n] : t->arrivals) bytes += n;
+  return static_cast<double>(bytes) <
+         static_cast<double>(r.low_speed_limit) * absl::ToDoubleSeconds(r.low_speed_time);
+}
 
 size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<CurlHttpTransport::Transfer*>(user);
   size_t len = size * n;
   absl::string_view line(data, len);
   line = absl::StripTrailingAsciiWhitespace(line);
-  if (!t->got_first_byte) {
-    t->got_first_byte = true;
-    t->window_start = absl::Now();
-  }
-  t->window_bytes += static_cast<int64_t>(len);
+  NoteBytes(t, len);
   if (absl::StartsWith(line, "HTTP/")) {
     // A new status line (e.g. after "100 Continue"): only the last response's headers count.
     t->response.headers.clear();
@@ -75,7 +112,7 @@ size_t OnWrite(char* data, size_t size, size_t n, void* user) {
     return 0;  // curl aborts with CURLE_WRITE_ERROR
   }
   t->response.body.append(data, len);
-  t->window_bytes += static_cast<int64_t>(len);
+  NoteBytes(t, len);
   return len;
 }
 
@@ -83,6 +120,17 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* t = static_cast<CurlHttpTransport::Transfer*>(user);
   const CancellationToken* cancel = t->request->cancel;
   return (cancel != nullptr && cancel->IsCancelled()) ? 1 : 0;
+}
+
+// Called by curl before each request it sends on a connection. libcurl 7.88 re-sends a
+// request by itself (up to 5 times, invisible to us) when a reused keep-alive connection
+// closes without an answer; the provider may have received - and billed - the first one.
+// Refusing the second start turns that into an error our retry loop counts and caps.
+int OnPrereq(void* user, char*, char*, int, int) {
+  auto* t = static_cast<CurlHttpTransport::Transfer*>(user);
+  if (++t->requests_started == 1) return CURL_PREREQFUNC_OK;
+  t->resend_refused = true;
+  return CURL_PREREQFUNC_ABORT;
 }
 
 long ClampMs(absl::Duration d) {  // NOLINT(runtime/int): curl's type
@@ -181,6 +229,8 @@ absl::StatusOr<HttpResponse> CurlHttpTransport::Send(const HttpRequest& request)
   curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, &OnProgress);
   curl_easy_setopt(e, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &OnPrereq);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, &t);
   for (const auto& [name, value] : request.headers) {
     t.headers = curl_slist_append(t.headers, absl::StrCat(name, ": ", value).c_str());
   }
@@ -223,6 +273,11 @@ void CurlHttpTransport::Finish(Transfer* t, int code_int) {
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     t->response.status = static_cast<int>(status);
     t->status = absl::OkStatus();
+  } else if (t->resend_refused) {
+    t->status = WithRetryCause(
+        RetryableError("http transport: the provider closed a reused connection without "
+                       "answering (not re-sent by curl; the retry loop decides)"),
+        kCauseConnectionClosed);
   } else if (t->too_large || code == CURLE_FILESIZE_EXCEEDED) {
     t->status = ProviderError(
         absl::StrFormat("response body exceeds the %d byte cap", t->request->max_response_bytes));
@@ -316,17 +371,13 @@ void CurlHttpTransport::Loop() {
         Abort(t, CancelledError(absl::StrCat("cancelled: ", r.cancel->reason())));
         continue;
       }
-      if (t->got_first_byte && now - t->window_start >= r.low_speed_time) {
-        double seconds = absl::ToDoubleSeconds(now - t->window_start);
-        if (static_cast<double>(t->window_bytes) <
-            static_cast<double>(r.low_speed_limit) * seconds) {
-          Abort(t, RetryableError(
-                       absl::StrFormat("http transport: response stalled (< %d bytes/s for %s)",
-                                       r.low_speed_limit, absl::FormatDuration(r.low_speed_time))));
-          continue;
-        }
-        t->window_start = now;
-        t->window_bytes = 0;
+      if (Stalled(t, now)) {
+        Abort(t, WithRetryCause(RetryableError(absl::StrFormat(
+                                    "http transport: response stalled (< %d bytes/s over the "
+                                    "last %s)",
+                                    r.low_speed_limit, absl::FormatDuration(r.low_speed_time))),
+                                kCauseStalled));
+        continue;
       }
       ++i;
     }

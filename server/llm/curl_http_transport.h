@@ -5,9 +5,12 @@
 //
 // Safety settings on every transfer: CURLOPT_NOSIGNAL, no redirects (FOLLOWLOCATION 0; a
 // 3xx is handed back as a response and treated as an error by the providers), protocols
-// http/https only, connect and total timeouts, a stall detector, the response-size cap
-// enforced in the write callback (curl 7.88's MAXFILESIZE does not stop chunked bodies),
-// cancellation polled by the loop (≤ 100 ms) and by the progress callback. Never verbose:
+// http/https only, connect and total timeouts, a sliding-window stall detector, the response-size
+// cap enforced in the write callback (curl 7.88's MAXFILESIZE does not stop chunked bodies),
+// cancellation polled by the loop (≤ 100 ms) and by the progress callback, and no silent
+// re-send: curl's own retry of a request on a reused connection that died is refused
+// (CURLOPT_PREREQFUNCTION) and reported as a retryable error with cause connection_closed,
+// so the router's loop counts and caps every re-send. Never verbose:
 // curl's verbose output would print the key headers.
 #pragma once
 

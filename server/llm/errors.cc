@@ -42,6 +42,17 @@ std::optional<std::string> PayloadField(const absl::Status& status, absl::string
   return std::nullopt;
 }
 
+// Appends `;name=value` to the payload of a status made by Make(); others are returned as is.
+absl::Status WithPayloadField(absl::Status status, absl::string_view name,
+                              absl::string_view value) {
+  auto payload = status.GetPayload(kErrorPayloadUrl);
+  if (!payload.has_value()) return status;
+  std::string text(*payload);
+  absl::StrAppend(&text, ";", name, "=", value);
+  status.SetPayload(kErrorPayloadUrl, absl::Cord(text));
+  return status;
+}
+
 }  // namespace
 
 const char* ErrorKindName(ErrorKind kind) {
@@ -132,6 +143,11 @@ bool IsRetryable(const absl::Status& status) {
   return GetErrorKind(status) == ErrorKind::kRetryable;
 }
 
+bool IsProviderUnavailable(const absl::Status& status) {
+  const ErrorKind kind = GetErrorKind(status);
+  return kind == ErrorKind::kRetryable || kind == ErrorKind::kRateLimited;
+}
+
 std::optional<absl::Time> RateLimitedUntil(const absl::Status& status) {
   std::optional<std::string> v = PayloadField(status, "until_unix_us");
   int64_t us = 0;
@@ -147,12 +163,15 @@ std::optional<absl::Duration> RetryAfterHint(const absl::Status& status) {
 }
 
 absl::Status WithHttpStatus(absl::Status status, int http_status) {
-  auto payload = status.GetPayload(kErrorPayloadUrl);
-  if (!payload.has_value()) return status;
-  std::string text(*payload);
-  absl::StrAppend(&text, ";http_status=", http_status);
-  status.SetPayload(kErrorPayloadUrl, absl::Cord(text));
-  return status;
+  return WithPayloadField(std::move(status), "http_status", absl::StrCat(http_status));
+}
+
+absl::Status WithRetryCause(absl::Status status, absl::string_view cause) {
+  return WithPayloadField(std::move(status), "cause", cause);
+}
+
+std::optional<std::string> RetryCauseOf(const absl::Status& status) {
+  return PayloadField(status, "cause");
 }
 
 std::optional<int> HttpStatusOf(const absl::Status& status) {

@@ -71,10 +71,24 @@ absl::Status DeadlineError(absl::string_view message);
 // (CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED "budget exhausted" from UsageAccount).
 ErrorKind GetErrorKind(const absl::Status& status);
 bool IsRetryable(const absl::Status& status);
+// True for what a provider outage looks like once the router has given up on a call:
+// retryable (connect errors, resets, 5xx/408/409/429/529, timeouts, stalls, cooldown) and
+// rate_limited. A malformed 2xx body is provider_error by then, not an outage. Jobs pause on
+// these instead of counting them as failures of the example (server/jobs/provider_outage.h).
+bool IsProviderUnavailable(const absl::Status& status);
 // For kRateLimited errors: the time before which the provider will refuse us.
 std::optional<absl::Time> RateLimitedUntil(const absl::Status& status);
 // For kRetryable errors: the provider's retry hint, when it gave one.
 std::optional<absl::Duration> RetryAfterHint(const absl::Status& status);
+
+// Why a retryable error happened, where the router treats it specially (retry policy and
+// the `reason` label of elexirion_llm_retries_total). Kept in the payload.
+inline constexpr char kCauseConnectionClosed[] = "connection_closed";  // reused connection
+                                                                       // closed, no answer
+inline constexpr char kCauseStalled[] = "stalled";                     // mid-body stall window
+inline constexpr char kCauseMalformedBody[] = "malformed_body";        // unparsable 2xx body
+absl::Status WithRetryCause(absl::Status status, absl::string_view cause);
+std::optional<std::string> RetryCauseOf(const absl::Status& status);
 
 // Records the HTTP status that caused an error (kept in the payload).
 absl::Status WithHttpStatus(absl::Status status, int http_status);

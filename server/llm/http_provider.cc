@@ -95,9 +95,14 @@ absl::StatusOr<LlmResponse> HttpProvider::Call(const LlmRequest& request,
   if (response->status >= 200 && response->status < 300) {
     absl::StatusOr<LlmResponse> parsed = ParseResponse(*response);
     if (!parsed.ok()) {
-      return RetryableError(
-          absl::StrCat(config_.name, ": malformed response (HTTP ", response->status,
-                       "): ", ScrubProviderText(parsed.status().message(), api_key_)));
+      // Retryable, but marked: the provider has probably billed this answer, so the router
+      // retries it once only (counted as reason malformed_body), never silently.
+      return WithRetryCause(
+          WithHttpStatus(RetryableError(absl::StrCat(
+                             config_.name, ": malformed response (HTTP ", response->status,
+                             "): ", ScrubProviderText(parsed.status().message(), api_key_))),
+                         response->status),
+          kCauseMalformedBody);
     }
     return parsed;
   }

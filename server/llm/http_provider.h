@@ -2,6 +2,7 @@
 // the subclass, then turn the HTTP outcome into a response or a typed error following the
 // retry table (reliability.md §2.4):
 //   2xx                                   -> subclass parser; unparsable body -> retryable
+//                                            with cause malformed_body (retried once)
 //   408 409 429 500 502 503 504 529       -> retryable, with the provider's retry hint
 //   insufficient_quota / spend limit      -> quota (never retried, whatever the status)
 //   401 403                               -> auth

@@ -30,8 +30,10 @@ struct HttpRequest {
   absl::Duration connect_timeout = absl::Seconds(10);
   // Whole transfer, from start to the last body byte.
   absl::Duration total_timeout = absl::Seconds(300);
-  // Once the first response byte arrived, the transfer is aborted when fewer than
-  // `low_speed_limit` bytes/s arrive over `low_speed_time` (a stall mid-body). Waiting for
+  // Once the first response byte arrived, the transfer is aborted as soon as fewer than
+  // `low_speed_limit` * `low_speed_time` bytes arrived during the last `low_speed_time` (a
+  // sliding window, checked every <= 100 ms: a stall mid-body is caught between
+  // low_speed_time and low_speed_time + 100 ms after the last byte). Waiting for
   // the response headers is bounded by total_timeout only: a non-streaming LLM call sends
   // nothing while the model thinks.
   int64_t low_speed_limit = 1;

@@ -25,7 +25,10 @@ void RecordLlmRequest(const std::string& provider, const std::string& model,
 void RecordLlmTokens(const std::string& provider, const std::string& model, int64_t input,
                      int64_t output);
 void RecordLlmCost(const std::string& provider, const std::string& model, double usd);
-// `reason`: "status_<code>" for HTTP statuses of the retry table, else "transport".
+// `reason`: "status_<code>" for HTTP statuses of the retry table; "connection_closed" (a
+// reused connection closed without an answer: libcurl's own re-send is refused),
+// "stalled", "malformed_body" (2xx body that did not parse; retried once); else
+// "transport".
 void RecordLlmRetry(const std::string& provider, const std::string& reason);
 void RecordLlmCacheLookup(const std::string& provider, bool hit);
 // The instance began a cooldown after repeated failures (alerts watch this).

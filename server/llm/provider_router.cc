@@ -83,6 +83,7 @@ int64_t EstimateInputTokens(const LlmRequest& r) {
 }
 
 std::string RetryReason(const absl::Status& status) {
+  if (std::optional<std::string> cause = RetryCauseOf(status); cause.has_value()) return *cause;
   std::optional<int> http = HttpStatusOf(status);
   if (http.has_value() && (*http == 408 || *http == 409 || *http == 429 || *http == 500 ||
                            *http == 502 || *http == 503 || *http == 504 || *http == 529)) {
@@ -355,6 +356,7 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
   const int64_t estimate_in = EstimateInputTokens(request);
   const int64_t estimate = estimate_in + request.max_tokens.value_or(c.max_tokens_default);
   absl::Status last;
+  int malformed_bodies = 0;
   for (int attempt = 0; attempt <= c.max_retries; ++attempt) {
     if (cancel != nullptr && cancel->IsCancelled()) {
       return CancelledError(absl::StrCat("cancelled: ", cancel->reason()));
@@ -400,6 +402,19 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
       return DeadlineError(absl::StrCat("deadline exceeded; last error: ", last.message()));
     }
     if (!IsRetryable(last)) return last;
+    if (RetryCauseOf(last) == kCauseMalformedBody) {
+      // A 2xx the provider has probably billed: one retry, logged and counted as such; a
+      // second malformed body (or no retry left) ends the call as provider_error, which is
+      // not a provider outage either.
+      if (++malformed_bodies > 1 || attempt == c.max_retries) {
+        return ProviderError(absl::StrCat(
+            last.message(), malformed_bodies > 1
+                                ? "; malformed again after the one retry such an answer gets"
+                                : "; no retry left"));
+      }
+      logging::Warning("llm malformed 2xx body: retrying once, the provider may bill it twice",
+                       {{"provider", c.name}, {"error", std::string(last.message())}});
+    }
 
     bool cooling = false;
     {

@@ -15,7 +15,7 @@
 //       tokens_per_minute: 0              # token bucket on input+output tokens, 0 = unlimited
 //       connect_timeout: 10s              # durations: "500ms", "10s", "2m" or seconds
 //       request_timeout: 300s             # one attempt, whole transfer
-//       low_speed_time: 30s               # stall mid-body (after the first response byte)
+//       low_speed_time: 30s               # mid-body silence aborting an attempt (sliding)
 //       max_response_bytes: 8388608
 //       max_retries: 3                    # retries after the first attempt
 //       retry_base_delay: 1s              # backoff min(max, base*2^n) with full jitter

@@ -1,5 +1,6 @@
 // Durable jobs against real HTTP to the fake provider: cancel while running and while queued,
-// budget exhaustion. The server's `claude` steps run on an anthropic instance at the fake.
+// budget exhaustion, kill -9 mid-job, a provider outage mid-job (pause, resume, give up,
+// cancel while paused). The server's `claude` steps run on an anthropic instance at the fake.
 #include <signal.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -32,7 +34,10 @@ fakes::FakeResponse Answer(const fakes::RecordedRequest&) {
 
 class JobsDurabilityTest : public ::testing::Test {
  protected:
-  void StartServer(int workers, absl::Duration latency) {
+  // `provider_yaml` is appended to the anthropic instance's settings.
+  void StartServer(int workers, absl::Duration latency,
+                   absl::Duration max_provider_outage = absl::Minutes(15),
+                   const std::string& provider_yaml = "") {
     auto fake = fakes::FakeProviderServer::Start();
     ASSERT_TRUE(fake.ok()) << fake.status();
     fake_ = std::move(*fake);
@@ -42,8 +47,10 @@ class JobsDurabilityTest : public ::testing::Test {
     config.jobs.workers = workers;
     config.jobs.poll = absl::Milliseconds(50);
     config.jobs.heartbeat = absl::Milliseconds(100);
+    config.jobs.max_provider_outage = max_provider_outage;
     std::string key = dir_.Write("anthropic.key", "sk-ant-CANARY-jobs-0001");
-    config.llm = YAML::Load(testutil::FakeAnthropicProviders(fake_->base_url(), key));
+    config.llm = YAML::Load(
+        absl::StrCat(testutil::FakeAnthropicProviders(fake_->base_url(), key), provider_yaml));
     auto server = InProcessServer::Start(config);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -111,6 +118,11 @@ class JobsDurabilityTest : public ::testing::Test {
 
   static bool IsRunning(const v1::ProgressEvent& e) {
     return e.has_state_changed() && e.state_changed().state() == v1::JOB_STATE_RUNNING;
+  }
+  static bool IsTerminal(const v1::ProgressEvent& e) {
+    return e.has_state_changed() && (e.state_changed().state() == v1::JOB_STATE_SUCCEEDED ||
+                                     e.state_changed().state() == v1::JOB_STATE_FAILED ||
+                                     e.state_changed().state() == v1::JOB_STATE_CANCELLED);
   }
 
   TempDir dir_;
@@ -312,6 +324,125 @@ TEST_F(JobsDurabilityTest, KillNineMidJobResumesWithoutRepeatingFinishedWork) {
       distinct_after.size(), repeated, distinct_all.size(),
       static_cast<long long>(ended.progress().usage().cache_hits()));
   (*second)->Signal(SIGTERM);
+}
+
+// Issue 13 item 1: a provider outage pauses a running job instead of failing it. The fake
+// provider is stopped mid-job and started again on the same port; the instance cools down
+// after 2 failed attempts for 1 s.
+class ProviderOutageTest : public JobsDurabilityTest {
+ protected:
+  void SetUp() override {
+    StartServer(1, absl::Milliseconds(200), max_outage_,
+                "    max_retries: 1\n    connect_timeout: 1s\n    cooldown_after_failures: 2\n"
+                "    cooldown: 1s\n");
+    port_ = fake_->port();
+  }
+
+  // The provider comes back on the same port.
+  void RestartProvider() {
+    fakes::FakeProviderServer::Options options;
+    options.port = port_;
+    options.latency = absl::Milliseconds(200);
+    auto fake = fakes::FakeProviderServer::Start(options);
+    ASSERT_TRUE(fake.ok()) << fake.status();
+    restarted_ = std::move(*fake);
+    restarted_->SetHandler(Answer);
+  }
+
+  // A BootstrapRandomSearch job; once it finished some work the provider goes away (nothing
+  // listens on its port any more); returns when the job reported the pause.
+  v1::Job RunUntilPaused() {
+    v1::OptimizeModuleRequest request = Request("outage");
+    auto* search = request.mutable_optimizer()->mutable_bootstrap_random_search();
+    search->set_num_candidate_programs(2);
+    search->set_max_bootstrapped_demos(3);
+    request.mutable_optimizer()->set_num_threads(2);
+    v1::Job job = Submit(request);
+    int done = 0;
+    Stream(job.id(), [&](const v1::ProgressEvent& e) {
+      if (e.has_bootstrap()) done = std::max(done, e.bootstrap().done());
+      return done >= 2 || IsTerminal(e);
+    });
+    EXPECT_GE(done, 2);
+    fake_->Stop();
+    bool paused = false;
+    Stream(job.id(), [&](const v1::ProgressEvent& e) {
+      paused = paused || e.has_provider_wait();
+      return paused || IsTerminal(e);
+    });
+    EXPECT_TRUE(paused) << "no provider_wait event";
+    return job;
+  }
+
+  absl::Duration max_outage_ = absl::Minutes(15);
+  int port_ = 0;
+  std::unique_ptr<fakes::FakeProviderServer> restarted_;
+};
+
+// Gone for longer than the cooldown: the job pauses (event and GetJob), resumes when the
+// provider is back and succeeds on its first attempt without sending a finished request
+// again. (It used to fail: "bootstrap: N errors (max_errors=...); last: ... cooling down".)
+TEST_F(ProviderOutageTest, OutagePausesTheJobWhichResumesWhenTheProviderIsBack) {
+  v1::Job job = RunUntilPaused();
+  v1::Job paused = GetJob(job.id());
+  EXPECT_EQ(paused.state(), v1::JOB_STATE_RUNNING);
+  ASSERT_TRUE(paused.progress().has_provider_wait()) << paused.DebugString();
+  const v1::ProviderWait& wait = paused.progress().provider_wait();
+  EXPECT_FALSE(wait.reason().empty());
+  EXPECT_EQ(wait.reason().find("CANARY"), std::string::npos);
+  EXPECT_GE(wait.next_probe().seconds(), wait.since().seconds());
+  EXPECT_EQ(wait.give_up_at().seconds() - wait.since().seconds(), 15 * 60);
+
+  absl::SleepFor(absl::Seconds(3));  // longer than the 1 s cooldown: several failed probes
+  RestartProvider();
+  auto events = Stream(job.id(), IsTerminal);
+  v1::Job ended = GetJob(job.id());
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.error();
+  EXPECT_EQ(ended.attempt(), 1);
+  EXPECT_FALSE(ended.progress().has_provider_wait());
+  bool resumed = false;
+  for (const auto& e : events) resumed = resumed || e.has_provider_resumed();
+  EXPECT_TRUE(resumed) << "no provider_resumed event";
+
+  // Requests the stopped provider answered are finished work: never sent again.
+  std::set<std::string> finished;
+  for (const auto& r : fake_->requests()) {
+    if (r.answered) finished.insert(r.body);
+  }
+  ASSERT_FALSE(finished.empty());
+  const auto after = restarted_->requests();
+  EXPECT_FALSE(after.empty());
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_EQ(finished.count(after[i].body), 0u) << "finished request sent again: " << i;
+  }
+}
+
+class ShortProviderOutageLimitTest : public ProviderOutageTest {
+ protected:
+  void SetUp() override {
+    max_outage_ = absl::Seconds(3);
+    ProviderOutageTest::SetUp();
+  }
+};
+
+// A provider that never comes back fails the job after jobs.max_provider_outage, saying so.
+TEST_F(ShortProviderOutageLimitTest, JobFailsAfterMaxProviderOutage) {
+  v1::Job job = RunUntilPaused();
+  Stream(job.id(), IsTerminal);
+  v1::Job ended = GetJob(job.id());
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_NE(ended.error().find("jobs.max_provider_outage"), std::string::npos) << ended.error();
+  EXPECT_NE(ended.error().find("provider unavailable"), std::string::npos) << ended.error();
+  EXPECT_EQ(ended.attempt(), 1);
+}
+
+// CancelJob works while the job is paused.
+TEST_F(ProviderOutageTest, CancelWhilePaused) {
+  v1::Job job = RunUntilPaused();
+  Cancel(job.id());
+  Stream(job.id(), IsTerminal);
+  v1::Job ended = GetJob(job.id());
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_CANCELLED) << ended.error();
 }
 
 }  // namespace

@@ -168,6 +168,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--jobs.poll=0"}, "jobs.poll"},
         BadCase{{"--jobs.max_queued=0"}, "jobs.max_queued"},
         BadCase{{"--jobs.max_attempts=-2"}, "jobs.max_attempts"},
+        BadCase{{"--jobs.max_provider_outage=0"}, "jobs.max_provider_outage"},
+        BadCase{{"--jobs.max_provider_outage=200h"}, "jobs.max_provider_outage"},
         BadCase{{"--pipeline.max_yaml_bytes=0"}, "pipeline.max_yaml_bytes"},
         BadCase{{"--pipeline.max_steps=-1"}, "pipeline.max_steps"},
         BadCase{{"--pipeline.max_yaml_nodes=0"}, "pipeline.max_yaml_nodes"},

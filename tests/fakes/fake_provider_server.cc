@@ -450,8 +450,10 @@ void FakeProviderServer::Serve(int fd, int64_t connection_id) {
     req.body = buffer.substr(0, static_cast<size_t>(content_length));
     buffer.erase(0, static_cast<size_t>(content_length));
 
+    size_t index;
     {
       absl::MutexLock lock(&mu_);
+      index = log_.size();
       log_.push_back(req);
       ++in_flight_;
       max_in_flight_ = std::max(max_in_flight_, in_flight_);
@@ -461,6 +463,10 @@ void FakeProviderServer::Serve(int fd, int64_t connection_id) {
     {
       absl::MutexLock lock(&mu_);
       --in_flight_;
+      // (Reset() may have cleared the log meanwhile.)
+      if (ok && index < log_.size() && log_[index].connection_id == connection_id) {
+        log_[index].answered = true;
+      }
     }
     if (!ok) break;
   }
@@ -519,6 +525,13 @@ bool FakeProviderServer::Respond(int fd, const RecordedRequest& req, const FakeR
       if (!SendAll(fd, head + body.substr(0, body.size() / 2))) return false;
       if (r.mode == Mode::kStallMidBody) Wait(r.stall);
       return false;
+    }
+    case Mode::kPauseMidBody: {
+      absl::StrAppend(&head, "Content-Length: ", body.size(), "\r\n\r\n");
+      const size_t half = body.size() / 2;
+      if (!SendAll(fd, head + body.substr(0, half))) return false;
+      if (!Wait(r.stall)) return false;
+      return SendAll(fd, body.substr(half));
     }
     case Mode::kHugeChunked: {
       absl::StrAppend(&head, "Transfer-Encoding: chunked\r\n\r\n");

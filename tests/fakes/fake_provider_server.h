@@ -6,8 +6,9 @@
 // and records every request. Each request is answered by the next scripted response in the
 // queue (Enqueue), else by the handler (SetHandler; default: a success body with text
 // "ok"). Responses can misbehave on purpose: latency, any status and headers, malformed or
-// truncated bodies, chunked and huge chunked bodies, a stall mid-body, no response at all,
-// a connection reset.
+// truncated bodies, chunked and huge chunked bodies, a stall mid-body, a pause mid-body
+// that then completes, no response at all (kNoHeaders with stall 0 closes a kept-alive
+// connection without answering), a connection reset.
 //
 // One thread per connection (keep-alive supported), so 64+ concurrent connections with
 // sleeping handlers cost nothing but idle threads. Thread safe.
@@ -42,6 +43,8 @@ struct RecordedRequest {
   std::string query;                                         // after '?', empty if none
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
+  // The whole response was written (the client has it, even if the server stops now).
+  bool answered = false;
 
   // The header's value or "" (name in lower case).
   std::string Header(const std::string& name) const;
@@ -60,6 +63,7 @@ struct FakeResponse {
     kNoHeaders,      // accept the request, send nothing for `stall`, then close
     kTruncatedBody,  // a Content-Length beyond the body, half the body, then close
     kStallMidBody,   // the same, but waits `stall` before closing
+    kPauseMidBody,   // correct Content-Length; half the body, `stall` of silence, the rest
     kHugeChunked,    // `huge_bytes` of chunked data (stops early when the client aborts)
     kReset,          // close with RST before answering
   };

@@ -244,11 +244,14 @@ TEST_F(ProvidersTest, ConnectionsAreReused) {
   for (const RecordedRequest& r : requests) EXPECT_EQ(r.connection_id, requests[0].connection_id);
 }
 
-TEST_F(ProvidersTest, MalformedSuccessBodyIsRetryable) {
+// With no retry left a malformed 2xx ends as provider_error, not as a retryable (provider
+// outage) error; with retries it gets exactly one (llm_resilience_test).
+TEST_F(ProvidersTest, MalformedSuccessBodyWithoutRetriesIsAProviderError) {
   server_->Enqueue(FakeResponse::Status(200, "{not json"));
   absl::StatusOr<LlmResponse> r = router_->Complete(testing::UserRequest("anthropic", "x"), {});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kRetryable);
+  EXPECT_EQ(server_->request_count(), 1);
+  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kProviderError);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("malformed response"));
 }
 

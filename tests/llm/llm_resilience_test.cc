@@ -9,7 +9,10 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -432,6 +435,136 @@ TEST_F(ResilienceTest, FallbackInstanceAnswersWhenThePrimaryFails) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->provider, "simulated");
   EXPECT_TRUE(r->simulated);
+}
+
+// The value of a counter series in the default registry ("name{labels}"), 0 when absent.
+double CounterValue(const std::string& series) {
+  const std::string text =
+      prometheus::TextSerializer().Serialize(metrics::DefaultRegistry()->Collect());
+  const std::string prefix = series + " ";
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, prefix)) continue;
+    double v = 0;
+    if (absl::SimpleAtod(line.substr(prefix.size()), &v)) return v;
+  }
+  return 0;
+}
+
+int RequestsWithText(const FakeProviderServer& server, const std::string& text) {
+  int n = 0;
+  for (const fakes::RecordedRequest& r : server.requests()) n += r.LastUserText() == text;
+  return n;
+}
+
+// A provider closing a kept-alive connection without answering: libcurl 7.88 would re-send
+// the POST on another connection by itself (up to 5 times), unseen by the retry loop. With
+// max_retries 0 the paid request must reach the provider exactly once.
+TEST_F(ResilienceTest, ReusedConnectionClosedWithoutAnswerIsNotResentByCurl) {
+  FakeClock clock;
+  auto router = Router("max_retries: 0, cooldown_after_failures: 0", &clock);
+  ASSERT_NE(router, nullptr);
+  server_->Enqueue(FakeResponse::Text("warm"));  // leaves a kept-alive connection
+  ASSERT_TRUE(router->Complete(UserRequest("a", "first"), {}).ok());
+  FakeResponse drop = FakeResponse::WithMode(Mode::kNoHeaders);
+  drop.stall = absl::ZeroDuration();  // read the request, close without answering
+  server_->Enqueue(drop);
+  server_->Enqueue(FakeResponse::Text("resent"));  // what a silent re-send would get
+  absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("a", "paid"), {});
+  EXPECT_EQ(RequestsWithText(*server_, "paid"), 1);
+  ASSERT_FALSE(r.ok()) << r->text;
+  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kRetryable) << r.status();
+  EXPECT_EQ(RetryCauseOf(r.status()), kCauseConnectionClosed);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("closed a reused connection"));
+  std::vector<fakes::RecordedRequest> log = server_->requests();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].connection_id, log[1].connection_id);  // it was the reused connection
+}
+
+// ... and with retries allowed, every re-send is the loop's own: counted, capped.
+TEST_F(ResilienceTest, ReusedConnectionResendIsACountedRetry) {
+  FakeClock clock;
+  auto router = Router("max_retries: 1, cooldown_after_failures: 0", &clock);
+  ASSERT_NE(router, nullptr);
+  const std::string series =
+      "elexirion_llm_retries_total{provider=\"g\",reason=\"connection_closed\"}";
+  const double before = CounterValue(series);
+  server_->Enqueue(FakeResponse::Text("warm"));
+  ASSERT_TRUE(router->Complete(UserRequest("g", "first"), {}).ok());
+  FakeResponse drop = FakeResponse::WithMode(Mode::kNoHeaders);
+  drop.stall = absl::ZeroDuration();
+  server_->Enqueue(drop);
+  server_->Enqueue(FakeResponse::Text("answered"));
+  absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("g", "paid"), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, "answered");
+  EXPECT_EQ(RequestsWithText(*server_, "paid"), 2);
+  EXPECT_EQ(CounterValue(series) - before, 1);
+
+  // Every connection dropping: 1 + max_retries sends, never more.
+  server_->Reset();
+  server_->Enqueue(FakeResponse::Text("warm"));
+  ASSERT_TRUE(router->Complete(UserRequest("g", "again"), {}).ok());
+  server_->SetHandler([](const fakes::RecordedRequest&) {
+    FakeResponse d = FakeResponse::WithMode(Mode::kNoHeaders);
+    d.stall = absl::ZeroDuration();
+    return d;
+  });
+  r = router->Complete(UserRequest("g", "paid twice at most"), {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(RequestsWithText(*server_, "paid twice at most"), 2);
+}
+
+// A silence longer than the stall window is caught wherever it falls. A window restarted
+// every low_speed_time (the old check) let this 1.6 s pause through with a 1 s window: the
+// pause straddled two windows, each of which saw some bytes.
+TEST_F(ResilienceTest, StallWindowSlides) {
+  auto router = Router("max_retries: 0, request_timeout: 60s, low_speed_time: 1s");
+  ASSERT_NE(router, nullptr);
+  FakeResponse pause = FakeResponse::WithMode(Mode::kPauseMidBody);
+  pause.stall = absl::Milliseconds(1600);
+  server_->Enqueue(pause);
+  absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("a", "x"), {});
+  ASSERT_FALSE(r.ok()) << "a 1.6 s mid-body silence passed a 1 s stall window";
+  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kRetryable) << r.status();
+  EXPECT_EQ(RetryCauseOf(r.status()), kCauseStalled);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("stalled"));
+
+  // A pause well inside the window is no stall.
+  pause.stall = absl::Milliseconds(300);
+  server_->Enqueue(pause);
+  r = router->Complete(UserRequest("a", "y"), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, "ok");
+}
+
+// A 200 with a body that does not parse was probably billed: one retry, counted as
+// malformed_body; a second one ends the call as provider_error (no provider outage).
+TEST_F(ResilienceTest, MalformedSuccessBodyIsRetriedOnceThenFails) {
+  FakeClock clock;
+  auto router = Router("max_retries: 3, cooldown_after_failures: 0", &clock);
+  ASSERT_NE(router, nullptr);
+  const std::string series =
+      "elexirion_llm_retries_total{provider=\"o\",reason=\"malformed_body\"}";
+  const double before = CounterValue(series);
+  server_->SetHandler([](const fakes::RecordedRequest&) {
+    return FakeResponse::Status(200, "{\"choices\": [tru");
+  });
+  absl::StatusOr<LlmResponse> r = router->Complete(UserRequest("o", "x"), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(server_->request_count(), 2);
+  EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kProviderError) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("malformed"));
+  EXPECT_EQ(CounterValue(series) - before, 1);
+
+  // Malformed once, then a good answer: the one retry gets it.
+  server_->Reset();
+  server_->SetHandler(nullptr);
+  server_->Enqueue(FakeResponse::Status(200, "not json"));
+  server_->Enqueue(FakeResponse::Text("fine"));
+  r = router->Complete(UserRequest("o", "y"), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, "fine");
+  EXPECT_EQ(CounterValue(series) - before, 2);
 }
 
 }  // namespace
