@@ -27,9 +27,14 @@ struct Invocation {
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args);
 
 // Runs the command; prints results to `out` and errors to `err`. Returns the exit code:
-// 0 success, 1 the server returned an error, 2 usage error.
+// 0 success, 1 the server returned an error (or the pipeline failed), 2 usage error.
+// `help`, --help or -h anywhere print a usage to `out` (exit 0) instead, before any check.
 int Run(const Invocation& invocation, std::ostream& out, std::ostream& err);
 
+// The list of commands with their synopses, the global flags and the exit codes.
 std::string Usage();
+
+// Every command, "health" or "group verb" ("jobs list"), in the order Usage() lists them.
+std::vector<std::string> CommandNames();
 
 }  // namespace elexirion::cli
