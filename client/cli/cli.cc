@@ -2,29 +2,29 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
-#include <optional>
+#include <cstring>
+#include <fstream>
 #include <sstream>
+#include <iomanip>
+#include <optional>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "absl/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "client/cli/command.h"
 #include "client/cli/datasets_command.h"
 #include "client/cli/help.h"
 #include "client/cli/text_file.h"
 #include "client/cli/usage_command.h"
-#include "google/protobuf/util/json_util.h"
-#include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
 namespace elexirion::cli {
@@ -70,8 +70,9 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   for (const auto& state : args.All("state")) {
     v1::JobState parsed;
     if (!v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed)) {
-      return UsageError(absl::StrCat("--state: unknown state \"", state,
-                                     "\" (queued, running, succeeded, failed, cancelled)"));
+      return UsageError(absl::StrCat(
+          "--state: unknown state \"", state,
+          "\" (queued, running, succeeded, failed, cancelled)"));
     }
     request.add_states(parsed);
   }
@@ -87,17 +88,15 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::ListJobsResponse response;
-  absl::Status s =
-      client::FromGrpcStatus(c.client.optimizer().ListJobs(&context, request, &response));
+  absl::Status s = client::FromGrpcStatus(c.client.optimizer().ListJobs(&context, request,
+                                                                        &response));
   if (!s.ok()) return s;
   if (c.inv.json) {
     c.out << ToJson(response);
     return absl::OkStatus();
   }
   c.out << std::left << std::setw(34) << "ID" << std::setw(11) << "STATE" << std::setw(24)
-        << "PROGRAM" << std::setw(10) << "BEST"
-        << "CREATED"
-        << "\n";
+        << "PROGRAM" << std::setw(10) << "BEST" << "CREATED" << "\n";
   for (const auto& job : response.jobs()) PrintJobLine(c.out, job);
   if (response.jobs().empty()) c.out << "(no jobs)\n";
   if (!response.next_page_token().empty()) {
@@ -129,7 +128,8 @@ void PrintJob(std::ostream& out, const v1::Job& job) {
 absl::Status JobsGetOrCancel(Context& c, const CommandArgs& args, bool cancel) {
   if (auto s = args.Check({}); !s.ok()) return s;
   if (args.positional().size() != 1) {
-    return UsageError(absl::StrCat("usage: elexirion jobs ", cancel ? "cancel" : "get", " JOB_ID"));
+    return UsageError(
+        absl::StrCat("usage: elexirion jobs ", cancel ? "cancel" : "get", " JOB_ID"));
   }
   grpc::ClientContext context;
   c.client.Prepare(&context);
@@ -163,14 +163,16 @@ absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
     if (!text.ok()) return text.status();
     auto json = nlohmann::json::parse(*text, nullptr, false);
     if (json.is_discarded() || !json.is_object()) {
-      return UsageError(absl::StrCat("--input-json: ", path, " must hold a JSON object"));
+      return UsageError(
+          absl::StrCat("--input-json: ", path, " must hold a JSON object"));
     }
     inputs.update(json);
   }
   for (const auto& kv : args.All("input")) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return UsageError(absl::StrCat("--input: expected key=value, got \"", kv, "\""));
+      return UsageError(
+          absl::StrCat("--input: expected key=value, got \"", kv, "\""));
     }
     std::string value = kv.substr(eq + 1);
     auto json = nlohmann::json::parse(value, nullptr, false);
@@ -214,17 +216,18 @@ absl::Status ParseBudget(const CommandArgs& args, v1::Budget* budget) {
 }
 
 absl::Status Run(Context& c, const CommandArgs& args) {
-  if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program", "program-version",
-                           "provider", "model", "prompts", "no-cache", "max-calls", "max-usd"});
+  if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program",
+                           "program-version", "provider", "model", "prompts", "no-cache",
+                           "max-calls", "max-usd"});
       !s.ok()) {
     return s;
   }
   v1::ExecutePipelineRequest request;
-  if (auto st =
-          ParsePipelineRef(args,
-                           "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
-                           "[--input-json FILE] [--program NAME [--program-version N]]",
-                           request.mutable_pipeline());
+  if (auto st = ParsePipelineRef(
+          args,
+          "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
+          "[--input-json FILE] [--program NAME [--program-version N]]",
+          request.mutable_pipeline());
       !st.ok()) {
     return st;
   }
@@ -297,15 +300,16 @@ absl::Status PipelinesRegister(Context& c, const CommandArgs& args) {
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::Pipeline pipeline;
-  absl::Status s =
-      client::FromGrpcStatus(c.client.pipelines().RegisterPipeline(&context, request, &pipeline));
+  absl::Status s = client::FromGrpcStatus(
+      c.client.pipelines().RegisterPipeline(&context, request, &pipeline));
   if (!s.ok()) return s;
   if (c.inv.json) {
     c.out << ToJson(pipeline);
   } else {
     c.out << "registered " << pipeline.name() << " revision " << pipeline.revision() << "\n";
     for (const auto& step : pipeline.steps()) {
-      c.out << "  step " << step.name() << " (" << step.type() << "): " << step.signature() << "\n";
+      c.out << "  step " << step.name() << " (" << step.type() << "): " << step.signature()
+            << "\n";
     }
   }
   return absl::OkStatus();
@@ -324,7 +328,8 @@ absl::Status PipelinesList(Context& c, const CommandArgs& args) {
     return absl::OkStatus();
   }
   for (const auto& p : response.pipelines()) {
-    c.out << p.name() << "  revision " << p.revision() << "  " << p.steps_size() << " LLM steps\n";
+    c.out << p.name() << "  revision " << p.revision() << "  " << p.steps_size()
+          << " LLM steps\n";
   }
   if (response.pipelines().empty()) c.out << "(no pipelines)\n";
   return absl::OkStatus();
@@ -415,7 +420,8 @@ absl::StatusOr<v1::InlineExamples> ReadTrainset(const std::string& flag, const s
     v1::Example* example = examples.add_examples();
     auto status = google::protobuf::util::JsonStringToMessage(rows[i].dump(), example);
     if (!status.ok()) {
-      return UsageError(absl::StrCat(flag, ": example ", i + 1, ": ", status.message().ToString()));
+      return UsageError(absl::StrCat(flag, ": example ", i + 1, ": ",
+                                     status.message().ToString()));
     }
   }
   if (examples.examples().empty()) {
@@ -435,9 +441,10 @@ std::string EtaText(const v1::JobProgress& progress) {
   return progress.eta_seconds() > 0 ? absl::StrFormat("  ETA %.0fs", progress.eta_seconds()) : "";
 }
 
-void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b, const v1::JobProgress& progress) {
-  std::cerr << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total() << ", "
-            << b.accepted() << " accepted" << EtaText(progress) << std::flush;
+void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b,
+                   const v1::JobProgress& progress) {
+  std::cerr << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
+            << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
 }
 
 // Follows a job's events, drawing a progress line on stderr (a terminal) and printing state
@@ -471,8 +478,7 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
                 << "\n";
           break;
         case v1::ProgressEvent::kTrialFinished:
-          progress.set_trials_done(
-              std::max(progress.trials_done(), event.trial_finished().trial()));
+          progress.set_trials_done(std::max(progress.trials_done(), event.trial_finished().trial()));
           break;
         case v1::ProgressEvent::kNewBest:
           progress.set_best_score(event.new_best().score());
@@ -507,10 +513,10 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
           break;
       }
       if (!event.has_state_changed()) {
-        double fraction =
-            progress.trials_total() > 0
-                ? static_cast<double>(progress.trials_done()) / progress.trials_total()
-                : 0;
+        double fraction = progress.trials_total() > 0
+                              ? static_cast<double>(progress.trials_done()) /
+                                    progress.trials_total()
+                              : 0;
         std::cerr << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
                   << progress.trials_total() << " trials  best "
                   << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
@@ -540,8 +546,8 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
 
 absl::Status Optimize(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"file", "f", "name", "trainset", "valset", "dataset", "metric",
-                           "optimizer", "param", "program", "follow", "request-id", "max-calls",
-                           "max-usd", "seed", "provider", "model"});
+                           "optimizer", "param", "program", "follow", "request-id",
+                           "max-calls", "max-usd", "seed", "provider", "model"});
       !s.ok()) {
     return s;
   }
@@ -573,8 +579,8 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
   if (args.Get("metric").empty()) return UsageError("--metric: required (a metric YAML file)");
   auto metric = ReadYamlOrJson("--metric", args.Get("metric"));
   if (!metric.ok()) return metric.status();
-  if (auto st =
-          google::protobuf::util::JsonStringToMessage(metric->dump(), request.mutable_metric());
+  if (auto st = google::protobuf::util::JsonStringToMessage(metric->dump(),
+                                                             request.mutable_metric());
       !st.ok()) {
     return UsageError(absl::StrCat("--metric: ", st.message().ToString()));
   }
@@ -589,8 +595,8 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
   }
   nlohmann::json spec = {{args.Get("optimizer", "bootstrap_few_shot"), params}};
   if (!args.Get("seed").empty()) spec["seed"] = args.Get("seed");
-  if (auto st =
-          google::protobuf::util::JsonStringToMessage(spec.dump(), request.mutable_optimizer());
+  if (auto st = google::protobuf::util::JsonStringToMessage(spec.dump(),
+                                                             request.mutable_optimizer());
       !st.ok()) {
     return UsageError(absl::StrCat("--optimizer/--param: ", st.message().ToString()));
   }
@@ -643,9 +649,8 @@ absl::Status JobsWatch(Context& c, const CommandArgs& args) {
 absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"version", "label", "yaml", "dspy"}); !s.ok()) return s;
   if (args.positional().size() != 1) {
-    return UsageError(
-        "usage: elexirion programs get NAME [--version N | --label L] "
-        "[--yaml true | --dspy true]");
+    return UsageError("usage: elexirion programs get NAME [--version N | --label L] "
+                      "[--yaml | --dspy]");
   }
   v1::GetProgramRequest request;
   request.mutable_program()->set_name(args.positional()[0]);
@@ -670,8 +675,8 @@ absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
     c.out << ToJson(program);
   } else {
     c.out << program.name() << " v" << program.version()
-          << (program.production() ? " (production)" : "") << "  optimizer " << program.optimizer()
-          << "  job " << program.job_id() << "\n"
+          << (program.production() ? " (production)" : "") << "  optimizer "
+          << program.optimizer() << "  job " << program.job_id() << "\n"
           << absl::StrFormat("baseline %.1f%%  validation %.1f%%\n", program.scores().baseline(),
                              program.scores().validation());
   }
@@ -906,11 +911,12 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
       }
     } else if (arg == "--json") {
       inv.json = true;
-    } else if (arg.rfind("--", 0) == 0 && arg != "--help") {
+    } else if (inv.words.empty() && arg.rfind("--", 0) == 0 && arg != "--help") {
       return UsageError(arg + ": unknown flag");
     } else {
-      inv.words.assign(args.begin() + static_cast<long>(i), args.end());
-      break;
+      // The command's words; global flags may follow it too (`elexirion jobs list --json`):
+      // no command has an option of theirs.
+      inv.words.push_back(arg);
     }
   }
   return inv;

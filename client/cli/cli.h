@@ -18,12 +18,12 @@ struct Invocation {
   std::string token;
   bool json = false;
   absl::Duration timeout = absl::Seconds(30);
-  // Words after the global flags, e.g. {"jobs", "list", "--state", "running"}.
+  // The command's words, global flags taken out, e.g. {"jobs", "list", "--state", "running"}.
   std::vector<std::string> words;
 };
 
 // Parses global flags (--addr, --token, --json, --timeout; env ELEXIRION_ADDR and
-// ELEXIRION_TOKEN as defaults). INVALID_ARGUMENT naming the flag.
+// ELEXIRION_TOKEN as defaults), before or after the command. INVALID_ARGUMENT naming the flag.
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args);
 
 // Runs the command; prints results to `out` and errors to `err`. Returns the exit code:

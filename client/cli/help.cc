@@ -9,7 +9,7 @@ namespace elexirion::cli {
 namespace {
 
 constexpr char kGlobalFlags[] =
-    "global flags (before the command):\n"
+    "global flags (before or after the command):\n"
     "  --addr HOST:PORT   server address (default $ELEXIRION_ADDR or 127.0.0.1:50051)\n"
     "  --token TOKEN      bearer token (default $ELEXIRION_TOKEN)\n"
     "  --json             print results as JSON\n"

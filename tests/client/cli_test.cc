@@ -130,6 +130,9 @@ TEST(CliHelpTest, MistakesExitTwoWithAHint) {
   EXPECT_THAT(r.err, HasSubstr("elexirion: --metric: missing value"));
   EXPECT_THAT(r.err, HasSubstr("elexirion optimize --help"));
   EXPECT_THAT(r.err, Not(HasSubstr("INVALID_ARGUMENT")));
+  r = RunCli({"--addr", kNoServer, "run", "-f"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("elexirion: -f: missing value"));
 }
 
 TEST(Utf8Test, FindsTheFirstInvalidByteWithLineAndColumn) {
@@ -283,6 +286,15 @@ TEST_F(CliServerTest, ServerRefusesAStringThatIsNotUtf8AndKeepsServing) {
   Output pipelines = Cli({"pipelines", "list"});
   EXPECT_THAT(pipelines.out, HasSubstr("(no pipelines)"));
   ExpectHealthy();
+}
+
+TEST_F(CliServerTest, GlobalFlagsMayFollowTheCommand) {
+  Output r = RunCli({"jobs", "list", "--addr", server_->address(), "--json", "--timeout=5s"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
+  r = RunCli({"jobs", "list", "--addr"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--addr: missing value"));
 }
 
 TEST_F(CliServerTest, FailedRunPrintsTheProviderErrorOnce) {
