@@ -32,6 +32,9 @@ namespace {
 
 using Args = std::vector<std::string>;
 
+// The deadline of `run` without --timeout: the server's default execution limit.
+constexpr absl::Duration kRunTimeout = absl::Minutes(10);
+
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixSeconds(ts.seconds()),
@@ -250,7 +253,9 @@ absl::Status Run(Context& c, const CommandArgs& args) {
   request.set_no_cache(args.Has("no-cache"));
   if (auto st = ParseBudget(args, request.mutable_budget()); !st.ok()) return st;
   grpc::ClientContext context;
-  c.client.Prepare(&context);
+  // A pipeline's LLM steps easily take longer than the 30 s other calls get: without
+  // --timeout, the server's execution limit (pipeline.default_execute_timeout, 10m) applies.
+  c.client.Prepare(&context, c.inv.timeout_given ? c.inv.timeout : kRunTimeout);
   v1::ExecutePipelineResponse response;
   absl::Status s =
       client::FromGrpcStatus(c.client.pipelines().ExecutePipeline(&context, request, &response));
@@ -909,6 +914,7 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
       if (!absl::ParseDuration(t, &inv.timeout) || inv.timeout <= absl::ZeroDuration()) {
         return UsageError("--timeout: must be a duration like 30s");
       }
+      inv.timeout_given = true;
     } else if (arg == "--json") {
       inv.json = true;
     } else if (inv.words.empty() && arg.rfind("--", 0) == 0 && arg != "--help") {

@@ -18,6 +18,8 @@ struct Invocation {
   std::string token;
   bool json = false;
   absl::Duration timeout = absl::Seconds(30);
+  // --timeout was given; otherwise `run` waits as long as the server's execution limit.
+  bool timeout_given = false;
   // The command's words, global flags taken out, e.g. {"jobs", "list", "--state", "running"}.
   std::vector<std::string> words;
 };

@@ -13,7 +13,7 @@ constexpr char kGlobalFlags[] =
     "  --addr HOST:PORT   server address (default $ELEXIRION_ADDR or 127.0.0.1:50051)\n"
     "  --token TOKEN      bearer token (default $ELEXIRION_TOKEN)\n"
     "  --json             print results as JSON\n"
-    "  --timeout 30s      deadline of each call\n";
+    "  --timeout 30s      deadline of each call (default 30s; `run`: 10m)\n";
 
 constexpr char kExitCodes[] =
     "exit codes: 0 ok, 1 the server or the pipeline failed, 2 usage "
