@@ -1,5 +1,7 @@
 #include "client/cli/cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -446,10 +448,19 @@ std::string EtaText(const v1::JobProgress& progress) {
   return progress.eta_seconds() > 0 ? absl::StrFormat("  ETA %.0fs", progress.eta_seconds()) : "";
 }
 
-void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b,
-                   const v1::JobProgress& progress) {
-  std::cerr << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
-            << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
+// Where the live progress line goes: stderr on a terminal, nowhere otherwise (the escape
+// codes and a redraw per event would only clutter a log or a pipe).
+std::ostream& ProgressLine() {
+  static std::ostream* stream = [] {
+    static std::ostream discard(nullptr);
+    return ::isatty(STDERR_FILENO) ? &std::cerr : &discard;
+  }();
+  return *stream;
+}
+
+void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b, const v1::JobProgress& progress) {
+  ProgressLine() << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
+                 << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
 }
 
 // Follows a job's events, drawing a progress line on stderr (a terminal) and printing state
@@ -474,14 +485,18 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
         continue;
       }
       switch (event.kind_case()) {
-        case v1::ProgressEvent::kStateChanged:
-          std::cerr << "\r\033[K";
-          c.out << "job " << job_id << ": " << StateName(event.state_changed().state())
-                << (event.state_changed().message().empty()
+        case v1::ProgressEvent::kStateChanged: {
+          const auto& changed = event.state_changed();
+          const std::string state = StateName(changed.state());
+          ProgressLine() << "\r\033[K";
+          // The terminal event's message may only repeat the state ("failed (failed)").
+          c.out << "job " << job_id << ": " << state
+                << (changed.message().empty() || changed.message() == state
                         ? ""
-                        : " (" + event.state_changed().message() + ")")
+                        : " (" + changed.message() + ")")
                 << "\n";
           break;
+        }
         case v1::ProgressEvent::kTrialFinished:
           progress.set_trials_done(std::max(progress.trials_done(), event.trial_finished().trial()));
           break;
@@ -503,7 +518,7 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
           continue;
         case v1::ProgressEvent::kSummary: {
           const auto& s = event.summary();
-          std::cerr << "\r\033[K";
+          ProgressLine() << "\r\033[K";
           c.out << absl::StrFormat(
               "baseline %.1f%% -> optimized %.1f%%  (%d calls, %d tokens, $%.4f)\n",
               s.baseline_score(), s.best_score(), s.usage().llm_calls(),
@@ -522,12 +537,12 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
                               ? static_cast<double>(progress.trials_done()) /
                                     progress.trials_total()
                               : 0;
-        std::cerr << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
-                  << progress.trials_total() << " trials  best "
-                  << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
-                  << progress.usage().llm_calls() << "  "
-                  << absl::StrFormat("$%.4f", progress.usage().cost_usd());
-        std::cerr << EtaText(progress) << std::flush;
+        ProgressLine() << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
+                       << progress.trials_total() << " trials  best "
+                       << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
+                       << progress.usage().llm_calls() << "  "
+                       << absl::StrFormat("$%.4f", progress.usage().cost_usd());
+        ProgressLine() << EtaText(progress) << std::flush;
       }
     }
     grpc::Status status = reader->Finish();

@@ -321,5 +321,24 @@ TEST_F(CliServerTest, FailedRunPrintsTheProviderErrorOnce) {
   EXPECT_TRUE(nlohmann::json::accept(r.out)) << r.out;
 }
 
+// `optimize --follow` of a job that fails: the state lines on stdout, the error once on stderr.
+TEST_F(CliServerTest, FailedJobFollowedPrintsItsErrorOnce) {
+  constexpr char kMarker[] = "model retired: use a newer one";
+  fake_->SetHandler([&](const fakes::RecordedRequest& request) {
+    return fakes::FakeResponse::Status(
+        400, fakes::ErrorBody(request.api(), 400, "invalid_request_error", kMarker));
+  });
+  Output r = Cli({"optimize", "-f", testutil::CodeAnalysisExample("pipeline.yaml"), "--trainset",
+                  testutil::CodeAnalysisExample("examples"), "--metric",
+                  testutil::CodeAnalysisExample("metric.yaml"), "--follow"});
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr(": failed\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("failed (failed)")));
+  EXPECT_EQ(Count(r.out + r.err, kMarker), 1) << "stdout:\n" << r.out << "stderr:\n" << r.err;
+  EXPECT_THAT(r.err, HasSubstr(kMarker));
+  // Not a terminal: no progress line redrawn with escape codes.
+  EXPECT_THAT(r.err, Not(HasSubstr("\033[K")));
+}
+
 }  // namespace
 }  // namespace elexirion
