@@ -1,5 +1,7 @@
 #include "client/cli/cli.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +24,8 @@
 #include "nlohmann/json.hpp"
 #include "client/cli/command.h"
 #include "client/cli/datasets_command.h"
+#include "client/cli/help.h"
+#include "client/cli/text_file.h"
 #include "client/cli/usage_command.h"
 #include "yaml-cpp/yaml.h"
 
@@ -29,6 +33,9 @@ namespace elexirion::cli {
 namespace {
 
 using Args = std::vector<std::string>;
+
+// The deadline of `run` without --timeout: the server's default execution limit.
+constexpr absl::Duration kRunTimeout = absl::Minutes(10);
 
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
   if (ts.seconds() == 0 && ts.nanos() == 0) return "-";
@@ -159,20 +166,12 @@ absl::Status JobsGetOrCancel(Context& c, const CommandArgs& args, bool cancel) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFileArg(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return UsageError(absl::StrCat(flag, ": cannot read \"", path, "\""));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // --input key=value (a JSON value when it parses as one, else a string) and
 // --input-json FILE (a JSON object), merged in order.
 absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
   nlohmann::json inputs = nlohmann::json::object();
   for (const auto& path : args.All("input-json")) {
-    auto text = ReadFileArg("--input-json", path);
+    auto text = ReadTextFile("--input-json", path);
     if (!text.ok()) return text.status();
     auto json = nlohmann::json::parse(*text, nullptr, false);
     if (json.is_discarded() || !json.is_object()) {
@@ -202,7 +201,7 @@ absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
 absl::Status ParsePipelineRef(const CommandArgs& args, const char* usage, v1::PipelineRef* ref) {
   const std::string file = args.Get("file", args.Get("f"));
   if (!file.empty()) {
-    auto yaml = ReadFileArg("-f", file);
+    auto yaml = ReadTextFile("-f", file);
     if (!yaml.ok()) return yaml.status();
     ref->set_yaml(*yaml);
   } else if (!args.Get("name").empty()) {
@@ -263,7 +262,9 @@ absl::Status Run(Context& c, const CommandArgs& args) {
   request.set_no_cache(args.Has("no-cache"));
   if (auto st = ParseBudget(args, request.mutable_budget()); !st.ok()) return st;
   grpc::ClientContext context;
-  c.client.Prepare(&context);
+  // A pipeline's LLM steps easily take longer than the 30 s other calls get: without
+  // --timeout, the server's execution limit (pipeline.default_execute_timeout, 10m) applies.
+  c.client.Prepare(&context, c.inv.timeout_given ? c.inv.timeout : kRunTimeout);
   v1::ExecutePipelineResponse response;
   absl::Status s =
       client::FromGrpcStatus(c.client.pipelines().ExecutePipeline(&context, request, &response));
@@ -281,7 +282,10 @@ absl::Status Run(Context& c, const CommandArgs& args) {
       if (!step.rendered_prompt().empty()) {
         c.out << "-- prompt:\n" << step.rendered_prompt() << "\n-- response:\n";
       }
-      if (!step.error().empty()) c.out << "error: " << step.error() << "\n";
+      // The failed step's error is the pipeline's, printed once on stderr by the caller.
+      if (!step.error().empty() && !absl::StrContains(response.error(), step.error())) {
+        c.out << "error: " << step.error() << "\n";
+      }
       c.out << step.text() << "\n";
     }
     c.out << "== " << (response.success() ? "succeeded" : "failed") << ": "
@@ -291,7 +295,6 @@ absl::Status Run(Context& c, const CommandArgs& args) {
           << absl::StrFormat("$%.4f, %.2fs", response.usage().cost_usd(),
                              response.duration_seconds())
           << "\n";
-    if (!response.success()) c.out << "error: " << response.error() << "\n";
   }
   return response.success() ? absl::OkStatus()
                             : absl::AbortedError("pipeline failed: " + response.error());
@@ -303,7 +306,7 @@ absl::Status PipelinesRegister(Context& c, const CommandArgs& args) {
   if (args.positional().size() != 1 || file.empty()) {
     return UsageError("usage: elexirion pipelines register NAME -f FILE");
   }
-  auto yaml = ReadFileArg("-f", file);
+  auto yaml = ReadTextFile("-f", file);
   if (!yaml.ok()) return yaml.status();
   v1::RegisterPipelineRequest request;
   request.mutable_pipeline()->set_name(args.positional()[0]);
@@ -376,7 +379,7 @@ nlohmann::json YamlToJson(const YAML::Node& node) {
 }
 
 absl::StatusOr<nlohmann::json> ReadYamlOrJson(const std::string& flag, const std::string& path) {
-  auto text = ReadFileArg(flag, path);
+  auto text = ReadTextFile(flag, path);
   if (!text.ok()) return text.status();
   try {
     return YamlToJson(YAML::Load(*text));
@@ -398,7 +401,7 @@ absl::StatusOr<v1::InlineExamples> ReadTrainset(const std::string& flag, const s
     }
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
-      auto text = ReadFileArg(flag, file.string());
+      auto text = ReadTextFile(flag, file.string());
       if (!text.ok()) return text.status();
       auto json = nlohmann::json::parse(*text, nullptr, false);
       if (json.is_discarded()) {
@@ -407,7 +410,7 @@ absl::StatusOr<v1::InlineExamples> ReadTrainset(const std::string& flag, const s
       rows.push_back(std::move(json));
     }
   } else {
-    auto text = ReadFileArg(flag, path);
+    auto text = ReadTextFile(flag, path);
     if (!text.ok()) return text.status();
     auto whole = nlohmann::json::parse(*text, nullptr, false);
     if (!whole.is_discarded() && whole.is_array()) {
@@ -452,10 +455,19 @@ std::string EtaText(const v1::JobProgress& progress) {
   return progress.eta_seconds() > 0 ? absl::StrFormat("  ETA %.0fs", progress.eta_seconds()) : "";
 }
 
-void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b,
-                   const v1::JobProgress& progress) {
-  std::cerr << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
-            << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
+// Where the live progress line goes: stderr on a terminal, nowhere otherwise (the escape
+// codes and a redraw per event would only clutter a log or a pipe).
+std::ostream& ProgressLine() {
+  static std::ostream* stream = [] {
+    static std::ostream discard(nullptr);
+    return ::isatty(STDERR_FILENO) ? &std::cerr : &discard;
+  }();
+  return *stream;
+}
+
+void DrawBootstrap(const v1::ProgressEvent::BootstrapProgress& b, const v1::JobProgress& progress) {
+  ProgressLine() << "\r\033[Kbootstrapping " << b.step() << " " << b.done() << "/" << b.total()
+                 << ", " << b.accepted() << " accepted" << EtaText(progress) << std::flush;
 }
 
 // Follows a job's events, drawing a progress line on stderr (a terminal) and printing state
@@ -480,14 +492,18 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
         continue;
       }
       switch (event.kind_case()) {
-        case v1::ProgressEvent::kStateChanged:
-          std::cerr << "\r\033[K";
-          c.out << "job " << job_id << ": " << StateName(event.state_changed().state())
-                << (event.state_changed().message().empty()
+        case v1::ProgressEvent::kStateChanged: {
+          const auto& changed = event.state_changed();
+          const std::string state = StateName(changed.state());
+          ProgressLine() << "\r\033[K";
+          // The terminal event's message may only repeat the state ("failed (failed)").
+          c.out << "job " << job_id << ": " << state
+                << (changed.message().empty() || changed.message() == state
                         ? ""
-                        : " (" + event.state_changed().message() + ")")
+                        : " (" + changed.message() + ")")
                 << "\n";
           break;
+        }
         case v1::ProgressEvent::kTrialFinished:
           progress.set_trials_done(std::max(progress.trials_done(), event.trial_finished().trial()));
           break;
@@ -521,7 +537,7 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
           continue;
         case v1::ProgressEvent::kSummary: {
           const auto& s = event.summary();
-          std::cerr << "\r\033[K";
+          ProgressLine() << "\r\033[K";
           c.out << absl::StrFormat(
               "baseline %.1f%% -> optimized %.1f%%  (%d calls, %d tokens, $%.4f)\n",
               s.baseline_score(), s.best_score(), s.usage().llm_calls(),
@@ -540,12 +556,12 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
                               ? static_cast<double>(progress.trials_done()) /
                                     progress.trials_total()
                               : 0;
-        std::cerr << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
-                  << progress.trials_total() << " trials  best "
-                  << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
-                  << progress.usage().llm_calls() << "  "
-                  << absl::StrFormat("$%.4f", progress.usage().cost_usd());
-        std::cerr << EtaText(progress) << std::flush;
+        ProgressLine() << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
+                       << progress.trials_total() << " trials  best "
+                       << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
+                       << progress.usage().llm_calls() << "  "
+                       << absl::StrFormat("$%.4f", progress.usage().cost_usd());
+        ProgressLine() << EtaText(progress) << std::flush;
       }
     }
     grpc::Status status = reader->Finish();
@@ -624,7 +640,12 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
     return UsageError(absl::StrCat("--optimizer/--param: ", st.message().ToString()));
   }
   std::string program = args.Get("program");
-  if (program.empty() && !file.empty()) program = std::filesystem::path(file).stem().string();
+  if (program.empty() && !file.empty()) {
+    program = std::filesystem::path(file).stem().string();
+    if (auto st = CheckUtf8("-f: the file name (the default --program)", program); !st.ok()) {
+      return st;
+    }
+  }
   if (program.empty()) program = args.Get("name");
   request.set_program_name(program);
   request.set_request_id(args.Get("request-id"));
@@ -668,7 +689,7 @@ absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"version", "label", "yaml", "dspy"}); !s.ok()) return s;
   if (args.positional().size() != 1) {
     return UsageError("usage: elexirion programs get NAME [--version N | --label L] "
-                      "[--yaml true | --dspy true]");
+                      "[--yaml | --dspy]");
   }
   v1::GetProgramRequest request;
   request.mutable_program()->set_name(args.positional()[0]);
@@ -742,69 +763,157 @@ absl::Status ProgramsPromote(Context& c, const CommandArgs& args) {
   return absl::OkStatus();
 }
 
-// Command table: "group verb" or a single word.
-const std::map<std::string, Handler>& Commands() {
+// The command table, in the order `elexirion --help` lists it.
+const std::vector<Command>& Commands() {
   static const auto* commands = [] {
-    auto* table = new std::map<std::string, Handler>{
-      {"health", Health},
-      {"run", Run},
-      {"optimize", Optimize},
-      {"jobs watch", JobsWatch},
-      {"programs get", ProgramsGet},
-      {"programs list", ProgramsList},
-      {"programs promote", ProgramsPromote},
-      {"pipelines register", PipelinesRegister},
-      {"pipelines list", PipelinesList},
-      {"jobs list", JobsList},
-      {"jobs get", [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, false); }},
-      {"jobs cancel",
-       [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, true); }},
-      {"usage", UsageStatsCommand},
+    auto* table = new std::vector<Command>{
+        {"health", Health, "health [--service NAME]", "check the server's health (grpc.health.v1)",
+         ""},
+        {"run", Run,
+         "run (-f pipeline.yaml | --name NAME) [--input key=value]... [--input-json FILE]\n"
+         "    [--program NAME [--program-version N]] [--provider P] [--model M]\n"
+         "    [--prompts] [--no-cache] [--max-calls N] [--max-usd X]",
+         "run a pipeline on one input",
+         "--input key=value: a JSON value when it parses as one, else a string; --input-json\n"
+         "  FILE: a JSON object; merged in order. --program runs an optimized program (its\n"
+         "  production version unless --program-version). --prompts prints each step's\n"
+         "  rendered prompt. Exit 1 when the pipeline fails (the error on stderr)."},
+        {"pipelines register", PipelinesRegister, "pipelines register NAME -f FILE",
+         "register (or update) a pipeline", ""},
+        {"pipelines list", PipelinesList, "pipelines list", "list registered pipelines", ""},
+        {"optimize", Optimize,
+         "optimize (-f pipeline.yaml | --name NAME) (--trainset DIR|FILE | --dataset NAME)\n"
+         "    --metric metric.yaml [--valset DIR|FILE] [--optimizer NAME] [--param key=value]...\n"
+         "    [--program NAME] [--follow] [--request-id ID] [--provider P] [--model M]\n"
+         "    [--max-calls N] [--max-usd X] [--seed N]",
+         "start an optimization job (and follow it)",
+         "--trainset/--valset: a directory of {id}.json examples (design layout), a JSONL file\n"
+         "  or a JSON array. --metric: a MetricSpec in YAML, e.g.\n"
+         "  examples/code_analysis/metric.yaml. --optimizer (default bootstrap_few_shot) and\n"
+         "  --param key=value set the optimizer. --follow draws the live progress."},
+        {"jobs list", JobsList,
+         "jobs list [--state S]... [--program NAME] [--page-size N] [--page-token T]",
+         "list optimization jobs", ""},
+        {"jobs get", [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, false); },
+         "jobs get JOB_ID", "show one job", ""},
+        {"jobs cancel",
+         [](Context& c, const CommandArgs& a) { return JobsGetOrCancel(c, a, true); },
+         "jobs cancel JOB_ID", "cancel a queued or running job", ""},
+        {"jobs watch", JobsWatch, "jobs watch JOB_ID", "follow a job's live progress", ""},
+        {"programs list", ProgramsList, "programs list [NAME]", "list optimized programs", ""},
+        {"programs get", ProgramsGet,
+         "programs get NAME [--version N | --label latest|production] [--yaml | --dspy]",
+         "show a program, its optimized YAML or its DSPy JSON", ""},
+        {"programs promote", ProgramsPromote, "programs promote NAME VERSION",
+         "make a version production (rollback too)", ""},
     };
     AddDatasetCommands(table);
+    table->push_back({"usage", UsageStatsCommand, "usage PIPELINE [--window 24h]",
+                      "executions, success, quality, latency, new examples",
+                      "--window: e.g. 24h (default), 90m, 7d. New examples are counted since the\n"
+                      "  last optimization."});
     return table;
   }();
   return *commands;
 }
 
+const Command* FindCommand(absl::string_view name) {
+  for (const Command& command : Commands()) {
+    if (command.name == name) return &command;
+  }
+  return nullptr;
+}
+
+bool IsHelpFlag(const std::string& word) { return word == "--help" || word == "-h"; }
+
+// The command the words name ("jobs list ...", "health ..."), and how many words that took.
+std::pair<const Command*, size_t> Resolve(const Args& words) {
+  if (words.size() >= 2) {
+    if (const Command* command = FindCommand(words[0] + " " + words[1])) return {command, 2};
+  }
+  if (!words.empty()) {
+    if (const Command* command = FindCommand(words[0])) return {command, 1};
+  }
+  return {nullptr, 0};
+}
+
+// What the words are not: an unknown command, or a group without its verb. Exit code 2.
+int UnknownCommand(const Args& words, std::ostream& err) {
+  std::string typed = words[0];
+  if (words.size() >= 2 && words[1].rfind('-', 0) != 0) typed += " " + words[1];
+  const std::string group_usage = GroupUsage(Commands(), words[0]);
+  if (!group_usage.empty() && typed == words[0]) {
+    err << "elexirion: " << words[0] << ": which command?\n\n" << group_usage;
+    return 2;
+  }
+  err << "elexirion: unknown command \"" << typed << "\"";
+  if (auto suggestion = Suggest(Commands(), typed)) {
+    err << "; did you mean \"" << *suggestion << "\"?";
+  }
+  err << "\n";
+  if (!group_usage.empty()) {
+    err << "\n" << group_usage;
+  } else {
+    err << "`elexirion --help` lists the commands.\n";
+  }
+  return 2;
+}
+
+// Prints the help the words ask for (after "help", or with --help/-h anywhere): the whole
+// list, a group's or a command's usage. Exit code 0, or 2 for an unknown command.
+int Help(const Args& words, std::ostream& out, std::ostream& err) {
+  Args topic;
+  for (const auto& word : words) {
+    if (!IsHelpFlag(word) && word != "help") topic.push_back(word);
+  }
+  if (topic.empty()) {
+    out << Usage();
+    return 0;
+  }
+  if (const Command* command = Resolve(topic).first) {
+    out << CommandUsage(*command);
+    return 0;
+  }
+  if (std::string group = GroupUsage(Commands(), topic[0]); !group.empty()) {
+    out << group;
+    return 0;
+  }
+  return UnknownCommand(topic, err);
+}
+
+// Every word the CLI may send is a proto string and must be UTF-8 (the words naming files
+// need not be: they are read, not sent).
+absl::Status CheckWordsUtf8(const Args& words) {
+  static const auto* kPathFlags = new std::vector<std::string>{
+      "-f", "--file", "--input-json", "--trainset", "--valset", "--metric", "--jsonl", "--dir"};
+  auto is_path_flag = [](const std::string& word) {
+    return std::find(kPathFlags->begin(), kPathFlags->end(), word.substr(0, word.find('='))) !=
+           kPathFlags->end();
+  };
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (is_path_flag(words[i]) || (i > 0 && is_path_flag(words[i - 1]))) continue;
+    std::string what = absl::StrCat("argument ", i + 1);
+    if (words[i].rfind("--", 0) == 0) {
+      what = words[i].substr(0, words[i].find('='));
+    } else if (i > 0 && words[i - 1].rfind("--", 0) == 0 &&
+               words[i - 1].find('=') == std::string::npos &&
+               !CommandArgs::IsSwitch(words[i - 1].substr(2))) {
+      what = words[i - 1];
+    }
+    if (absl::Status s = CheckUtf8(what, words[i]); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-std::string Usage() {
-  return "usage: elexirion [--addr HOST:PORT] [--token TOKEN] [--json] [--timeout 30s] COMMAND\n"
-         "\n"
-         "commands:\n"
-         "  health [--service NAME]          check the server's health (grpc.health.v1)\n"
-         "  jobs list [--state S]... [--program NAME] [--page-size N] [--page-token T]\n"
-         "  jobs get JOB_ID                  show one job\n"
-         "  jobs cancel JOB_ID               cancel a queued or running job\n"
-         "  run (-f pipeline.yaml | --name NAME) [--input key=value]... [--input-json FILE]\n"
-         "      [--program NAME [--program-version N]] [--provider P] [--model M]\n"
-         "      [--prompts] [--no-cache] [--max-calls N] [--max-usd X]\n"
-         "                                   run a pipeline on one input\n"
-         "  pipelines register NAME -f FILE  register (or update) a pipeline\n"
-         "  optimize (-f pipeline.yaml | --name NAME) --trainset DIR|FILE --metric metric.yaml\n"
-         "      --optimizer NAME [--param key=value]... [--program NAME] [--follow]\n"
-         "      [--request-id ID] [--max-calls N] [--max-usd X] [--seed N]\n"
-         "                                   start an optimization job (and follow it)\n"
-         "  jobs watch JOB_ID                follow a job's live progress\n"
-         "  programs list [NAME]\n"
-         "  programs get NAME [--version N | --label latest|production] [--yaml | --dspy]\n"
-         "  programs promote NAME VERSION    make a version production (rollback too)\n"
-         "  pipelines list\n"
-         "  datasets create NAME [--pipeline P]\n"
-         "  datasets list | datasets delete NAME\n"
-         "  datasets examples NAME           list a dataset's examples\n"
-         "  datasets add NAME --input JSON --expected JSON [--metadata JSON]\n"
-         "  datasets delete-example NAME ID\n"
-         "  datasets import NAME (--jsonl FILE | --dir DIR)\n"
-         "                                   add examples; duplicates are skipped\n"
-         "  datasets export NAME (--jsonl FILE|- | --dir DIR) [--force]\n"
-         "                                   DIR: one {id}.json per example (design layout)\n"
-         "  usage PIPELINE [--window 24h]    executions, success, quality, latency, new\n"
-         "                                   examples since the last optimization\n"
-         "\n"
-         "environment: ELEXIRION_ADDR (default 127.0.0.1:50051), ELEXIRION_TOKEN\n";
+std::vector<std::string> CommandNames() {
+  std::vector<std::string> names;
+  for (const Command& command : Commands()) names.push_back(command.name);
+  return names;
 }
+
+std::string Usage() { return TopUsage(Commands()); }
 
 absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args) {
   Invocation inv;
@@ -839,61 +948,56 @@ absl::StatusOr<Invocation> ParseInvocation(const std::vector<std::string>& args)
       if (!absl::ParseDuration(t, &inv.timeout) || inv.timeout <= absl::ZeroDuration()) {
         return UsageError("--timeout: must be a duration like 30s");
       }
+      inv.timeout_given = true;
     } else if (arg == "--json") {
       inv.json = true;
-    } else if (arg.rfind("--", 0) == 0 && inv.words.empty()) {
+    } else if (inv.words.empty() && arg.rfind("--", 0) == 0 && arg != "--help") {
       return UsageError(arg + ": unknown flag");
     } else {
-      inv.words.assign(args.begin() + static_cast<long>(i), args.end());
-      break;
+      // The command's words; global flags may follow it too (`elexirion jobs list --json`):
+      // no command has an option of theirs.
+      inv.words.push_back(arg);
     }
   }
   return inv;
 }
 
 int Run(const Invocation& inv, std::ostream& out, std::ostream& err) {
-  if (inv.words.empty() || inv.words[0] == "help" || inv.words[0] == "--help") {
-    (inv.words.empty() ? err : out) << Usage();
-    return inv.words.empty() ? 2 : 0;
-  }
-  const Handler* handler = nullptr;
-  size_t consumed = 0;
-  if (inv.words.size() >= 2) {
-    auto it = Commands().find(inv.words[0] + " " + inv.words[1]);
-    if (it != Commands().end()) {
-      handler = &it->second;
-      consumed = 2;
-    }
-  }
-  if (handler == nullptr) {
-    auto it = Commands().find(inv.words[0]);
-    if (it != Commands().end()) {
-      handler = &it->second;
-      consumed = 1;
-    }
-  }
-  if (handler == nullptr) {
-    err << "elexirion: unknown command \"" << absl::StrJoin(inv.words, " ") << "\"\n\n"
-        << Usage();
+  const Args& words = inv.words;
+  if (words.empty()) {
+    err << Usage();
     return 2;
   }
-  client::Client::Options options;
-  options.address = inv.address;
-  options.token = inv.token;
-  options.deadline = inv.timeout;
-  auto client = client::Client::Create(options);
-  if (!client.ok()) {
-    err << "elexirion: " << client.status().message() << "\n";
+  if (words[0] == "help" || std::any_of(words.begin(), words.end(), IsHelpFlag)) {
+    return Help(words, out, err);
+  }
+  auto [command, consumed] = Resolve(words);
+  if (command == nullptr) return UnknownCommand(words, err);
+  const Args rest(words.begin() + static_cast<long>(consumed), words.end());
+  absl::Status s = CheckWordsUtf8(rest);
+  if (s.ok()) {
+    client::Client::Options options;
+    options.address = inv.address;
+    options.token = inv.token;
+    options.deadline = inv.timeout;
+    auto client = client::Client::Create(options);
+    if (!client.ok()) {
+      err << "elexirion: " << client.status().message() << "\n";
+      return 2;
+    }
+    Context context{inv, **client, out};
+    s = command->handler(context, CommandArgs(rest));
+  }
+  if (s.ok()) return 0;
+  if (IsUsageError(s)) {
+    err << "elexirion: " << s.message() << "\n";
+    if (!absl::StartsWith(s.message(), "usage: ")) {
+      err << "(`elexirion " << command->name << " --help` shows its usage)\n";
+    }
     return 2;
   }
-  Context context{inv, **client, out};
-  CommandArgs args(Args(inv.words.begin() + static_cast<long>(consumed), inv.words.end()));
-  absl::Status s = (*handler)(context, args);
-  if (!s.ok()) {
-    err << "elexirion: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
-    return IsUsageError(s) ? 2 : 1;
-  }
-  return 0;
+  err << "elexirion: " << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
+  return 1;
 }
 
 }  // namespace elexirion::cli

@@ -35,8 +35,12 @@ std::string ToJson(const google::protobuf::Message& message) {
 CommandArgs::CommandArgs(const std::vector<std::string>& words) {
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& w = words[i];
-    if (w == "-f" && i + 1 < words.size()) {
-      options_.emplace_back("f", words[++i]);
+    if (w == "-f") {
+      if (i + 1 < words.size()) {
+        options_.emplace_back("f", words[++i]);
+      } else {
+        missing_value_ = w;
+      }
     } else if (w.rfind("--", 0) == 0) {
       size_t eq = w.find('=');
       if (eq != std::string::npos) {

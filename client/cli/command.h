@@ -54,4 +54,18 @@ struct Context {
 
 using Handler = std::function<absl::Status(Context&, const CommandArgs&)>;
 
+// One sub-command: what runs it and what `elexirion COMMAND --help` prints.
+struct Command {
+  // "health", "jobs list": one word or a group and a verb.
+  std::string name;
+  Handler handler;
+  // The line after "usage: elexirion ", e.g. "jobs get JOB_ID"; longer ones continue on
+  // lines indented by four spaces.
+  std::string synopsis;
+  // What it does, in one line (the command list of `elexirion --help`).
+  std::string summary;
+  // More about its options and files, for its own --help; may be empty.
+  std::string details;
+};
+
 }  // namespace elexirion::cli

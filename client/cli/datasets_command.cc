@@ -431,17 +431,32 @@ absl::Status Export(Context& c, const CommandArgs& args) {
 
 }  // namespace
 
-void AddDatasetCommands(std::map<std::string, Handler>* commands) {
-  commands->insert({
-      {"datasets create", Create},
-      {"datasets list", List},
-      {"datasets delete", Delete},
-      {"datasets examples", Examples},
-      {"datasets add", Add},
-      {"datasets delete-example", DeleteExample},
-      {"datasets import", Import},
-      {"datasets export", Export},
-  });
+void AddDatasetCommands(std::vector<Command>* commands) {
+  commands->insert(
+      commands->end(),
+      {
+          {"datasets create", Create, "datasets create NAME [--pipeline P]",
+           "create a dataset of training examples (for a pipeline)", ""},
+          {"datasets list", List, "datasets list", "list datasets and their example counts", ""},
+          {"datasets delete", Delete, "datasets delete NAME", "delete a dataset and its examples",
+           ""},
+          {"datasets examples", Examples, "datasets examples NAME", "list a dataset's examples",
+           ""},
+          {"datasets add", Add, "datasets add NAME --input JSON --expected JSON [--metadata JSON]",
+           "add one example (JSON objects on the command line)", ""},
+          {"datasets delete-example", DeleteExample, "datasets delete-example NAME ID",
+           "delete one example", ""},
+          {"datasets import", Import, "datasets import NAME (--jsonl FILE | --dir DIR)",
+           "add examples from files; duplicates are skipped",
+           "--jsonl FILE: one example object per line.\n"
+           "--dir DIR: one {id}.json per example, {id, input, expected_output, metadata,\n"
+           "  created_at} (the design document's layout). Every file is checked (JSON, UTF-8)\n"
+           "  before anything is sent; a bad one is named and nothing is imported."},
+          {"datasets export", Export, "datasets export NAME (--jsonl FILE|- | --dir DIR) [--force]",
+           "write a dataset's examples to JSON Lines or a directory",
+           "--jsonl -: JSON Lines on stdout. --dir DIR: one {id}.json per example (design\n"
+           "layout); identical files are left alone, different ones kept unless --force."},
+      });
 }
 
 }  // namespace elexirion::cli

@@ -2,8 +2,7 @@
 // and export in JSON Lines and in the design document's directory of `{id}.json` files.
 #pragma once
 
-#include <map>
-#include <string>
+#include <vector>
 
 #include "client/cli/command.h"
 
@@ -11,6 +10,6 @@ namespace elexirion::cli {
 
 // Adds "datasets create", "datasets list", "datasets delete", "datasets examples",
 // "datasets add", "datasets delete-example", "datasets import" and "datasets export".
-void AddDatasetCommands(std::map<std::string, Handler>* commands);
+void AddDatasetCommands(std::vector<Command>* commands);
 
 }  // namespace elexirion::cli

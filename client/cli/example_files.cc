@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "client/cli/command.h"
+#include "client/cli/text_file.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 
@@ -22,15 +23,6 @@ namespace elexirion::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& flag, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return UsageError(absl::StrCat(flag, ": cannot read \"", path, "\""));
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return UsageError(absl::StrCat(flag, ": error reading \"", path, "\""));
-  return text.str();
-}
 
 // Ids become file names on export, so they are checked here as the server checks them.
 bool IsValidId(const std::string& id) {
@@ -126,7 +118,7 @@ absl::StatusOr<std::vector<SourcedExample>> ReadExampleDir(const std::string& fl
   out.reserve(files.size());
   for (const auto& file : files) {
     const std::string source = file.string();
-    auto text = ReadWholeFile(flag, source);
+    auto text = ReadTextFile(flag, source);
     if (!text.ok()) return text.status();
     auto example = ParseExample(flag, source, *text);
     if (!example.ok()) return example.status();
@@ -137,7 +129,7 @@ absl::StatusOr<std::vector<SourcedExample>> ReadExampleDir(const std::string& fl
 
 absl::StatusOr<std::vector<SourcedExample>> ReadExampleJsonl(const std::string& flag,
                                                              const std::string& path) {
-  auto text = ReadWholeFile(flag, path);
+  auto text = ReadTextFile(flag, path);
   if (!text.ok()) return text.status();
   std::vector<SourcedExample> out;
   std::istringstream lines(*text);

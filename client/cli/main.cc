@@ -9,8 +9,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto invocation = elexirion::cli::ParseInvocation(args);
   if (!invocation.ok()) {
-    std::cerr << "elexirion: " << invocation.status().message() << "\n\n"
-              << elexirion::cli::Usage();
+    std::cerr << "elexirion: " << invocation.status().message()
+              << "\n`elexirion --help` shows the usage.\n";
     return 2;
   }
   return elexirion::cli::Run(*invocation, std::cout, std::cerr);
