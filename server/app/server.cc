@@ -8,24 +8,27 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/api/metrics_interceptor.h"
+#include "server/api/optimize_request.h"
 #include "server/api/services.h"
+#include "server/app/store_readiness.h"
+#include "server/common/ids.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
-#include "server/metrics/http_server.h"
-#include "server/metrics/rpc_metrics.h"
 #include "server/common/thread_pool.h"
 #include "server/jobs/event_bus.h"
+#include "server/jobs/event_relay.h"
 #include "server/jobs/optimization_runner.h"
+#include "server/jobs/pg_job_notifications.h"
 #include "server/jobs/worker_pool.h"
 #include "server/learning/execution_ingestor.h"
 #include "server/learning/policy.h"
 #include "server/learning/scheduler.h"
 #include "server/learning/telemetry_metrics.h"
-#include "server/api/optimize_request.h"
-#include "server/common/ids.h"
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/pipeline/executor.h"
 #include "server/store/sqlite_store.h"
 
@@ -33,9 +36,8 @@ namespace elexirion::app {
 namespace {
 
 constexpr const char* kServiceNames[] = {
-    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService",
-    "elexirion.v1.ProgramService",   "elexirion.v1.DatasetService",
-    "elexirion.v1.TelemetryService"};
+    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService", "elexirion.v1.ProgramService",
+    "elexirion.v1.DatasetService", "elexirion.v1.TelemetryService"};
 
 int ToMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
@@ -147,6 +149,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                                    static_cast<size_t>(config.pipeline.max_queued_executions));
 
   server->bus_ = std::make_unique<jobs::JobEventBus>();
+  if (config.store.driver == "postgres") {
+    // Jobs run on any replica; watchers here follow them through the store's notifications.
+    jobs::PgJobNotifications::Options listen;
+    listen.dsn = config.store.postgres_dsn;
+    jobs::JobEventRelay::Options relay;
+    relay.store = server->store_.get();
+    relay.bus = server->bus_.get();
+    relay.source = std::make_unique<jobs::PgJobNotifications>(std::move(listen));
+    ASSIGN_OR_RETURN(server->relay_, jobs::JobEventRelay::Create(std::move(relay)));
+  }
+  StoreReadiness::Options readiness;
+  store::Store* store = server->store_.get();
+  readiness.ping = [store] { return store->Ping(); };
+  ASSIGN_OR_RETURN(server->store_readiness_, StoreReadiness::Create(std::move(readiness)));
   server->optimization_ = std::make_unique<jobs::OptimizationEnvironment>();
   server->optimization_->client = server->router_.get();
   server->optimization_->store = server->store_.get();
@@ -269,6 +285,7 @@ absl::Status Server::Start() {
                                                ": cannot bind (address in use or invalid)"));
   }
   workers_->Start();
+  if (relay_ != nullptr) relay_->Start();
   if (options_.start_scheduler) RETURN_IF_ERROR(scheduler_->Start());
   auto* health = grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", true);
@@ -299,7 +316,7 @@ int Server::http_port() const { return http_server_ ? http_server_->port() : 0; 
 
 absl::Status Server::Readiness() const {
   if (admission_->draining()) return absl::UnavailableError("draining");
-  return store_->Ping();
+  return store_readiness_->Check();
 }
 
 void Server::Shutdown() {
@@ -334,6 +351,7 @@ void Server::Shutdown() {
   if (ingestor_ != nullptr) ingestor_->Stop();
   // Running jobs are interrupted and released to the queue for a restart or another replica.
   if (workers_ != nullptr) workers_->Stop();
+  if (relay_ != nullptr) relay_->Stop();
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
   http_server_.reset();
   execute_pool_.reset();  // runs what is left (nothing, once gRPC has drained)

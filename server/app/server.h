@@ -16,7 +16,7 @@
 namespace elexirion {
 class Clock;
 class ThreadPool;
-}
+}  // namespace elexirion
 namespace elexirion::store {
 class Store;
 }
@@ -28,10 +28,11 @@ class PipelineExecutor;
 }
 namespace elexirion::jobs {
 class JobEventBus;
+class JobEventRelay;
 class JobRunner;
 class JobWorkerPool;
 struct OptimizationEnvironment;
-}
+}  // namespace elexirion::jobs
 namespace elexirion::metrics {
 class HttpServer;
 }
@@ -39,11 +40,12 @@ namespace elexirion::learning {
 class ExecutionIngestor;
 class LearningScheduler;
 struct LearningConfig;
-}
+}  // namespace elexirion::learning
 
 namespace elexirion::app {
 
 inline constexpr char kVersion[] = "0.1.0";
+class StoreReadiness;
 
 // Thread safe: Shutdown() may be called from any thread, once or more.
 class Server {
@@ -90,6 +92,9 @@ class Server {
   std::unique_ptr<pipeline::PipelineExecutor> executor_;
   std::unique_ptr<ThreadPool> execute_pool_;
   std::unique_ptr<jobs::JobEventBus> bus_;
+  // Only with store.driver=postgres: events of jobs running on other replicas.
+  std::unique_ptr<jobs::JobEventRelay> relay_;
+  std::unique_ptr<StoreReadiness> store_readiness_;
   std::shared_ptr<jobs::JobRunner> job_runner_;
   std::unique_ptr<jobs::JobWorkerPool> workers_;
   std::unique_ptr<jobs::OptimizationEnvironment> optimization_;
