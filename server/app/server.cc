@@ -8,27 +8,27 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/api/metrics_interceptor.h"
-#include "server/api/optimize_request.h"
 #include "server/api/services.h"
-#include "server/app/store_readiness.h"
-#include "server/common/ids.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/common/thread_pool.h"
 #include "server/jobs/event_bus.h"
 #include "server/jobs/event_relay.h"
-#include "server/jobs/optimization_runner.h"
 #include "server/jobs/pg_job_notifications.h"
+#include "server/app/store_readiness.h"
+#include "server/jobs/optimization_runner.h"
 #include "server/jobs/worker_pool.h"
 #include "server/learning/execution_ingestor.h"
 #include "server/learning/policy.h"
 #include "server/learning/scheduler.h"
 #include "server/learning/telemetry_metrics.h"
+#include "server/api/optimize_request.h"
+#include "server/common/ids.h"
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
-#include "server/metrics/http_server.h"
-#include "server/metrics/rpc_metrics.h"
 #include "server/pipeline/executor.h"
 #include "server/store/sqlite_store.h"
 
@@ -36,8 +36,9 @@ namespace elexirion::app {
 namespace {
 
 constexpr const char* kServiceNames[] = {
-    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService", "elexirion.v1.ProgramService",
-    "elexirion.v1.DatasetService", "elexirion.v1.TelemetryService"};
+    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService",
+    "elexirion.v1.ProgramService",   "elexirion.v1.DatasetService",
+    "elexirion.v1.TelemetryService"};
 
 int ToMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);

@@ -16,7 +16,7 @@
 namespace elexirion {
 class Clock;
 class ThreadPool;
-}  // namespace elexirion
+}
 namespace elexirion::store {
 class Store;
 }
@@ -32,7 +32,7 @@ class JobEventRelay;
 class JobRunner;
 class JobWorkerPool;
 struct OptimizationEnvironment;
-}  // namespace elexirion::jobs
+}
 namespace elexirion::metrics {
 class HttpServer;
 }
@@ -40,7 +40,7 @@ namespace elexirion::learning {
 class ExecutionIngestor;
 class LearningScheduler;
 struct LearningConfig;
-}  // namespace elexirion::learning
+}
 
 namespace elexirion::app {
 
