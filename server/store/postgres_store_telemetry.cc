@@ -1,0 +1,367 @@
+// PostgresStore: execution records, baselines, the LLM response cache and schedule slots.
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/store/postgres_connection.h"
+#include "server/store/postgres_examples.h"
+#include "server/store/postgres_store.h"
+#include "server/store/store_util.h"
+
+namespace elexirion::store {
+namespace {
+
+using pg::Tx;
+
+// Per-row rejection before anything is written: what PostgreSQL would refuse for the whole
+// statement is refused for the row alone (as SQLite does).
+absl::Status CheckRow(const ExecutionRecordRow& r) {
+  if (r.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"id", &r.id},
+      {"record_id", &r.record_id},
+      {"pipeline_name", &r.pipeline_name},
+      {"input_json", &r.input_json},
+      {"output_json", &r.output_json},
+      {"metadata_json", &r.metadata_json}};
+  for (const auto& [name, value] : fields) {
+    if (!pg::IsStorableText(*value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " is not valid UTF-8 text (or holds a NUL byte)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Writes the harvested examples of the rows just inserted (`inserted`: row indexes), grouped
+// by dataset, creating missing datasets for the row's pipeline.
+absl::Status HarvestExamples(Tx& tx, const std::vector<ExecutionRecordRow>& rows,
+                             const std::vector<size_t>& inserted, absl::Time now,
+                             std::vector<ExecutionInsertResult>& results) {
+  std::vector<std::string> order;
+  absl::flat_hash_map<std::string, std::vector<size_t>> by_dataset;
+  for (size_t i : inserted) {
+    if (!rows[i].harvest.has_value()) continue;
+    const ExampleRecord& e = *rows[i].harvest;
+    // A failure here fails the batch: a row and its example are stored together or not at all.
+    if (e.dataset.empty()) return absl::InvalidArgumentError("harvest.dataset is empty");
+    if (e.content_hash.empty()) return absl::InvalidArgumentError("harvest.content_hash is empty");
+    auto [it, added] = by_dataset.try_emplace(e.dataset);
+    if (added) order.push_back(e.dataset);
+    it->second.push_back(i);
+  }
+  for (const std::string& dataset : order) {
+    const std::vector<size_t>& members = by_dataset[dataset];
+    tx.Exec("INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
+            "$2, $3, 0) ON CONFLICT (name) DO NOTHING",
+            dataset, rows[members.front()].pipeline_name, pg::Micros(now));
+    std::vector<pg::NewExample> batch;
+    for (size_t i : members) batch.push_back({&*rows[i].harvest, "harvest.id"});
+    ASSIGN_OR_RETURN(std::vector<std::string> ids, pg::InsertExamples(tx, dataset, batch, now));
+    for (size_t k = 0; k < members.size(); ++k) results[members[k]].example_id = ids[k];
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Executions
+
+absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutions(
+    const std::vector<ExecutionRecordRow>& rows) {
+  const absl::Time now = Now();
+  // Group commit: the whole batch is one INSERT ... SELECT FROM unnest(arrays) in one
+  // transaction. ON CONFLICT covers record_id; a taken `id` fails the statement, so
+  // caller-chosen ids are checked first, and a generated id that collides (or a caller id
+  // taken concurrently) makes the batch run again with fresh ids.
+  static const std::string kInsert =
+      "INSERT INTO executions (id, record_id, pipeline_name, program_version, success, "
+      "duration_seconds, quality_score, input_json, output_json, metadata_json, time) "
+      "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], "
+      "$6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[]) "
+      "ON CONFLICT (pipeline_name, record_id) WHERE record_id IS NOT NULL DO NOTHING "
+      "RETURNING id";
+  std::vector<ExecutionInsertResult> results;
+  absl::Status status;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    status = Write([&](Tx& tx) -> absl::Status {
+      results.assign(rows.size(), ExecutionInsertResult());
+      std::vector<size_t> candidates;
+      std::vector<std::optional<std::string>> chosen_ids;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        results[i].status = CheckRow(rows[i]);
+        if (!results[i].status.ok()) continue;
+        candidates.push_back(i);
+        if (!rows[i].id.empty()) chosen_ids.push_back(rows[i].id);
+      }
+      absl::flat_hash_set<std::string> taken;
+      if (!chosen_ids.empty()) {
+        for (const auto& row : tx.Exec("SELECT id FROM executions WHERE id = ANY($1::text[])",
+                                       pg::TextArray(chosen_ids))) {
+          taken.insert(pg::Text(row[0]));
+        }
+      }
+      std::vector<std::optional<std::string>> ids, record_ids, pipelines, inputs, outputs, metas;
+      std::vector<int64_t> versions, times;
+      std::vector<bool> successes;
+      std::vector<double> durations, qualities;
+      absl::flat_hash_map<std::string, size_t> by_id;
+      for (size_t i : candidates) {
+        const ExecutionRecordRow& r = rows[i];
+        ExecutionInsertResult& out = results[i];
+        out.id = r.id.empty() ? NewStoreId(16) : r.id;
+        if (!r.id.empty() && (taken.contains(r.id) || by_id.contains(r.id))) {
+          out.status = absl::AlreadyExistsError(absl::StrCat("execution id ", r.id, " is taken"));
+          out.id.clear();
+          continue;
+        }
+        by_id.emplace(out.id, i);
+        ids.push_back(out.id);
+        record_ids.push_back(r.record_id.empty() ? std::nullopt
+                                                 : std::optional<std::string>(r.record_id));
+        pipelines.push_back(r.pipeline_name);
+        versions.push_back(r.program_version);
+        successes.push_back(r.success);
+        durations.push_back(r.duration_seconds);
+        qualities.push_back(r.quality_score);
+        inputs.push_back(r.input_json);
+        outputs.push_back(r.output_json);
+        metas.push_back(r.metadata_json);
+        times.push_back(pg::Micros(r.time == kUnsetTime ? now : r.time));
+      }
+      if (by_id.empty()) return absl::OkStatus();
+      pqxx::result r = tx.Exec(
+          kInsert, pg::TextArray(ids), pg::TextArray(record_ids), pg::TextArray(pipelines),
+          pg::Int64Array(versions), pg::BoolArray(successes), pg::DoubleArray(durations),
+          pg::DoubleArray(qualities), pg::TextArray(inputs), pg::TextArray(outputs),
+          pg::TextArray(metas), pg::Int64Array(times));
+      std::vector<size_t> inserted;
+      absl::flat_hash_set<size_t> inserted_set;
+      for (const auto& row : r) {
+        auto it = by_id.find(pg::Text(row[0]));
+        if (it == by_id.end()) continue;
+        inserted.push_back(it->second);
+        inserted_set.insert(it->second);
+      }
+      std::sort(inserted.begin(), inserted.end());
+      // The others are duplicates of a stored (or earlier in-batch) (pipeline_name, record_id).
+      std::vector<std::optional<std::string>> dup_pipelines, dup_records;
+      std::vector<size_t> dups;
+      for (const auto& [id, i] : by_id) {
+        if (inserted_set.contains(i)) continue;
+        dups.push_back(i);
+        dup_pipelines.push_back(rows[i].pipeline_name);
+        dup_records.push_back(rows[i].record_id);
+      }
+      if (!dups.empty()) {
+        absl::flat_hash_map<std::pair<std::string, std::string>, std::string> existing;
+        for (const auto& row : tx.Exec(
+                 "SELECT e.pipeline_name, e.record_id, e.id FROM executions e JOIN "
+                 "unnest($1::text[], $2::text[]) AS k(p, r) ON e.pipeline_name = k.p AND "
+                 "e.record_id = k.r",
+                 pg::TextArray(dup_pipelines), pg::TextArray(dup_records))) {
+          existing[{pg::Text(row[0]), pg::Text(row[1])}] = pg::Text(row[2]);
+        }
+        for (size_t i : dups) {
+          auto it = existing.find({rows[i].pipeline_name, rows[i].record_id});
+          if (it == existing.end()) return absl::InternalError("duplicate execution row vanished");
+          results[i].id = it->second;
+          results[i].duplicate = true;
+        }
+      }
+      return HarvestExamples(tx, rows, inserted, now, results);
+    });
+    if (!absl::IsAlreadyExists(status)) break;
+  }
+  RETURN_IF_ERROR(status);
+  return results;
+}
+
+absl::StatusOr<std::vector<ExecutionRecordRow>> PostgresStore::ListExecutions(
+    const std::string& pipeline_name, absl::Time since, absl::Time until, int limit) {
+  if (limit <= 0) limit = 1000;
+  std::vector<ExecutionRecordRow> rows;
+  RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
+    rows.clear();
+    pqxx::result r = tx.Exec(
+        "SELECT id, record_id, pipeline_name, program_version, success, duration_seconds, "
+        "quality_score, input_json, output_json, metadata_json, time FROM executions WHERE "
+        "pipeline_name = $1 AND time >= $2 AND time < $3 ORDER BY time, seq LIMIT $4",
+        pipeline_name, pg::Micros(since), pg::Micros(until), limit);
+    for (const auto& row : r) {
+      ExecutionRecordRow e;
+      e.id = pg::Text(row[0]);
+      e.record_id = pg::Text(row[1]);
+      e.pipeline_name = pg::Text(row[2]);
+      e.program_version = pg::Int(row[3]);
+      e.success = pg::Bool(row[4]);
+      e.duration_seconds = pg::Double(row[5]);
+      e.quality_score = pg::Double(row[6]);
+      e.input_json = pg::Text(row[7]);
+      e.output_json = pg::Text(row[8]);
+      e.metadata_json = pg::Text(row[9]);
+      e.time = pg::TimeOf(row[10]);
+      rows.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  }));
+  return rows;
+}
+
+absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int limit) {
+  if (limit <= 0) limit = 1000;
+  int64_t deleted = 0;
+  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+    deleted = tx.Exec("DELETE FROM executions WHERE seq IN (SELECT seq FROM executions WHERE "
+                      "time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                      pg::Micros(before), limit)
+                  .affected_rows();
+    return absl::OkStatus();
+  }));
+  return deleted;
+}
+
+absl::StatusOr<ExecutionSummary> PostgresStore::SummarizeExecutions(
+    const std::string& pipeline_name, absl::Time since, absl::Time until) {
+  ExecutionSummary summary;
+  RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
+    // percentile_disc(p) is the nearest-rank percentile: the first value whose cumulative
+    // share reaches p.
+    pqxx::result r = tx.Exec(
+        "SELECT count(*), count(*) FILTER (WHERE success), coalesce(sum(quality_score), 0), "
+        "percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_seconds), "
+        "percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_seconds), "
+        "percentile_disc(0.99) WITHIN GROUP (ORDER BY duration_seconds) "
+        "FROM executions WHERE pipeline_name = $1 AND time >= $2 AND time < $3",
+        pipeline_name, pg::Micros(since), pg::Micros(until));
+    summary = ExecutionSummary();
+    summary.executions = pg::Int(r[0][0]);
+    if (summary.executions == 0) return absl::OkStatus();
+    summary.successes = pg::Int(r[0][1]);
+    summary.mean_quality = pg::Double(r[0][2]) / static_cast<double>(summary.executions);
+    summary.latency_p50_seconds = pg::Double(r[0][3]);
+    summary.latency_p95_seconds = pg::Double(r[0][4]);
+    summary.latency_p99_seconds = pg::Double(r[0][5]);
+    return absl::OkStatus();
+  }));
+  return summary;
+}
+
+absl::Status PostgresStore::PutPipelineBaseline(const PipelineBaselineRecord& baseline) {
+  if (baseline.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
+  const absl::Time updated = baseline.updated_at == kUnsetTime ? Now() : baseline.updated_at;
+  return Write([&](Tx& tx) -> absl::Status {
+    tx.Exec("INSERT INTO pipeline_baselines (pipeline_name, success_rate, mean_quality, "
+            "executions, updated_at) VALUES ($1, $2::float8, $3::float8, $4, $5) ON CONFLICT "
+            "(pipeline_name) DO UPDATE SET success_rate = excluded.success_rate, "
+            "mean_quality = excluded.mean_quality, executions = excluded.executions, "
+            "updated_at = excluded.updated_at",
+            baseline.pipeline_name, pg::DoubleText(baseline.success_rate),
+            pg::DoubleText(baseline.mean_quality), baseline.executions, pg::Micros(updated));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<PipelineBaselineRecord> PostgresStore::GetPipelineBaseline(
+    const std::string& pipeline_name) {
+  std::optional<PipelineBaselineRecord> out;
+  RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
+    pqxx::result r = tx.Exec(
+        "SELECT success_rate, mean_quality, executions, updated_at FROM pipeline_baselines "
+        "WHERE pipeline_name = $1",
+        pipeline_name);
+    if (r.empty()) return absl::OkStatus();
+    out = PipelineBaselineRecord{pipeline_name, pg::Double(r[0][0]), pg::Double(r[0][1]),
+                                 pg::Int(r[0][2]), pg::TimeOf(r[0][3])};
+    return absl::OkStatus();
+  }));
+  if (!out.has_value()) {
+    return absl::NotFoundError(absl::StrCat("pipeline ", pipeline_name, " has no baseline"));
+  }
+  return *std::move(out);
+}
+
+// ---------------------------------------------------------------------------------------
+// LLM cache (one table: every replica reads what any replica cached)
+
+absl::StatusOr<std::optional<std::string>> PostgresStore::GetCachedLlmResponse(
+    const std::string& key) {
+  std::optional<std::string> out;
+  RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
+    pqxx::result r = tx.Exec("SELECT response_json FROM llm_cache WHERE key = $1", key);
+    if (!r.empty()) out = pg::Text(r[0][0]);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status PostgresStore::PutCachedLlmResponse(const std::string& key,
+                                                 const std::string& response_json) {
+  if (key.empty()) return absl::InvalidArgumentError("key is empty");
+  const absl::Time now = Now();
+  return Write([&](Tx& tx) -> absl::Status {
+    tx.Exec("INSERT INTO llm_cache (key, response_json, created_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (key) DO UPDATE SET response_json = excluded.response_json, "
+            "created_at = excluded.created_at",
+            key, response_json, pg::Micros(now));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PostgresStore::PruneLlmCache(absl::Time before, int limit) {
+  if (limit <= 0) limit = 1000;
+  int64_t deleted = 0;
+  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+    deleted = tx.Exec("DELETE FROM llm_cache WHERE key IN (SELECT key FROM llm_cache WHERE "
+                      "created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                      pg::Micros(before), limit)
+                  .affected_rows();
+    return absl::OkStatus();
+  }));
+  return deleted;
+}
+
+// ---------------------------------------------------------------------------------------
+// Schedules
+
+absl::StatusOr<bool> PostgresStore::TryClaimScheduleSlot(const std::string& schedule_name,
+                                                         const std::string& slot_key,
+                                                         const std::string& owner,
+                                                         const std::string& outcome,
+                                                         absl::Time now) {
+  if (schedule_name.empty()) return absl::InvalidArgumentError("schedule_name is empty");
+  if (slot_key.empty()) return absl::InvalidArgumentError("slot_key is empty");
+  bool claimed = false;
+  // The primary key decides: of concurrent inserts on any replica exactly one commits a row,
+  // the others wait for it and then do nothing.
+  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+    claimed = tx.Exec("INSERT INTO schedule_slots (schedule_name, slot_key, owner, claimed_at, "
+                      "outcome) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                      schedule_name, slot_key, owner, pg::Micros(now), outcome)
+                  .affected_rows() == 1;
+    return absl::OkStatus();
+  }));
+  return claimed;
+}
+
+absl::StatusOr<std::optional<ScheduleSlotRecord>> PostgresStore::GetScheduleSlot(
+    const std::string& schedule_name, const std::string& slot_key) {
+  std::optional<ScheduleSlotRecord> out;
+  RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
+    pqxx::result r = tx.Exec(
+        "SELECT owner, outcome, claimed_at FROM schedule_slots WHERE schedule_name = $1 AND "
+        "slot_key = $2",
+        schedule_name, slot_key);
+    if (r.empty()) return absl::OkStatus();
+    out = ScheduleSlotRecord{schedule_name, slot_key, pg::Text(r[0][0]), pg::Text(r[0][1]),
+                             pg::TimeOf(r[0][2])};
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace elexirion::store
