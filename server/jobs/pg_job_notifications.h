@@ -7,16 +7,15 @@
 #include <vector>
 
 #include "server/jobs/job_notifications.h"
+#include "server/store/postgres_store.h"
 
 namespace elexirion::jobs {
-
-inline constexpr char kJobEventsChannel[] = "elexirion_job_events";
 
 class PgJobNotifications final : public JobNotificationSource {
  public:
   struct Options {
     std::string dsn;  // required; a secret: never logged
-    std::string channel = kJobEventsChannel;
+    std::string channel = store::kJobEventsChannel;
     // With no notification for this long, a trivial query checks the connection is alive
     // (a dead one would otherwise look like a quiet one).
     absl::Duration idle_check = absl::Seconds(5);

@@ -31,8 +31,8 @@ class PgJobNotificationsTest : public ::testing::Test {
   }
 
   void Notify(const std::string& job) {
-    ASSERT_TRUE(pg_->Exec("notify",
-                          absl::StrCat("SELECT pg_notify('", kJobEventsChannel, "', '", job, "')"))
+    ASSERT_TRUE(pg_->Exec("notify", absl::StrCat("SELECT pg_notify('", store::kJobEventsChannel,
+                                                 "', '", job, "')"))
                     .ok());
   }
 
