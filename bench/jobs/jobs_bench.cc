@@ -349,6 +349,16 @@ int Run(const BenchOptions& options) {
     return latencies_ms[std::min(latencies_ms.size() - 1,
                                  static_cast<size_t>(p * latencies_ms.size()))];
   };
+  v1::Job watched = testutil::GetJob(*client, job.id());
+  const double job_s = absl::ToDoubleSeconds(
+      absl::FromUnixNanos(
+          google::protobuf::util::TimeUtil::TimestampToNanoseconds(watched.end_time())) -
+      absl::FromUnixNanos(
+          google::protobuf::util::TimeUtil::TimestampToNanoseconds(watched.create_time())));
+  std::printf("watched job: %lld events in %.2f s (%.0f events/s, %.0f writes/s to watchers)\n",
+              static_cast<long long>(watched.last_event_seq()), job_s,
+              watched.last_event_seq() / std::max(job_s, 1e-3),
+              watched.last_event_seq() * watchers / std::max(job_s, 1e-3));
   std::printf("watchers: %d, %d streams ended OK, %zu live events measured\n", watchers,
               finished_ok, latencies_ms.size());
   std::printf(
