@@ -9,7 +9,7 @@ PACKAGES=(
   # gRPC + Protobuf (protobuf-compiler-grpc is required by gRPC's CMake config).
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev nlohmann-json3-dev libcurl4-openssl-dev libssl-dev
-  prometheus-cpp-dev libsqlite3-dev sqlite3 libpqxx-dev
+  prometheus-cpp-dev libsqlite3-dev sqlite3 libpqxx-dev libpq-dev
   libgtest-dev libgmock-dev
   # Fuzzing the YAML loader (libFuzzer ships with clang's runtime).
   clang libclang-rt-dev

@@ -1,5 +1,7 @@
 #include "server/store/postgres_connection.h"
 
+#include <libpq-fe.h>
+
 #include <charconv>
 #include <limits>
 
@@ -12,47 +14,54 @@
 namespace elexirion::store::pg {
 namespace {
 
-// The password of a DSN ("" when none): the value of password=... in key/value form, or the
-// part after "user:" in a URI's authority.
-std::string DsnPassword(absl::string_view dsn) {
-  absl::string_view s = absl::StripLeadingAsciiWhitespace(dsn);
+// Where the password of a DSN is: [begin, end) of its text in the DSN (without quotes) and
+// its value (unescaped). Empty when there is none. Key/value form: password=... or
+// password='...'; URI form: the part after "user:" in the authority.
+struct PasswordSpan {
+  size_t begin = 0;
+  size_t end = 0;
+  std::string value;
+};
+
+PasswordSpan FindPassword(absl::string_view dsn) {
+  const size_t lead = dsn.size() - absl::StripLeadingAsciiWhitespace(dsn).size();
+  absl::string_view s = dsn.substr(lead);
   if (absl::StartsWith(s, "postgresql://") || absl::StartsWith(s, "postgres://")) {
-    s.remove_prefix(s.find("://") + 3);
-    const size_t at = s.find('@');
-    const size_t slash = s.find('/');
+    const size_t authority = s.find("://") + 3;
+    const size_t at = s.find('@', authority);
+    const size_t slash = s.find('/', authority);
     if (at == absl::string_view::npos || (slash != absl::string_view::npos && slash < at)) {
-      return "";
+      return {};
     }
-    absl::string_view userinfo = s.substr(0, at);
-    const size_t colon = userinfo.find(':');
-    return colon == absl::string_view::npos ? "" : std::string(userinfo.substr(colon + 1));
+    const size_t colon = s.find(':', authority);
+    if (colon == absl::string_view::npos || colon > at || colon + 1 == at) return {};
+    return {lead + colon + 1, lead + at, std::string(s.substr(colon + 1, at - colon - 1))};
   }
   size_t pos = 0;
-  while ((pos = s.find("password", pos)) != absl::string_view::npos) {
+  while ((pos = dsn.find("password", pos)) != absl::string_view::npos) {
     size_t i = pos + 8;
-    if (pos > 0 && !absl::ascii_isspace(s[pos - 1])) {
-      pos = i;
-      continue;
-    }
-    while (i < s.size() && absl::ascii_isspace(s[i])) ++i;
-    if (i >= s.size() || s[i] != '=') {
-      pos = i;
-      continue;
-    }
+    const bool at_key_start = pos == 0 || absl::ascii_isspace(dsn[pos - 1]);
+    pos = i;
+    if (!at_key_start) continue;
+    while (i < dsn.size() && absl::ascii_isspace(dsn[i])) ++i;
+    if (i >= dsn.size() || dsn[i] != '=') continue;
     ++i;
-    while (i < s.size() && absl::ascii_isspace(s[i])) ++i;
-    std::string value;
-    if (i < s.size() && s[i] == '\'') {
-      for (++i; i < s.size() && s[i] != '\''; ++i) {
-        if (s[i] == '\\' && i + 1 < s.size()) ++i;
-        value.push_back(s[i]);
+    while (i < dsn.size() && absl::ascii_isspace(dsn[i])) ++i;
+    PasswordSpan span;
+    if (i < dsn.size() && dsn[i] == '\'') {
+      span.begin = ++i;
+      for (; i < dsn.size() && dsn[i] != '\''; ++i) {
+        if (dsn[i] == '\\' && i + 1 < dsn.size()) ++i;
+        span.value.push_back(dsn[i]);
       }
     } else {
-      for (; i < s.size() && !absl::ascii_isspace(s[i]); ++i) value.push_back(s[i]);
+      span.begin = i;
+      for (; i < dsn.size() && !absl::ascii_isspace(dsn[i]); ++i) span.value.push_back(dsn[i]);
     }
-    return value;
+    span.end = i;
+    return span;
   }
-  return "";
+  return {};
 }
 
 std::string SqlState(const std::exception& e) {
@@ -84,12 +93,19 @@ std::string WithConnectTimeout(const std::string& dsn, absl::Duration timeout) {
 }  // namespace
 
 std::string RedactPassword(absl::string_view dsn, absl::string_view text) {
-  const std::string password = DsnPassword(dsn);
-  if (password.empty()) return std::string(text);
-  return absl::StrReplaceAll(text, {{password, "***"}});
+  const PasswordSpan span = FindPassword(dsn);
+  if (span.end == span.begin) return std::string(text);
+  const absl::string_view raw = dsn.substr(span.begin, span.end - span.begin);
+  std::string out = absl::StrReplaceAll(text, {{raw, "***"}});
+  if (!span.value.empty()) out = absl::StrReplaceAll(out, {{span.value, "***"}});
+  return out;
 }
 
-std::string RedactDsn(absl::string_view dsn) { return RedactPassword(dsn, dsn); }
+std::string RedactDsn(absl::string_view dsn) {
+  const PasswordSpan span = FindPassword(dsn);
+  if (span.end == span.begin) return std::string(dsn);
+  return absl::StrCat(dsn.substr(0, span.begin), "***", dsn.substr(span.end));
+}
 
 bool IsConnectionError(const std::exception& e) {
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) return true;
@@ -99,8 +115,13 @@ bool IsConnectionError(const std::exception& e) {
 }
 
 bool IsRetryableConflict(const std::exception& e) {
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr) {
+    return true;
+  }
   const std::string state = SqlState(e);
-  return state == "40001" || state == "40P01";
+  return state == "40001" || state == "40P01" ||
+         absl::StrContains(e.what(), "deadlock detected");
 }
 
 absl::Status PgErrorStatus(const std::exception& e, absl::string_view context) {
@@ -247,17 +268,16 @@ absl::Time TimeOf(const pqxx::field& f) {
 // Connection
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& dsn,
-                                                              absl::Duration connect_timeout) {
+                                                             absl::Duration connect_timeout) {
   try {
     auto conn = std::make_unique<pqxx::connection>(WithConnectTimeout(dsn, connect_timeout));
     return std::unique_ptr<Connection>(new Connection(std::move(conn)));
   } catch (const std::exception& e) {
     // libpq's messages name host and port, never the password; redact anyway in case a
     // malformed DSN is echoed back.
-    absl::Status status = PgErrorStatus(e, absl::StrCat("cannot connect to PostgreSQL (",
-                                                        RedactDsn(dsn), ")"));
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) == nullptr &&
-        absl::IsInternal(status)) {
+    absl::Status status =
+        PgErrorStatus(e, absl::StrCat("cannot connect to PostgreSQL (", RedactDsn(dsn), ")"));
+    if (dynamic_cast<const pqxx::broken_connection*>(&e) == nullptr && absl::IsInternal(status)) {
       // pqxx reports a malformed connection string as a plain std::exception-derived error.
       status = absl::InvalidArgumentError(status.message());
     }
@@ -290,6 +310,18 @@ ConnectionPool::ConnectionPool(Options options)
 absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(Options options) {
   if (options.dsn.empty()) return absl::InvalidArgumentError("PostgreSQL DSN is empty");
   if (options.size < 1) return absl::InvalidArgumentError("pool size must be >= 1");
+  // A malformed connection string is the caller's mistake, not an unreachable server.
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(options.dsn.c_str(), &parse_error);
+  if (parsed == nullptr) {
+    std::string why = parse_error != nullptr ? parse_error : "cannot be parsed";
+    if (parse_error != nullptr) PQfreemem(parse_error);
+    return absl::InvalidArgumentError(RedactPassword(
+        options.dsn, absl::StrCat("malformed PostgreSQL connection string (",
+                                  RedactDsn(options.dsn), "): ",
+                                  absl::StripTrailingAsciiWhitespace(why))));
+  }
+  PQconninfoFree(parsed);
   std::unique_ptr<ConnectionPool> pool(new ConnectionPool(std::move(options)));
   absl::StatusOr<std::unique_ptr<Connection>> first =
       Connection::Open(pool->options_.dsn, pool->options_.connect_timeout);
@@ -307,10 +339,9 @@ absl::StatusOr<ConnectionPool::Lease> ConnectionPool::Acquire() {
       return !idle_.empty() || open_ < options_.size;
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&available), options_.acquire_timeout)) {
-      return absl::UnavailableError(
-          absl::StrCat("no free PostgreSQL connection within ",
-                       absl::FormatDuration(options_.acquire_timeout), " (pool size ",
-                       options_.size, ")"));
+      return absl::UnavailableError(absl::StrCat("no free PostgreSQL connection within ",
+                                                 absl::FormatDuration(options_.acquire_timeout),
+                                                 " (pool size ", options_.size, ")"));
     }
     if (!idle_.empty()) {
       std::unique_ptr<Connection> conn = std::move(idle_.back());

@@ -31,7 +31,6 @@
 #include "absl/time/time.h"
 #include "pqxx/pqxx"
 
-
 namespace elexirion::store::pg {
 
 // `dsn` with any password replaced by "***": key/value form (password=... or
@@ -72,7 +71,9 @@ double Double(const pqxx::field& f);
 bool Bool(const pqxx::field& f);
 absl::Time TimeOf(const pqxx::field& f);
 // A BYTEA parameter (sent in binary: any bytes).
-inline pqxx::binarystring Blob(const std::string& s) { return pqxx::binarystring(s.data(), s.size()); }
+inline pqxx::binarystring Blob(const std::string& s) {
+  return pqxx::binarystring(s.data(), s.size());
+}
 
 // One server connection and its prepared statements.
 class Connection {

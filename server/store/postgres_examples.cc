@@ -40,9 +40,9 @@ absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::strin
       hash.push_back(e.content_hash);
       created.push_back(Micros(e.created_at == kUnsetTime ? now : e.created_at));
     }
-    pqxx::result r = tx.Exec(kInsert, dataset, TextArray(id_col), TextArray(input),
-                             TextArray(expected), TextArray(metadata), TextArray(hash),
-                             Int64Array(created));
+    pqxx::result r =
+        tx.Exec(kInsert, dataset, TextArray(id_col), TextArray(input), TextArray(expected),
+                TextArray(metadata), TextArray(hash), Int64Array(created));
     absl::flat_hash_set<size_t> done;
     for (const auto& row : r) {
       auto it = by_id.find(Text(row[0]));

@@ -216,12 +216,13 @@ absl::Status Migrate(Connection& conn, const std::vector<Migration>& migrations,
       try {
         txn.exec(std::string(m.sql));
       } catch (const std::exception& e) {
-        return PgErrorStatus(e, absl::StrCat("schema migration ", m.version, " (",
-                                             m.description, ")"));
+        return PgErrorStatus(
+            e, absl::StrCat("schema migration ", m.version, " (", m.description, ")"));
       }
-      txn.exec_params("INSERT INTO schema_migrations (version, description, applied_at) "
-                      "VALUES ($1, $2, $3)",
-                      m.version, std::string(m.description), Micros(now));
+      txn.exec_params(
+          "INSERT INTO schema_migrations (version, description, applied_at) "
+          "VALUES ($1, $2, $3)",
+          m.version, std::string(m.description), Micros(now));
       txn.commit();
       *current = m.version;
     } catch (const std::exception& e) {

@@ -108,12 +108,12 @@ absl::StatusOr<ProgramRecord> PostgresStore::CreateProgramVersion(const ProgramR
         return absl::OkStatus();
       }
     }
-    out.version = pg::Int(tx.Exec("SELECT coalesce(max(version), 0) + 1 FROM programs WHERE "
-                                  "name = $1",
-                                  out.name)[0][0]);
+    out.version =
+        pg::Int(tx.Exec("SELECT coalesce(max(version), 0) + 1 FROM programs WHERE "
+                        "name = $1",
+                        out.name)[0][0]);
     if (out.production) {
-      tx.Exec("UPDATE programs SET production = false WHERE name = $1 AND production",
-              out.name);
+      tx.Exec("UPDATE programs SET production = false WHERE name = $1 AND production", out.name);
     }
     tx.Exec(kInsert, out.name, out.version, out.pipeline_name, out.job_id, out.optimizer,
             out.dspy_json, out.optimized_yaml, out.scores_json, out.production,
@@ -124,8 +124,7 @@ absl::StatusOr<ProgramRecord> PostgresStore::CreateProgramVersion(const ProgramR
   return out;
 }
 
-absl::StatusOr<ProgramRecord> PostgresStore::GetProgram(const std::string& name,
-                                                        int64_t version) {
+absl::StatusOr<ProgramRecord> PostgresStore::GetProgram(const std::string& name, int64_t version) {
   std::optional<ProgramRecord> out;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
     out = FirstProgram(tx.Exec(ProgramQuery("name = $1 AND version = $2"), name, version));
@@ -151,9 +150,9 @@ absl::StatusOr<ProgramRecord> PostgresStore::GetLatestProgramForPipeline(
     const std::string& pipeline_name) {
   std::optional<ProgramRecord> out;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
-    out = FirstProgram(tx.Exec(
-        ProgramQuery("pipeline_name = $1 ORDER BY created_at DESC, version DESC LIMIT 1"),
-        pipeline_name));
+    out = FirstProgram(
+        tx.Exec(ProgramQuery("pipeline_name = $1 ORDER BY created_at DESC, version DESC LIMIT 1"),
+                pipeline_name));
     return absl::OkStatus();
   }));
   if (!out.has_value()) {
@@ -192,16 +191,16 @@ absl::StatusOr<ProgramPage> PostgresStore::ListPrograms(const std::string& name,
   ProgramPage page;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
     page.programs.clear();
-    static const std::string kVersions = ProgramQuery(
-        "name = $1 AND version < $2 ORDER BY version DESC LIMIT $3");
+    static const std::string kVersions =
+        ProgramQuery("name = $1 AND version < $2 ORDER BY version DESC LIMIT $3");
     // The cursor name '' sorts before every name, so the first page starts below max.
-    static const std::string kLatest = absl::StrCat(
-        "SELECT ", kProgramColumns,
-        " FROM programs p WHERE version = (SELECT max(version) FROM programs q WHERE "
-        "q.name = p.name) AND (created_at, name) < ($2, $1) "
-        "ORDER BY created_at DESC, name DESC LIMIT $3");
-    pqxx::result r = tx.Exec(by_name ? kVersions : kLatest, by_name ? name : cursor_name,
-                             cursor_int, size + 1);
+    static const std::string kLatest =
+        absl::StrCat("SELECT ", kProgramColumns,
+                     " FROM programs p WHERE version = (SELECT max(version) FROM programs q WHERE "
+                     "q.name = p.name) AND (created_at, name) < ($2, $1) "
+                     "ORDER BY created_at DESC, name DESC LIMIT $3");
+    pqxx::result r =
+        tx.Exec(by_name ? kVersions : kLatest, by_name ? name : cursor_name, cursor_int, size + 1);
     for (const auto& row : r) page.programs.push_back(ReadProgram(row));
     return absl::OkStatus();
   }));
@@ -227,9 +226,10 @@ absl::StatusOr<ProgramRecord> PostgresStore::PromoteProgram(const std::string& n
           absl::StrCat("program ", name, " version ", version, " not found"));
     }
     // Demote first: the partial unique index allows one production row per name.
-    tx.Exec("UPDATE programs SET production = false WHERE name = $1 AND production AND "
-            "version <> $2",
-            name, version);
+    tx.Exec(
+        "UPDATE programs SET production = false WHERE name = $1 AND production AND "
+        "version <> $2",
+        name, version);
     tx.Exec("UPDATE programs SET production = true WHERE name = $1 AND version = $2", name,
             version);
     out->production = true;
@@ -263,8 +263,8 @@ absl::StatusOr<PipelineRecord> PostgresStore::UpsertPipeline(const PipelineRecor
 absl::StatusOr<PipelineRecord> PostgresStore::GetPipeline(const std::string& name) {
   std::optional<PipelineRecord> out;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
-    pqxx::result r = tx.Exec(
-        "SELECT name, yaml, revision, updated_at FROM pipelines WHERE name = $1", name);
+    pqxx::result r =
+        tx.Exec("SELECT name, yaml, revision, updated_at FROM pipelines WHERE name = $1", name);
     if (!r.empty()) out = ReadPipeline(r[0]);
     return absl::OkStatus();
   }));
@@ -316,9 +316,10 @@ absl::StatusOr<DatasetRecord> PostgresStore::CreateDataset(const DatasetRecord& 
   d.example_count = 0;
   d.created_at = TruncateToMicros(d.created_at == kUnsetTime ? Now() : d.created_at);
   absl::Status status = Write([&](Tx& tx) -> absl::Status {
-    tx.Exec("INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
-            "$2, $3, 0)",
-            d.name, d.pipeline_name, pg::Micros(d.created_at));
+    tx.Exec(
+        "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
+        "$2, $3, 0)",
+        d.name, d.pipeline_name, pg::Micros(d.created_at));
     return absl::OkStatus();
   });
   if (absl::IsAlreadyExists(status)) {
@@ -410,8 +411,7 @@ absl::StatusOr<AddExamplesResult> PostgresStore::AddExamples(
   return result;
 }
 
-absl::StatusOr<ExamplePage> PostgresStore::ListExamples(const std::string& dataset,
-                                                        int page_size,
+absl::StatusOr<ExamplePage> PostgresStore::ListExamples(const std::string& dataset, int page_size,
                                                         const std::string& page_token) {
   const int size = NormalizePageSize(page_size);
   int64_t cursor = 0;
@@ -468,9 +468,10 @@ absl::StatusOr<int64_t> PostgresStore::CountExamplesSince(const std::string& dat
   int64_t count = 0;
   bool exists = true;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
-    count = pg::Int(tx.Exec("SELECT count(*) FROM examples WHERE dataset = $1 AND "
-                            "created_at >= $2",
-                            dataset, pg::Micros(since))[0][0]);
+    count =
+        pg::Int(tx.Exec("SELECT count(*) FROM examples WHERE dataset = $1 AND "
+                        "created_at >= $2",
+                        dataset, pg::Micros(since))[0][0]);
     if (count == 0) exists = DatasetExists(tx, dataset);
     return absl::OkStatus();
   }));

@@ -77,17 +77,16 @@ absl::Status ValidateLease(const JobLease& lease) {
 
 // Called after a fenced write matched no row: NOT_FOUND or lease lost.
 absl::Status FenceFailure(Tx& tx, const JobLease& lease) {
-  pqxx::result r = tx.Exec("SELECT state, lease_owner, attempt FROM jobs WHERE id = $1",
-                           lease.job_id);
+  pqxx::result r =
+      tx.Exec("SELECT state, lease_owner, attempt FROM jobs WHERE id = $1", lease.job_id);
   if (r.empty()) return JobNotFound(lease.job_id);
   std::string state = pg::Text(r[0][0]);
   if (state != "running") {
     return LeaseLostError(lease.job_id, absl::StrCat("the job is ", state));
   }
-  return LeaseLostError(lease.job_id,
-                        absl::StrCat("attempt ", pg::Int(r[0][2]), " by ", pg::Text(r[0][1]),
-                                     " holds it (caller: attempt ", lease.attempt, " by ",
-                                     lease.worker_id, ")"));
+  return LeaseLostError(lease.job_id, absl::StrCat("attempt ", pg::Int(r[0][2]), " by ",
+                                                   pg::Text(r[0][1]), " holds it (caller: attempt ",
+                                                   lease.attempt, " by ", lease.worker_id, ")"));
 }
 
 // Appends one event inside the caller's transaction and notifies kJobEventsChannel (delivered
@@ -104,12 +103,12 @@ absl::StatusOr<std::optional<int64_t>> InsertEvent(Tx& tx, const std::string& jo
       "INSERT INTO job_events (job_id, seq, kind, payload, time) "
       "SELECT j.id, j.last_event_seq, $2, $3, $4 FROM j, LATERAL (SELECT pg_notify('",
       kJobEventsChannel, "', j.id)) n RETURNING seq");
-  static const std::string kFencedBump = absl::StrCat(
-      "WITH j AS (UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE ", kFence,
-      " RETURNING id, last_event_seq) "
-      "INSERT INTO job_events (job_id, seq, kind, payload, time) "
-      "SELECT j.id, j.last_event_seq, $4, $5, $6 FROM j, LATERAL (SELECT pg_notify('",
-      kJobEventsChannel, "', j.id)) n RETURNING seq");
+  static const std::string kFencedBump =
+      absl::StrCat("WITH j AS (UPDATE jobs SET last_event_seq = last_event_seq + 1 WHERE ", kFence,
+                   " RETURNING id, last_event_seq) "
+                   "INSERT INTO job_events (job_id, seq, kind, payload, time) "
+                   "SELECT j.id, j.last_event_seq, $4, $5, $6 FROM j, LATERAL (SELECT pg_notify('",
+                   kJobEventsChannel, "', j.id)) n RETURNING seq");
   static const std::string kNoBump = absl::StrCat(
       "INSERT INTO job_events (job_id, seq, kind, payload, time) "
       "SELECT j.id, j.last_event_seq, $2, $3, $4 FROM jobs j, LATERAL (SELECT pg_notify('",
@@ -189,11 +188,10 @@ absl::StatusOr<JobRecord> PostgresStore::CreateJob(const JobRecord& job, bool* a
     if (attempt > 0) fresh.id = NewStoreId(16);
     status = Write([&](Tx& tx) -> absl::Status {
       existed = false;
-      ASSIGN_OR_RETURN(out, FirstJob(tx.Exec(kInsert, fresh.id, fresh.request_id,
-                                             fresh.program_name, fresh.optimizer,
-                                             pg::Blob(fresh.request), pg::Blob(fresh.progress),
-                                             pg::Micros(fresh.run_after),
-                                             pg::Micros(fresh.created_at))));
+      ASSIGN_OR_RETURN(
+          out, FirstJob(tx.Exec(kInsert, fresh.id, fresh.request_id, fresh.program_name,
+                                fresh.optimizer, pg::Blob(fresh.request), pg::Blob(fresh.progress),
+                                pg::Micros(fresh.run_after), pg::Micros(fresh.created_at))));
       if (!out.has_value()) {
         // The request_id is taken (ON CONFLICT waited for its transaction to commit).
         ASSIGN_OR_RETURN(out, FirstJob(tx.Exec(kByRequestId, fresh.request_id)));
@@ -255,11 +253,10 @@ absl::StatusOr<JobPage> PostgresStore::ListJobs(const JobFilter& filter, int pag
   JobPage page;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
     page.jobs.clear();
-    pqxx::result r =
-        states.empty()
-            ? tx.Exec(kList, cursor_time, cursor_id, size + 1, filter.program_name, nullptr)
-            : tx.Exec(kList, cursor_time, cursor_id, size + 1, filter.program_name,
-                      StatesArray(states));
+    pqxx::result r = states.empty() ? tx.Exec(kList, cursor_time, cursor_id, size + 1,
+                                              filter.program_name, nullptr)
+                                    : tx.Exec(kList, cursor_time, cursor_id, size + 1,
+                                              filter.program_name, StatesArray(states));
     for (const auto& row : r) {
       ASSIGN_OR_RETURN(JobRecord job, ReadJob(row));
       page.jobs.push_back(std::move(job));
@@ -280,10 +277,10 @@ absl::StatusOr<int64_t> PostgresStore::CountJobs(const std::vector<JobState>& st
   const std::vector<std::string> names = StateNames(states);
   int64_t count = 0;
   RETURN_IF_ERROR(Read([&](Tx& tx) -> absl::Status {
-    pqxx::result r =
-        names.empty() ? tx.Exec("SELECT count(*) FROM jobs")
-                      : tx.Exec("SELECT count(*) FROM jobs WHERE state = ANY($1::text[])",
-                                StatesArray(names));
+    pqxx::result r = names.empty()
+                         ? tx.Exec("SELECT count(*) FROM jobs")
+                         : tx.Exec("SELECT count(*) FROM jobs WHERE state = ANY($1::text[])",
+                                   StatesArray(names));
     count = pg::Int(r[0][0]);
     return absl::OkStatus();
   }));
@@ -314,8 +311,8 @@ absl::StatusOr<std::optional<JobRecord>> PostgresStore::ClaimJob(const std::stri
       kJobColumns);
   std::optional<JobRecord> out;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(out, FirstJob(tx.Exec(kClaim, worker_id, pg::Micros(now + lease),
-                                           pg::Micros(now))));
+    ASSIGN_OR_RETURN(
+        out, FirstJob(tx.Exec(kClaim, worker_id, pg::Micros(now + lease), pg::Micros(now))));
     return absl::OkStatus();
   }));
   return out;
@@ -352,8 +349,8 @@ absl::Status PostgresStore::CheckpointJob(const JobLease& lease, const std::stri
   });
 }
 
-absl::StatusOr<JobRecord> PostgresStore::FinishJob(const JobLease& lease,
-                                                   const JobOutcome& outcome, absl::Time now) {
+absl::StatusOr<JobRecord> PostgresStore::FinishJob(const JobLease& lease, const JobOutcome& outcome,
+                                                   absl::Time now) {
   RETURN_IF_ERROR(ValidateLease(lease));
   if (!IsTerminal(outcome.state)) {
     return absl::InvalidArgumentError("outcome.state must be kSucceeded, kFailed or kCancelled");
@@ -398,9 +395,9 @@ absl::StatusOr<JobRecord> PostgresStore::ReleaseJob(const JobLease& lease, absl:
       kFence, " RETURNING ", kJobColumns);
   std::optional<JobRecord> out;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(out, FirstJob(tx.Exec(kRelease, lease.job_id, lease.worker_id,
-                                           lease.attempt, pg::Micros(run_after), error,
-                                           pg::Micros(now), std::string(kEndReasonCancelled))));
+    ASSIGN_OR_RETURN(out, FirstJob(tx.Exec(kRelease, lease.job_id, lease.worker_id, lease.attempt,
+                                           pg::Micros(run_after), error, pg::Micros(now),
+                                           std::string(kEndReasonCancelled))));
     if (!out.has_value()) return FenceFailure(tx, lease);
     return absl::OkStatus();
   }));
@@ -412,8 +409,8 @@ absl::StatusOr<JobRecord> PostgresStore::RequestCancel(const std::string& id, ab
       "UPDATE jobs SET state = 'cancelled', cancel_requested = true, ended_at = $2, "
       "end_reason = $3 WHERE id = $1 RETURNING ",
       kJobColumns);
-  static const std::string kCancelRunning = absl::StrCat(
-      "UPDATE jobs SET cancel_requested = true WHERE id = $1 RETURNING ", kJobColumns);
+  static const std::string kCancelRunning =
+      absl::StrCat("UPDATE jobs SET cancel_requested = true WHERE id = $1 RETURNING ", kJobColumns);
   std::optional<JobRecord> out;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
     // FOR UPDATE: a claim or finish cannot change the state between the check and the update.
@@ -455,8 +452,7 @@ absl::StatusOr<int64_t> PostgresStore::PruneJobs(absl::Time ended_before, int li
 absl::StatusOr<int64_t> PostgresStore::AppendJobEvent(const std::string& job_id,
                                                       const std::optional<JobLease>& fence,
                                                       const std::string& kind,
-                                                      const std::string& payload,
-                                                      absl::Time now) {
+                                                      const std::string& payload, absl::Time now) {
   if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
   if (kind.empty()) return absl::InvalidArgumentError("kind is empty");
   if (fence.has_value()) {
@@ -467,9 +463,9 @@ absl::StatusOr<int64_t> PostgresStore::AppendJobEvent(const std::string& job_id,
   }
   int64_t seq = 0;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    ASSIGN_OR_RETURN(std::optional<int64_t> appended,
-                     InsertEvent(tx, job_id, /*bump=*/true, fence ? &*fence : nullptr, kind,
-                                 payload, now));
+    ASSIGN_OR_RETURN(
+        std::optional<int64_t> appended,
+        InsertEvent(tx, job_id, /*bump=*/true, fence ? &*fence : nullptr, kind, payload, now));
     if (!appended.has_value()) {
       return fence.has_value() ? FenceFailure(tx, *fence) : JobNotFound(job_id);
     }
@@ -479,8 +475,9 @@ absl::StatusOr<int64_t> PostgresStore::AppendJobEvent(const std::string& job_id,
   return seq;
 }
 
-absl::StatusOr<std::vector<JobEventRecord>> PostgresStore::ListJobEvents(
-    const std::string& job_id, int64_t after_seq, int limit) {
+absl::StatusOr<std::vector<JobEventRecord>> PostgresStore::ListJobEvents(const std::string& job_id,
+                                                                         int64_t after_seq,
+                                                                         int limit) {
   if (limit <= 0) limit = 1000;
   std::vector<JobEventRecord> events;
   bool job_exists = true;

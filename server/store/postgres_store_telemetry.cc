@@ -20,13 +20,12 @@ using pg::Tx;
 // statement is refused for the row alone (as SQLite does).
 absl::Status CheckRow(const ExecutionRecordRow& r) {
   if (r.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"id", &r.id},
-      {"record_id", &r.record_id},
-      {"pipeline_name", &r.pipeline_name},
-      {"input_json", &r.input_json},
-      {"output_json", &r.output_json},
-      {"metadata_json", &r.metadata_json}};
+  const std::pair<const char*, const std::string*> fields[] = {{"id", &r.id},
+                                                               {"record_id", &r.record_id},
+                                                               {"pipeline_name", &r.pipeline_name},
+                                                               {"input_json", &r.input_json},
+                                                               {"output_json", &r.output_json},
+                                                               {"metadata_json", &r.metadata_json}};
   for (const auto& [name, value] : fields) {
     if (!pg::IsStorableText(*value)) {
       return absl::InvalidArgumentError(
@@ -55,9 +54,10 @@ absl::Status HarvestExamples(Tx& tx, const std::vector<ExecutionRecordRow>& rows
   }
   for (const std::string& dataset : order) {
     const std::vector<size_t>& members = by_dataset[dataset];
-    tx.Exec("INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
-            "$2, $3, 0) ON CONFLICT (name) DO NOTHING",
-            dataset, rows[members.front()].pipeline_name, pg::Micros(now));
+    tx.Exec(
+        "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
+        "$2, $3, 0) ON CONFLICT (name) DO NOTHING",
+        dataset, rows[members.front()].pipeline_name, pg::Micros(now));
     std::vector<pg::NewExample> batch;
     for (size_t i : members) batch.push_back({&*rows[i].harvest, "harvest.id"});
     ASSIGN_OR_RETURN(std::vector<std::string> ids, pg::InsertExamples(tx, dataset, batch, now));
@@ -134,11 +134,11 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
         times.push_back(pg::Micros(r.time == kUnsetTime ? now : r.time));
       }
       if (by_id.empty()) return absl::OkStatus();
-      pqxx::result r = tx.Exec(
-          kInsert, pg::TextArray(ids), pg::TextArray(record_ids), pg::TextArray(pipelines),
-          pg::Int64Array(versions), pg::BoolArray(successes), pg::DoubleArray(durations),
-          pg::DoubleArray(qualities), pg::TextArray(inputs), pg::TextArray(outputs),
-          pg::TextArray(metas), pg::Int64Array(times));
+      pqxx::result r =
+          tx.Exec(kInsert, pg::TextArray(ids), pg::TextArray(record_ids), pg::TextArray(pipelines),
+                  pg::Int64Array(versions), pg::BoolArray(successes), pg::DoubleArray(durations),
+                  pg::DoubleArray(qualities), pg::TextArray(inputs), pg::TextArray(outputs),
+                  pg::TextArray(metas), pg::Int64Array(times));
       std::vector<size_t> inserted;
       absl::flat_hash_set<size_t> inserted_set;
       for (const auto& row : r) {
@@ -159,11 +159,11 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
       }
       if (!dups.empty()) {
         absl::flat_hash_map<std::pair<std::string, std::string>, std::string> existing;
-        for (const auto& row : tx.Exec(
-                 "SELECT e.pipeline_name, e.record_id, e.id FROM executions e JOIN "
-                 "unnest($1::text[], $2::text[]) AS k(p, r) ON e.pipeline_name = k.p AND "
-                 "e.record_id = k.r",
-                 pg::TextArray(dup_pipelines), pg::TextArray(dup_records))) {
+        for (const auto& row :
+             tx.Exec("SELECT e.pipeline_name, e.record_id, e.id FROM executions e JOIN "
+                     "unnest($1::text[], $2::text[]) AS k(p, r) ON e.pipeline_name = k.p AND "
+                     "e.record_id = k.r",
+                     pg::TextArray(dup_pipelines), pg::TextArray(dup_records))) {
           existing[{pg::Text(row[0]), pg::Text(row[1])}] = pg::Text(row[2]);
         }
         for (size_t i : dups) {
@@ -216,9 +216,10 @@ absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int li
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    deleted = tx.Exec("DELETE FROM executions WHERE seq IN (SELECT seq FROM executions WHERE "
-                      "time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                      pg::Micros(before), limit)
+    deleted = tx.Exec(
+                    "DELETE FROM executions WHERE seq IN (SELECT seq FROM executions WHERE "
+                    "time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    pg::Micros(before), limit)
                   .affected_rows();
     return absl::OkStatus();
   }));
@@ -255,13 +256,14 @@ absl::Status PostgresStore::PutPipelineBaseline(const PipelineBaselineRecord& ba
   if (baseline.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
   const absl::Time updated = baseline.updated_at == kUnsetTime ? Now() : baseline.updated_at;
   return Write([&](Tx& tx) -> absl::Status {
-    tx.Exec("INSERT INTO pipeline_baselines (pipeline_name, success_rate, mean_quality, "
-            "executions, updated_at) VALUES ($1, $2::float8, $3::float8, $4, $5) ON CONFLICT "
-            "(pipeline_name) DO UPDATE SET success_rate = excluded.success_rate, "
-            "mean_quality = excluded.mean_quality, executions = excluded.executions, "
-            "updated_at = excluded.updated_at",
-            baseline.pipeline_name, pg::DoubleText(baseline.success_rate),
-            pg::DoubleText(baseline.mean_quality), baseline.executions, pg::Micros(updated));
+    tx.Exec(
+        "INSERT INTO pipeline_baselines (pipeline_name, success_rate, mean_quality, "
+        "executions, updated_at) VALUES ($1, $2::float8, $3::float8, $4, $5) ON CONFLICT "
+        "(pipeline_name) DO UPDATE SET success_rate = excluded.success_rate, "
+        "mean_quality = excluded.mean_quality, executions = excluded.executions, "
+        "updated_at = excluded.updated_at",
+        baseline.pipeline_name, pg::DoubleText(baseline.success_rate),
+        pg::DoubleText(baseline.mean_quality), baseline.executions, pg::Micros(updated));
     return absl::OkStatus();
   });
 }
@@ -304,10 +306,11 @@ absl::Status PostgresStore::PutCachedLlmResponse(const std::string& key,
   if (key.empty()) return absl::InvalidArgumentError("key is empty");
   const absl::Time now = Now();
   return Write([&](Tx& tx) -> absl::Status {
-    tx.Exec("INSERT INTO llm_cache (key, response_json, created_at) VALUES ($1, $2, $3) "
-            "ON CONFLICT (key) DO UPDATE SET response_json = excluded.response_json, "
-            "created_at = excluded.created_at",
-            key, response_json, pg::Micros(now));
+    tx.Exec(
+        "INSERT INTO llm_cache (key, response_json, created_at) VALUES ($1, $2, $3) "
+        "ON CONFLICT (key) DO UPDATE SET response_json = excluded.response_json, "
+        "created_at = excluded.created_at",
+        key, response_json, pg::Micros(now));
     return absl::OkStatus();
   });
 }
@@ -316,9 +319,10 @@ absl::StatusOr<int64_t> PostgresStore::PruneLlmCache(absl::Time before, int limi
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    deleted = tx.Exec("DELETE FROM llm_cache WHERE key IN (SELECT key FROM llm_cache WHERE "
-                      "created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-                      pg::Micros(before), limit)
+    deleted = tx.Exec(
+                    "DELETE FROM llm_cache WHERE key IN (SELECT key FROM llm_cache WHERE "
+                    "created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    pg::Micros(before), limit)
                   .affected_rows();
     return absl::OkStatus();
   }));
@@ -339,9 +343,10 @@ absl::StatusOr<bool> PostgresStore::TryClaimScheduleSlot(const std::string& sche
   // The primary key decides: of concurrent inserts on any replica exactly one commits a row,
   // the others wait for it and then do nothing.
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
-    claimed = tx.Exec("INSERT INTO schedule_slots (schedule_name, slot_key, owner, claimed_at, "
-                      "outcome) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                      schedule_name, slot_key, owner, pg::Micros(now), outcome)
+    claimed = tx.Exec(
+                    "INSERT INTO schedule_slots (schedule_name, slot_key, owner, claimed_at, "
+                    "outcome) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    schedule_name, slot_key, owner, pg::Micros(now), outcome)
                   .affected_rows() == 1;
     return absl::OkStatus();
   }));

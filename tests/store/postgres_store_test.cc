@@ -1,11 +1,26 @@
 // PostgreSQL store: the conformance suite on a real PostgreSQL server this test starts
-// (tests/testutil/postgres_server.h), one fresh database per test.
+// (tests/testutil/postgres_server.h), one fresh database per test, plus what only the
+// PostgreSQL store has: SKIP LOCKED claims from many connections, leases fenced across store
+// instances, concurrent group-commit batches, job event notifications, migrations shared by
+// replicas, bad DSNs, and a database that goes away and comes back.
 #include "server/store/postgres_store.h"
 
-#include <memory>
-#include <string>
+#include <libpq-fe.h>
+#include <poll.h>
 
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/store/postgres_connection.h"
 #include "tests/store/store_conformance.h"
 #include "tests/testutil/postgres_server.h"
 
@@ -14,7 +29,12 @@ namespace {
 
 using storetest::StoreBackend;
 using storetest::StoreFactory;
+using ::testing::HasSubstr;
+using ::testing::Not;
 using testutil::PostgresServer;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
+constexpr char kPassword[] = "s3cret-pw";
 
 // One server for the whole binary (initdb takes a second); databases are per test.
 PostgresServer* Server() {
@@ -55,6 +75,325 @@ StoreFactory OpenNewDatabase() {
 }
 
 ELEXIRION_INSTANTIATE_STORE_CONFORMANCE(Postgres, (StoreBackend{"Postgres", OpenNewDatabase}));
+
+absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& dsn, int pool_size = 4) {
+  PostgresStore::Options options;
+  options.dsn = dsn;
+  options.pool_size = pool_size;
+  return PostgresStore::Create(options);
+}
+
+// A fresh database on the shared server.
+std::string NewDsn() {
+  if (Server() == nullptr) return "";
+  auto dsn = Server()->CreateDatabase();
+  EXPECT_TRUE(dsn.ok()) << dsn.status();
+  return dsn.ok() ? *dsn : "";
+}
+
+JobRecord NewJob(int i) {
+  JobRecord j;
+  j.program_name = "prog";
+  j.optimizer = "bootstrap_few_shot";
+  j.request = "req";
+  j.created_at = kT0 + absl::Milliseconds(i);
+  return j;
+}
+
+TEST(PostgresStoreTest, SkipLockedClaimsGiveEachJobToExactlyOneOfManyClaimers) {
+  const std::string dsn = NewDsn();
+  auto setup = Open(dsn);
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  constexpr int kJobs = 300;
+  for (int i = 0; i < kJobs; ++i) ASSERT_TRUE((*setup)->CreateJob(NewJob(i)).ok());
+
+  // Four store instances (think: replicas), two claiming threads each, all on one database.
+  constexpr int kStores = 4;
+  std::vector<std::unique_ptr<PostgresStore>> stores;
+  for (int s = 0; s < kStores; ++s) {
+    auto store = Open(dsn, 2);
+    ASSERT_TRUE(store.ok()) << store.status();
+    stores.push_back(*std::move(store));
+  }
+  absl::Mutex mu;
+  std::map<std::string, int> claims;
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kStores * 2; ++t) {
+    threads.emplace_back([&, t] {
+      PostgresStore& store = *stores[t % kStores];
+      const std::string worker = absl::StrCat("worker-", t);
+      while (true) {
+        auto job = store.ClaimJob(worker, absl::Minutes(5), kT0 + absl::Hours(1));
+        if (!job.ok()) {
+          ++errors;
+          return;
+        }
+        if (!job->has_value()) return;
+        EXPECT_EQ((*job)->attempt, 1);
+        EXPECT_EQ((*job)->lease_owner, worker);
+        absl::MutexLock lock(&mu);
+        ++claims[(*job)->id];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(claims.size(), static_cast<size_t>(kJobs));
+  for (const auto& [id, n] : claims)
+    EXPECT_EQ(n, 1) << "job " << id << " claimed " << n << " times";
+  auto running = (*setup)->CountJobs({JobState::kRunning});
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(*running, kJobs);
+}
+
+TEST(PostgresStoreTest, ExpiredLeaseMovesToAnotherReplicaAndFencesTheFirst) {
+  const std::string dsn = NewDsn();
+  auto a = Open(dsn);
+  auto b = Open(dsn);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto job = (*a)->CreateJob(NewJob(0));
+  ASSERT_TRUE(job.ok());
+  auto first = (*a)->ClaimJob("replica-a/w0", absl::Seconds(30), kT0);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  // Replica B sees nothing runnable while A's lease holds...
+  auto none = (*b)->ClaimJob("replica-b/w0", absl::Seconds(30), kT0 + absl::Seconds(10));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  // ...and takes the job over once it expired (A is presumed dead).
+  auto second = (*b)->ClaimJob("replica-b/w0", absl::Seconds(30), kT0 + absl::Minutes(1));
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->id, job->id);
+  EXPECT_EQ((*second)->attempt, 2);
+
+  const JobLease stale = LeaseOf(**first);
+  EXPECT_TRUE(IsLeaseLost((*a)->HeartbeatJob(stale, kT0 + absl::Minutes(2)).status()));
+  EXPECT_TRUE(IsLeaseLost((*a)->CheckpointJob(stale, "stale", "stale")));
+  EXPECT_TRUE(IsLeaseLost(
+      (*a)->FinishJob(stale, {JobState::kSucceeded, "stale"}, kT0 + absl::Minutes(2)).status()));
+  EXPECT_TRUE(
+      IsLeaseLost((*a)->AppendJobEvent(job->id, stale, "x", "", kT0 + absl::Minutes(2)).status()));
+  auto done =
+      (*b)->FinishJob(LeaseOf(**second), {JobState::kSucceeded, "result"}, kT0 + absl::Minutes(2));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->result, "result");
+}
+
+TEST(PostgresStoreTest, ConcurrentBatchesFromTwoReplicasStoreEachRecordOnce) {
+  const std::string dsn = NewDsn();
+  auto a = Open(dsn);
+  auto b = Open(dsn);
+  ASSERT_TRUE(a.ok() && b.ok());
+  constexpr int kRecords = 2000;
+  constexpr int kBatch = 250;
+  std::atomic<int> stored{0};
+  std::atomic<int> duplicates{0};
+  // Both replicas ingest the same records (a client retrying against another replica), in
+  // opposite orders so their batches overlap and race.
+  auto ingest = [&](PostgresStore& store, bool reverse) {
+    for (int start = 0; start < kRecords; start += kBatch) {
+      std::vector<ExecutionRecordRow> rows;
+      for (int k = 0; k < kBatch; ++k) {
+        int i = reverse ? kRecords - 1 - (start + k) : start + k;
+        ExecutionRecordRow r;
+        r.record_id = absl::StrCat("rec-", i);
+        r.pipeline_name = "p";
+        r.success = true;
+        r.duration_seconds = 0.1 * i;
+        r.quality_score = 1.0 / 3.0;
+        r.input_json = R"({"q": "caf\u00e9 \"quoted\" \\ {braces}"})";
+        r.time = kT0 + absl::Milliseconds(i);
+        rows.push_back(std::move(r));
+      }
+      auto results = store.InsertExecutions(rows);
+      ASSERT_TRUE(results.ok()) << results.status();
+      for (const auto& res : *results) {
+        ASSERT_TRUE(res.status.ok()) << res.status;
+        ++(res.duplicate ? duplicates : stored);
+      }
+    }
+  };
+  std::thread ta([&] { ingest(**a, false); });
+  std::thread tb([&] { ingest(**b, true); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(stored.load(), kRecords);
+  EXPECT_EQ(duplicates.load(), kRecords);
+  auto rows = (*a)->ListExecutions("p", kT0, absl::InfiniteFuture(), 100000);
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), static_cast<size_t>(kRecords));
+  EXPECT_EQ((*rows)[7].record_id, "rec-7");
+  EXPECT_DOUBLE_EQ((*rows)[7].duration_seconds, 0.1 * 7);
+  EXPECT_EQ((*rows)[7].quality_score, 1.0 / 3.0);  // exact round trip
+  EXPECT_EQ((*rows)[7].input_json, R"({"q": "caf\u00e9 \"quoted\" \\ {braces}"})");
+}
+
+TEST(PostgresStoreTest, RowsPostgresCannotStoreAreRejectedAlone) {
+  auto store = Open(NewDsn());
+  ASSERT_TRUE(store.ok());
+  ExecutionRecordRow good;
+  good.pipeline_name = "p";
+  good.input_json = "{}";
+  ExecutionRecordRow bad = good;
+  bad.input_json = std::string("{\"x\": \"\0\"}", 10);
+  ExecutionRecordRow bad_utf8 = good;
+  bad_utf8.output_json = "\xff\xfe";
+  auto results = (*store)->InsertExecutions({good, bad, bad_utf8, good});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_TRUE((*results)[0].status.ok());
+  EXPECT_EQ((*results)[1].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string((*results)[1].status.message()), HasSubstr("input_json"));
+  EXPECT_EQ((*results)[2].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE((*results)[3].status.ok());
+  auto rows = (*store)->ListExecutions("p", absl::InfinitePast(), absl::InfiniteFuture(), 0);
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 2u);
+}
+
+// Waits up to `timeout` for a notification on `conn`; returns its payload or "".
+std::string NextNotification(PGconn* conn, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    PQconsumeInput(conn);
+    if (PGnotify* n = PQnotifies(conn)) {
+      std::string payload = absl::StrCat(n->relname, ":", n->extra);
+      PQfreemem(n);
+      return payload;
+    }
+    pollfd fd{PQsocket(conn), POLLIN, 0};
+    poll(&fd, 1, 50);
+  }
+  return "";
+}
+
+TEST(PostgresStoreTest, JobEventsNotifyListenersWhenTheyCommit) {
+  const std::string dsn = NewDsn();
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok());
+  PGconn* listener = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(listener), CONNECTION_OK) << PQerrorMessage(listener);
+  PQclear(PQexec(listener, absl::StrCat("LISTEN ", kJobEventsChannel).c_str()));
+
+  NewJobEvent queued{"state_changed", "queued"};
+  auto job = (*store)->CreateJob(NewJob(0), nullptr, &queued);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(NextNotification(listener, absl::Seconds(10)),
+            absl::StrCat(kJobEventsChannel, ":", job->id));
+  auto claimed = (*store)->ClaimJob("w", absl::Minutes(1), kT0);
+  ASSERT_TRUE(claimed.ok() && claimed->has_value());
+  ASSERT_TRUE((*store)->AppendJobEvent(job->id, LeaseOf(**claimed), "trial", "1", kT0).ok());
+  EXPECT_EQ(NextNotification(listener, absl::Seconds(10)),
+            absl::StrCat(kJobEventsChannel, ":", job->id));
+  JobOutcome outcome{JobState::kSucceeded, "r"};
+  outcome.event = NewJobEvent{"state_changed", "succeeded"};
+  ASSERT_TRUE((*store)->FinishJob(LeaseOf(**claimed), outcome, kT0).ok());
+  EXPECT_EQ(NextNotification(listener, absl::Seconds(10)),
+            absl::StrCat(kJobEventsChannel, ":", job->id));
+  // A refused (fenced-out) append notifies nobody.
+  EXPECT_FALSE((*store)->AppendJobEvent(job->id, LeaseOf(**claimed), "late", "", kT0).ok());
+  EXPECT_EQ(NextNotification(listener, absl::Milliseconds(300)), "");
+  PQfinish(listener);
+}
+
+TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
+  const std::string dsn = NewDsn();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto store = Open(dsn, 1);
+      EXPECT_TRUE(store.ok()) << store.status();
+      if (store.ok()) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 4);
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok());
+  auto version = (*store)->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, 1);
+}
+
+TEST(PostgresStoreTest, NewerSchemaIsRefused) {
+  const std::string dsn = NewDsn();
+  ASSERT_TRUE(Open(dsn).ok());
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  ASSERT_TRUE(Server()
+                  ->Exec(dbname, "INSERT INTO schema_migrations VALUES (99, 'from the future', 0)")
+                  .ok());
+  auto store = Open(dsn);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version 99"));
+}
+
+TEST(PostgresStoreTest, BadDsnsFailClearlyWithThePasswordRedacted) {
+  // Nobody listens on a stopped server's port.
+  int dead_port = 0;
+  {
+    auto pg = PostgresServer::Start();
+    ASSERT_TRUE(pg.ok());
+    dead_port = (*pg)->port();
+  }
+  const std::string kv =
+      absl::StrCat("host=127.0.0.1 port=", dead_port, " user=u password=", kPassword, " dbname=d");
+  auto unreachable = Open(kv);
+  EXPECT_EQ(unreachable.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(unreachable.status().message()), HasSubstr("cannot connect"));
+  EXPECT_THAT(std::string(unreachable.status().message()), HasSubstr("password=***"));
+  EXPECT_THAT(std::string(unreachable.status().message()), Not(HasSubstr(kPassword)));
+
+  const std::string uri =
+      absl::StrCat("postgresql://u:", kPassword, "@127.0.0.1:", dead_port, "/d");
+  auto unreachable_uri = Open(uri);
+  EXPECT_EQ(unreachable_uri.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(unreachable_uri.status().message()), HasSubstr("u:***@127.0.0.1"));
+  EXPECT_THAT(std::string(unreachable_uri.status().message()), Not(HasSubstr(kPassword)));
+
+  auto malformed = Open(absl::StrCat("host=127.0.0.1 password='", kPassword, "' nonsense"));
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument) << malformed.status();
+  EXPECT_THAT(std::string(malformed.status().message()), Not(HasSubstr(kPassword)));
+
+  ASSERT_NE(Server(), nullptr);
+  auto no_database = Open(Server()->Dsn("does_not_exist"));
+  EXPECT_EQ(no_database.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(no_database.status().message()), HasSubstr("does_not_exist"));
+
+  EXPECT_EQ(pg::RedactDsn("host=h password = 'a b\\'c' user=x"), "host=h password = '***' user=x");
+  EXPECT_EQ(pg::RedactDsn("postgres://u:p%40ss@h:5/d?sslmode=require"),
+            "postgres://u:***@h:5/d?sslmode=require");
+  EXPECT_EQ(pg::RedactDsn("host=h user=x"), "host=h user=x");
+  EXPECT_EQ(pg::RedactPassword("host=h password=abc", "FATAL: user with abc failed"),
+            "FATAL: user with *** failed");
+}
+
+TEST(PostgresStoreTest, LostDatabaseIsUnavailableThenTheStoreRecovers) {
+  // Its own server: this test stops it.
+  auto pg = PostgresServer::Start();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  auto dsn = (*pg)->CreateDatabase("recover");
+  ASSERT_TRUE(dsn.ok());
+  auto store = Open(*dsn);
+  ASSERT_TRUE(store.ok());
+  auto job = (*store)->CreateJob(NewJob(0));
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE((*store)->GetJob(job->id).ok());  // a pooled connection to break
+
+  ASSERT_TRUE((*pg)->Stop().ok());
+  EXPECT_EQ((*store)->GetJob(job->id).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*store)->CreateJob(NewJob(1)).status().code(), absl::StatusCode::kUnavailable);
+  auto claim = (*store)->ClaimJob("w", absl::Minutes(1), kT0);
+  EXPECT_EQ(claim.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*store)->Ping().code(), absl::StatusCode::kUnavailable);
+
+  ASSERT_TRUE((*pg)->Restart().ok());
+  EXPECT_TRUE((*store)->Ping().ok());
+  auto again = (*store)->GetJob(job->id);
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto claimed = (*store)->ClaimJob("w", absl::Minutes(1), kT0);
+  ASSERT_TRUE(claimed.ok()) << claimed.status();
+  EXPECT_TRUE(claimed->has_value());
+}
 
 }  // namespace
 }  // namespace elexirion::store
