@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every benchmark that is built and prints its figures. Usage: run-benchmarks.sh BUILD_DIR
 # record_execution_bench (durable TelemetryService ingestion, ~30 s) takes extra arguments from
-# RECORD_EXECUTION_BENCH_ARGS, e.g. RECORD_EXECUTION_BENCH_ARGS="--seconds 20 --streams 4".
+# RECORD_EXECUTION_BENCH_ARGS, e.g. RECORD_EXECUTION_BENCH_ARGS="--seconds 20 --streams 4", and
+# runs a second time on the PostgreSQL store (--postgres) for the side-by-side figures.
 set -uo pipefail
 BUILD_DIR=${1:-build}
 for dir in "$BUILD_DIR"/bench/*/; do
@@ -17,3 +18,10 @@ for dir in "$BUILD_DIR"/bench/*/; do
     fi
   done
 done
+record_bench="$BUILD_DIR/bench/record_execution/record_execution_bench"
+if [ -x "$record_bench" ]; then
+  read -r -a args <<< "${RECORD_EXECUTION_BENCH_ARGS:-}"
+  echo "== record_execution_bench --postgres"
+  "$record_bench" --postgres "${args[@]}" || echo "(record_execution_bench --postgres failed with exit code $?)"
+  echo
+fi

@@ -21,6 +21,11 @@
 // gRPC in this process: record validation, and the ingestor's group commit straight on a
 // SQLite store.
 //
+// With --postgres the server runs on the PostgreSQL store (store.driver=postgres) against a
+// throw-away PostgreSQL server this bench starts (tests/testutil/postgres_server.h: fsync=off,
+// so commits cost what the store and the protocol cost, not the disk), and the breakdown
+// times PostgresStore instead of SqliteStore.
+//
 // usage: record_execution_bench [--seconds N]          unary phase length (default 8)
 //                               [--batch-seconds N]    each batch concurrency (default 4)
 //                               [--stream-records N]   records per stream (default 100000)
@@ -31,6 +36,7 @@
 //                               [--in-process]         server in this process (its CPU then
 //                                                      includes the client's)
 //                               [--no-breakdown]       skip the in-process breakdown
+//                               [--postgres]           PostgreSQL store instead of SQLite
 // A default run takes about 25-30 s on 2 cores.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -61,7 +67,9 @@
 #include "server/common/ids.h"
 #include "server/common/logging.h"
 #include "server/learning/execution_ingestor.h"
+#include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
+#include "tests/testutil/postgres_server.h"
 #include "tests/testutil/test_server.h"
 
 namespace elexirion {
@@ -86,6 +94,7 @@ struct Options {
   std::vector<int> batch_concurrency = {1, 4, 8};
   bool in_process = false;
   bool breakdown = true;
+  bool postgres = false;
 };
 
 constexpr double kUnaryTarget = 5000;
@@ -280,6 +289,8 @@ double BucketQuantile(const CommitMetrics& before, const CommitMetrics& after, d
 // The server under test.
 
 struct Target {
+  // Declared first: stopped last, after the elexirion server that uses it.
+  std::unique_ptr<testutil::PostgresServer> postgres;
   std::unique_ptr<testutil::InProcessServer> in_process;
   std::unique_ptr<testutil::ServerProcess> process;
   std::string address;
@@ -642,7 +653,7 @@ bool Verify(const client::Client& client, std::vector<PhaseTally*> tallies) {
 // ---------------------------------------------------------------------------------------
 // Breakdown without gRPC, in this process.
 
-void Breakdown(int batch_size) {
+void Breakdown(int batch_size, testutil::PostgresServer* postgres) {
   std::printf("\nbreakdown (this process, no gRPC):\n");
   const std::string nonce = RandomHexId(6);
   // Validation (proto -> JSON per Struct, as the handlers do for every record).
@@ -678,11 +689,24 @@ void Breakdown(int batch_size) {
     std::printf("  ValidateExecutionRecord (3 Structs -> JSON text -> nlohmann): %.1f us/record\n",
                 validate / n * 1e6);
   }
-  // The ingestor's group commit on a SQLite file, without gRPC.
+  // The ingestor's group commit on a SQLite file (or PostgreSQL database), without gRPC.
   testutil::TempDir dir;
-  store::SqliteStore::Options store_options;
-  store_options.path = dir.File("breakdown.sqlite");
-  auto store = store::SqliteStore::Create(store_options);
+  absl::StatusOr<std::unique_ptr<store::Store>> store;
+  const char* store_name = postgres != nullptr ? "PostgresStore" : "SqliteStore";
+  if (postgres != nullptr) {
+    auto dsn = postgres->CreateDatabase("breakdown");
+    if (dsn.ok()) {
+      store::PostgresStore::Options store_options;
+      store_options.dsn = *dsn;
+      store = store::PostgresStore::Create(store_options);
+    } else {
+      store = dsn.status();
+    }
+  } else {
+    store::SqliteStore::Options store_options;
+    store_options.path = dir.File("breakdown.sqlite");
+    store = store::SqliteStore::Create(store_options);
+  }
   if (!store.ok()) {
     std::printf("  store: %s\n", store.status().ToString().c_str());
     return;
@@ -744,13 +768,13 @@ void Breakdown(int batch_size) {
     }
     const double wall = SecondsSince(start);
     const double cpu = ClientCpuSeconds() - cpu_start;
-    std::printf("  ExecutionIngestor + SqliteStore, submissions of %d (%lld in flight): "
+    std::printf("  ExecutionIngestor + %s, submissions of %d (%lld in flight): "
                 "%.0f records/s, %.1f us CPU/record\n",
-                per_submission, static_cast<long long>(window),
+                store_name, per_submission, static_cast<long long>(window),
                 static_cast<double>(done.load()) / wall, cpu / static_cast<double>(done.load()) * 1e6);
   }
   (*ingestor)->Stop();
-  // Raw store inserts, rows prepared: the SQLite part alone.
+  // Raw store inserts, rows prepared: the store part alone.
   {
     const int rows_per_txn = 500;
     std::vector<store::ExecutionRecordRow> rows;
@@ -784,9 +808,9 @@ void Breakdown(int batch_size) {
       }
     }
     const double wall = SecondsSince(start);
-    std::printf("  SqliteStore::InsertExecutions alone, %d rows/txn (no harvest): %.1f us/row, "
+    std::printf("  %s::InsertExecutions alone, %d rows/txn (no harvest): %.1f us/row, "
                 "%.0f rows/s\n",
-                rows_per_txn, wall / (txns * rows_per_txn) * 1e6, txns * rows_per_txn / wall);
+                store_name, rows_per_txn, wall / (txns * rows_per_txn) * 1e6, txns * rows_per_txn / wall);
   }
 }
 
@@ -794,8 +818,23 @@ void Breakdown(int batch_size) {
 
 absl::StatusOr<Target> StartTarget(const Options& options, const testutil::TempDir& dir) {
   Target target;
+  std::vector<std::string> store_args = {"--store.sqlite_path=" + dir.File("bench.sqlite")};
+  std::string dsn;
+  if (options.postgres) {
+    auto postgres = testutil::PostgresServer::Start();
+    if (!postgres.ok()) return postgres.status();
+    target.postgres = *std::move(postgres);
+    auto created = target.postgres->CreateDatabase("bench");
+    if (!created.ok()) return created.status();
+    dsn = *created;
+    store_args = {"--store.driver=postgres", "--store.postgres_dsn=" + dsn};
+  }
   if (options.in_process) {
     config::ServerConfig config = testutil::TestConfig(dir);
+    if (options.postgres) {
+      config.store.driver = "postgres";
+      config.store.postgres_dsn = dsn;
+    }
     auto server = testutil::InProcessServer::Start(config);
     if (!server.ok()) return server.status();
     target.in_process = std::move(*server);
@@ -806,9 +845,9 @@ absl::StatusOr<Target> StartTarget(const Options& options, const testutil::TempD
   if (std::getenv("ELEXIRION_BINARY_DIR") == nullptr) {
     ::setenv("ELEXIRION_BINARY_DIR", ELEXIRION_DEFAULT_BINARY_DIR, 0);
   }
-  auto started = testutil::ServerProcess::Start(
-      {"--grpc.listen=127.0.0.1:0", "--http.listen=127.0.0.1:0",
-       "--store.sqlite_path=" + dir.File("bench.sqlite")});
+  std::vector<std::string> args = {"--grpc.listen=127.0.0.1:0", "--http.listen=127.0.0.1:0"};
+  args.insert(args.end(), store_args.begin(), store_args.end());
+  auto started = testutil::ServerProcess::Start(args);
   if (!started.ok()) return started.status();
   target.process = std::move(*started);
   target.address = target.process->address();
@@ -837,10 +876,12 @@ int Run(const Options& options) {
   const std::string nonce = RandomHexId(6);
   {
     bool good = false;
-    std::printf("record_execution: %s, SQLite in a temp dir (WAL, synchronous=NORMAL), "
+    std::printf("record_execution: %s, %s, "
                 "loopback, %u cores; records of %zu bytes (input+output+metadata Struct), "
                 "10%% harvestable\n",
                 options.in_process ? "server in this process" : "elexirion-server as a separate process",
+                options.postgres ? "PostgreSQL 15 on loopback (fsync=off, synchronous_commit=on)"
+                                 : "SQLite in a temp dir (WAL, synchronous=NORMAL)",
                 std::thread::hardware_concurrency(),
                 MakeRecord("bench_unary", nonce, 12345, &good).ByteSizeLong());
   }
@@ -924,7 +965,7 @@ int Run(const Options& options) {
   std::vector<PhaseTally*> all;
   for (auto& t : tallies) all.push_back(t.get());
   const bool verified = Verify(client, all);
-  if (options.breakdown) Breakdown(options.batch_size);
+  if (options.breakdown) Breakdown(options.batch_size, target->postgres.get());
 
   std::printf("\nsummary: unary c=%d target %s, batched target %s, stored == acknowledged: %s\n",
               options.concurrency, unary_met ? "MET" : "NOT MET", batch_met ? "MET" : "NOT MET",
@@ -970,11 +1011,13 @@ int main(int argc, char** argv) {
       options.in_process = true;
     } else if (arg == "--no-breakdown") {
       options.breakdown = false;
+    } else if (arg == "--postgres") {
+      options.postgres = true;
     } else {
       std::fprintf(stderr,
                    "usage: record_execution_bench [--seconds N] [--batch-seconds N] "
                    "[--stream-records N] [--streams N] [--concurrency N] [--batch-size N] "
-                   "[--batch-concurrency 1,4,8] [--in-process] [--no-breakdown]\n");
+                   "[--batch-concurrency 1,4,8] [--in-process] [--no-breakdown] [--postgres]\n");
       return 2;
     }
   }

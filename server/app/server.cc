@@ -1,5 +1,6 @@
 #include "server/app/server.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -30,6 +31,7 @@
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
 #include "server/pipeline/executor.h"
+#include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
 
 namespace elexirion::app {
@@ -83,8 +85,20 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfi
     ASSIGN_OR_RETURN(auto sqlite, store::SqliteStore::Create(options));
     return std::unique_ptr<store::Store>(std::move(sqlite));
   }
-  return absl::UnimplementedError(
-      absl::StrCat("store.driver: \"", config.driver, "\" is not available in this build"));
+  if (config.driver == "postgres") {
+    store::PostgresStore::Options options;
+    options.dsn = config.postgres_dsn;
+    options.pool_size = static_cast<int>(std::min<int64_t>(config.postgres_pool_size, 1000));
+    auto postgres = store::PostgresStore::Create(options);
+    if (!postgres.ok()) {
+      // The store's messages carry the DSN with its password redacted.
+      return absl::Status(postgres.status().code(),
+                          absl::StrCat("store.postgres_dsn: ", postgres.status().message()));
+    }
+    return std::unique_ptr<store::Store>(*std::move(postgres));
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("store.driver: must be sqlite or postgres, got \"", config.driver, "\""));
 }
 
 // Builds the provider router over the persistent cache. Step types routed to an instance

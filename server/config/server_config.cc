@@ -189,6 +189,8 @@ const std::vector<Field>& Fields() {
                   &StoreConfig::sqlite_path),
       StringField("store.postgres_dsn", "PostgreSQL connection string", &ServerConfig::store,
                   &StoreConfig::postgres_dsn, /*secret=*/true),
+      IntField("store.postgres_pool_size", "connections to PostgreSQL per replica",
+               &ServerConfig::store, &StoreConfig::postgres_pool_size, false),
       DurationField("store.busy_timeout", "wait for a locked database", &ServerConfig::store,
                     &StoreConfig::busy_timeout),
       DurationField("shutdown.drain_delay", "NOT_SERVING period before refusing calls",
@@ -453,6 +455,9 @@ absl::Status Validate(const ServerConfig& c) {
     if (c.store.postgres_dsn.empty()) {
       return absl::InvalidArgumentError(
           "store.postgres_dsn: required when store.driver is postgres");
+    }
+    if (c.store.postgres_pool_size < 1) {
+      return absl::InvalidArgumentError("store.postgres_pool_size: must be >= 1");
     }
   } else {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -78,6 +78,8 @@ struct StoreConfig {
   std::string sqlite_path = "./var/elexirion.sqlite";
   // libpq connection string for driver "postgres" (may hold a password: treated as secret).
   std::string postgres_dsn;
+  // Connections each replica keeps to PostgreSQL (callers beyond wait for a free one).
+  int64_t postgres_pool_size = 8;
   absl::Duration busy_timeout = absl::Seconds(5);
 };
 

@@ -120,8 +120,7 @@ bool IsRetryableConflict(const std::exception& e) {
     return true;
   }
   const std::string state = SqlState(e);
-  return state == "40001" || state == "40P01" ||
-         absl::StrContains(e.what(), "deadlock detected");
+  return state == "40001" || state == "40P01" || absl::StrContains(e.what(), "deadlock detected");
 }
 
 absl::Status PgErrorStatus(const std::exception& e, absl::string_view context) {
@@ -317,9 +316,9 @@ absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(Options o
     std::string why = parse_error != nullptr ? parse_error : "cannot be parsed";
     if (parse_error != nullptr) PQfreemem(parse_error);
     return absl::InvalidArgumentError(RedactPassword(
-        options.dsn, absl::StrCat("malformed PostgreSQL connection string (",
-                                  RedactDsn(options.dsn), "): ",
-                                  absl::StripTrailingAsciiWhitespace(why))));
+        options.dsn,
+        absl::StrCat("malformed PostgreSQL connection string (", RedactDsn(options.dsn),
+                     "): ", absl::StripTrailingAsciiWhitespace(why))));
   }
   PQconninfoFree(parsed);
   std::unique_ptr<ConnectionPool> pool(new ConnectionPool(std::move(options)));

@@ -41,10 +41,12 @@ PostgresStore::PostgresStore(Options options, std::unique_ptr<pg::ConnectionPool
 
 PostgresStore::~PostgresStore() = default;
 
-absl::Status PostgresStore::Write(TxFn fn) { return Run(/*transaction=*/true, fn); }
-absl::Status PostgresStore::Read(TxFn fn) { return Run(/*transaction=*/false, fn); }
+absl::Status PostgresStore::Write(TxFn fn) { return Run(Mode::kTransaction, fn); }
+absl::Status PostgresStore::Read(TxFn fn) { return Run(Mode::kRead, fn); }
+absl::Status PostgresStore::WriteOne(TxFn fn) { return Run(Mode::kAutocommit, fn); }
 
-absl::Status PostgresStore::Run(bool transaction, TxFn fn) {
+absl::Status PostgresStore::Run(Mode mode, TxFn fn) {
+  const bool transaction = mode == Mode::kTransaction;
   absl::Status last;
   bool reconnected = false;
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
@@ -74,7 +76,7 @@ absl::Status PostgresStore::Run(bool transaction, TxFn fn) {
         // The connection may have died while idle (e.g. the server restarted): one more try
         // on a fresh connection, unless the failure hit COMMIT (the outcome is unknown) or
         // the connection was new anyway.
-        if (committing || !conn.reused() || reconnected) break;
+        if (committing || mode == Mode::kAutocommit || !conn.reused() || reconnected) break;
         reconnected = true;
         continue;
       }

@@ -148,11 +148,15 @@ class PostgresStore final : public Store {
 
   PostgresStore(Options options, std::unique_ptr<pg::ConnectionPool> pool);
 
+  enum class Mode { kRead, kTransaction, kAutocommit };
   // Runs `fn` in a transaction (BEGIN ... COMMIT); `fn` returning an error rolls it back.
   absl::Status Write(TxFn fn);
   // Runs `fn` outside an explicit transaction: each statement sees the latest committed state.
   absl::Status Read(TxFn fn);
-  absl::Status Run(bool transaction, TxFn fn);
+  // For writes that are ONE statement (atomic by itself): no BEGIN/COMMIT round trips. Never
+  // retried after a lost connection, since the statement may have committed.
+  absl::Status WriteOne(TxFn fn);
+  absl::Status Run(Mode mode, TxFn fn);
   absl::Time Now() const { return options_.clock->Now(); }
 
   const Options options_;

@@ -246,7 +246,7 @@ absl::StatusOr<PipelineRecord> PostgresStore::UpsertPipeline(const PipelineRecor
   const absl::Time updated =
       TruncateToMicros(pipeline.updated_at == kUnsetTime ? Now() : pipeline.updated_at);
   PipelineRecord out;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     pqxx::result r = tx.Exec(
         "INSERT INTO pipelines (name, yaml, revision, updated_at) VALUES ($1, $2, 1, $3) "
         "ON CONFLICT (name) DO UPDATE SET yaml = excluded.yaml, "
@@ -299,7 +299,7 @@ absl::StatusOr<PipelinePage> PostgresStore::ListPipelines(int page_size,
 }
 
 absl::Status PostgresStore::DeletePipeline(const std::string& name) {
-  return Write([&](Tx& tx) -> absl::Status {
+  return WriteOne([&](Tx& tx) -> absl::Status {
     if (tx.Exec("DELETE FROM pipelines WHERE name = $1", name).affected_rows() == 0) {
       return absl::NotFoundError(absl::StrCat("pipeline ", name, " not found"));
     }
@@ -315,7 +315,7 @@ absl::StatusOr<DatasetRecord> PostgresStore::CreateDataset(const DatasetRecord& 
   DatasetRecord d = dataset;
   d.example_count = 0;
   d.created_at = TruncateToMicros(d.created_at == kUnsetTime ? Now() : d.created_at);
-  absl::Status status = Write([&](Tx& tx) -> absl::Status {
+  absl::Status status = WriteOne([&](Tx& tx) -> absl::Status {
     tx.Exec(
         "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
         "$2, $3, 0)",
@@ -368,7 +368,7 @@ absl::StatusOr<DatasetPage> PostgresStore::ListDatasets(int page_size,
 }
 
 absl::Status PostgresStore::DeleteDataset(const std::string& name) {
-  return Write([&](Tx& tx) -> absl::Status {
+  return WriteOne([&](Tx& tx) -> absl::Status {
     // Examples go with it (ON DELETE CASCADE).
     if (tx.Exec("DELETE FROM datasets WHERE name = $1", name).affected_rows() == 0) {
       return DatasetNotFound(name);

@@ -310,7 +310,7 @@ absl::StatusOr<std::optional<JobRecord>> PostgresStore::ClaimJob(const std::stri
       "WHERE id = (SELECT id FROM pick) RETURNING ",
       kJobColumns);
   std::optional<JobRecord> out;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(
         out, FirstJob(tx.Exec(kClaim, worker_id, pg::Micros(now + lease), pg::Micros(now))));
     return absl::OkStatus();
@@ -325,7 +325,7 @@ absl::StatusOr<HeartbeatResult> PostgresStore::HeartbeatJob(const JobLease& leas
       absl::StrCat("UPDATE jobs SET lease_expires_at = $4 WHERE ", kFence,
                    " RETURNING cancel_requested, lease_expires_at");
   HeartbeatResult out;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     pqxx::result r =
         tx.Exec(kHeartbeat, lease.job_id, lease.worker_id, lease.attempt, pg::Micros(new_expiry));
     if (r.empty()) return FenceFailure(tx, lease);
@@ -341,7 +341,7 @@ absl::Status PostgresStore::CheckpointJob(const JobLease& lease, const std::stri
   RETURN_IF_ERROR(ValidateLease(lease));
   static const std::string kCheckpoint =
       absl::StrCat("UPDATE jobs SET checkpoint = $4, progress = $5 WHERE ", kFence);
-  return Write([&](Tx& tx) -> absl::Status {
+  return WriteOne([&](Tx& tx) -> absl::Status {
     pqxx::result r = tx.Exec(kCheckpoint, lease.job_id, lease.worker_id, lease.attempt,
                              pg::Blob(checkpoint), pg::Blob(progress));
     if (r.affected_rows() == 1) return absl::OkStatus();
@@ -358,26 +358,28 @@ absl::StatusOr<JobRecord> PostgresStore::FinishJob(const JobLease& lease, const 
   if (outcome.event.has_value() && outcome.event->kind.empty()) {
     return absl::InvalidArgumentError("outcome.event.kind is empty");
   }
-  // $8: keep the stored progress when false; $9 the new one.
+  // One statement (no BEGIN/COMMIT round trips): the fenced update, and with $11 = 1 the
+  // terminal event and its notification. $8: keep the stored progress when false; $9 the
+  // new one.
   static const std::string kFinish = absl::StrCat(
-      "UPDATE jobs SET state = $4, result = $5, end_reason = $6, error = $7, "
+      "WITH u AS (UPDATE jobs SET state = $4, result = $5, end_reason = $6, error = $7, "
       "progress = CASE WHEN $8 THEN $9 ELSE progress END, ended_at = $10, "
       "lease_expires_at = NULL, last_event_seq = last_event_seq + $11 WHERE ",
-      kFence, " RETURNING ", kJobColumns);
+      kFence, " RETURNING ", kJobColumns,
+      "), e AS (INSERT INTO job_events (job_id, seq, kind, payload, time) "
+      "SELECT u.id, u.last_event_seq, $12, $13, $10 FROM u, LATERAL (SELECT pg_notify('",
+      kJobEventsChannel, "', u.id)) n WHERE $11 = 1) SELECT * FROM u");
   std::optional<JobRecord> out;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  const bool has_event = outcome.event.has_value();
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(
         out, FirstJob(tx.Exec(kFinish, lease.job_id, lease.worker_id, lease.attempt,
                               std::string(JobStateName(outcome.state)), pg::Blob(outcome.result),
                               outcome.end_reason, outcome.error, outcome.progress.has_value(),
                               pg::Blob(outcome.progress.value_or("")), pg::Micros(now),
-                              outcome.event.has_value() ? 1 : 0)));
+                              has_event ? 1 : 0, has_event ? outcome.event->kind : std::string(),
+                              pg::Blob(has_event ? outcome.event->payload : std::string()))));
     if (!out.has_value()) return FenceFailure(tx, lease);
-    if (outcome.event.has_value()) {
-      RETURN_IF_ERROR(InsertEvent(tx, lease.job_id, /*bump=*/false, nullptr, outcome.event->kind,
-                                  outcome.event->payload, now)
-                          .status());
-    }
     return absl::OkStatus();
   }));
   return *std::move(out);
@@ -435,7 +437,7 @@ absl::StatusOr<JobRecord> PostgresStore::RequestCancel(const std::string& id, ab
 absl::StatusOr<int64_t> PostgresStore::PruneJobs(absl::Time ended_before, int limit) {
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     pqxx::result r = tx.Exec(
         "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE ended_at < $1 AND state IN "
         "('succeeded', 'failed', 'cancelled') LIMIT $2 FOR UPDATE SKIP LOCKED)",
@@ -462,7 +464,7 @@ absl::StatusOr<int64_t> PostgresStore::AppendJobEvent(const std::string& job_id,
     }
   }
   int64_t seq = 0;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(
         std::optional<int64_t> appended,
         InsertEvent(tx, job_id, /*bump=*/true, fence ? &*fence : nullptr, kind, payload, now));

@@ -215,7 +215,7 @@ absl::StatusOr<std::vector<ExecutionRecordRow>> PostgresStore::ListExecutions(
 absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int limit) {
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     deleted = tx.Exec(
                     "DELETE FROM executions WHERE seq IN (SELECT seq FROM executions WHERE "
                     "time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
@@ -255,7 +255,7 @@ absl::StatusOr<ExecutionSummary> PostgresStore::SummarizeExecutions(
 absl::Status PostgresStore::PutPipelineBaseline(const PipelineBaselineRecord& baseline) {
   if (baseline.pipeline_name.empty()) return absl::InvalidArgumentError("pipeline_name is empty");
   const absl::Time updated = baseline.updated_at == kUnsetTime ? Now() : baseline.updated_at;
-  return Write([&](Tx& tx) -> absl::Status {
+  return WriteOne([&](Tx& tx) -> absl::Status {
     tx.Exec(
         "INSERT INTO pipeline_baselines (pipeline_name, success_rate, mean_quality, "
         "executions, updated_at) VALUES ($1, $2::float8, $3::float8, $4, $5) ON CONFLICT "
@@ -305,7 +305,7 @@ absl::Status PostgresStore::PutCachedLlmResponse(const std::string& key,
                                                  const std::string& response_json) {
   if (key.empty()) return absl::InvalidArgumentError("key is empty");
   const absl::Time now = Now();
-  return Write([&](Tx& tx) -> absl::Status {
+  return WriteOne([&](Tx& tx) -> absl::Status {
     tx.Exec(
         "INSERT INTO llm_cache (key, response_json, created_at) VALUES ($1, $2, $3) "
         "ON CONFLICT (key) DO UPDATE SET response_json = excluded.response_json, "
@@ -318,7 +318,7 @@ absl::Status PostgresStore::PutCachedLlmResponse(const std::string& key,
 absl::StatusOr<int64_t> PostgresStore::PruneLlmCache(absl::Time before, int limit) {
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     deleted = tx.Exec(
                     "DELETE FROM llm_cache WHERE key IN (SELECT key FROM llm_cache WHERE "
                     "created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
@@ -342,7 +342,7 @@ absl::StatusOr<bool> PostgresStore::TryClaimScheduleSlot(const std::string& sche
   bool claimed = false;
   // The primary key decides: of concurrent inserts on any replica exactly one commits a row,
   // the others wait for it and then do nothing.
-  RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
+  RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     claimed = tx.Exec(
                     "INSERT INTO schedule_slots (schedule_name, slot_key, owner, claimed_at, "
                     "outcome) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
