@@ -170,6 +170,30 @@ bool ReadStat(const std::string& path, double* cpu, std::string* comm) {
   return true;
 }
 
+// CPU seconds of a PostgreSQL server so far: the postmaster and its live children (the
+// backends serving our connections).
+double PostgresCpuSeconds(pid_t postmaster) {
+  double total = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(name, &pid)) continue;
+    std::ifstream in(entry.path().string() + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::vector<std::string> fields = absl::StrSplit(line.substr(close + 2), ' ');
+    pid_t ppid = 0;
+    if (fields.size() < 13 || !absl::SimpleAtoi(fields[1], &ppid)) continue;
+    if (pid != postmaster && ppid != postmaster) continue;
+    double cpu = 0;
+    if (ReadStat(entry.path().string() + "/stat", &cpu, nullptr)) total += cpu;
+  }
+  return total;
+}
+
 struct ThreadSample {
   std::string name;
   double cpu = 0;       // s on a CPU (schedstat)
@@ -795,6 +819,8 @@ void Breakdown(int batch_size, testutil::PostgresServer* postgres) {
       rows.push_back(std::move(row));
     }
     const int txns = 100;
+    const double client_cpu_start = ClientCpuSeconds();
+    const double pg_cpu_start = postgres != nullptr ? PostgresCpuSeconds(postgres->pid()) : 0;
     const SteadyClock::time_point start = SteadyClock::now();
     for (int t = 0; t < txns; ++t) {
       for (int i = 0; i < rows_per_txn; ++i) {
@@ -808,6 +834,14 @@ void Breakdown(int batch_size, testutil::PostgresServer* postgres) {
       }
     }
     const double wall = SecondsSince(start);
+    const double rows_done = static_cast<double>(txns) * rows_per_txn;
+    const double client_us = (ClientCpuSeconds() - client_cpu_start) / rows_done * 1e6;
+    if (postgres != nullptr) {
+      const double pg_us = (PostgresCpuSeconds(postgres->pid()) - pg_cpu_start) / rows_done * 1e6;
+      std::printf("  PostgresStore::InsertExecutions CPU: %.1f us/row in this process + %.1f "
+                  "us/row in PostgreSQL; CPU-bound ceiling on 2 idle cores: %.0f rows/s\n",
+                  client_us, pg_us, 2e6 / (client_us + pg_us));
+    }
     std::printf("  %s::InsertExecutions alone, %d rows/txn (no harvest): %.1f us/row, "
                 "%.0f rows/s\n",
                 store_name, rows_per_txn, wall / (txns * rows_per_txn) * 1e6, txns * rows_per_txn / wall);

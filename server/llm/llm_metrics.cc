@@ -17,6 +17,7 @@ struct Families {
   prometheus::Family<prometheus::Counter>& retries;
   prometheus::Family<prometheus::Counter>& cache;
   prometheus::Family<prometheus::Gauge>& in_flight;
+  prometheus::Family<prometheus::Counter>& cooldowns;
 };
 
 Families& Get() {
@@ -45,11 +46,15 @@ Families& Get() {
             .Register(r),
         prometheus::BuildCounter()
             .Name("elexirion_llm_cache_requests_total")
-            .Help("LLM cache lookups by result")
+            .Help("LLM cache lookups by provider instance and result")
             .Register(r),
         prometheus::BuildGauge()
             .Name("elexirion_llm_in_flight")
             .Help("LLM calls in flight by provider instance")
+            .Register(r),
+        prometheus::BuildCounter()
+            .Name("elexirion_llm_cooldowns_total")
+            .Help("Cooldowns an LLM provider instance entered after repeated failures")
             .Register(r),
     };
   }();
@@ -89,8 +94,12 @@ void RecordLlmRetry(const std::string& provider, const std::string& reason) {
   Get().retries.Add({{"provider", provider}, {"reason", reason}}).Increment();
 }
 
-void RecordLlmCacheLookup(bool hit) {
-  Get().cache.Add({{"result", hit ? "hit" : "miss"}}).Increment();
+void RecordLlmCacheLookup(const std::string& provider, bool hit) {
+  Get().cache.Add({{"provider", provider}, {"result", hit ? "hit" : "miss"}}).Increment();
+}
+
+void RecordLlmCooldown(const std::string& provider) {
+  Get().cooldowns.Add({{"provider", provider}}).Increment();
 }
 
 void AddLlmInFlight(const std::string& provider, int delta) {

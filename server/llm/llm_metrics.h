@@ -8,8 +8,9 @@
 //   elexirion_llm_tokens_total{provider,model,direction=in|out}
 //   elexirion_llm_cost_usd_total{provider,model}
 //   elexirion_llm_retries_total{provider,reason}
-//   elexirion_llm_cache_requests_total{result=hit|miss}
+//   elexirion_llm_cache_requests_total{provider,result=hit|miss}
 //   elexirion_llm_in_flight{provider}                            gauge
+//   elexirion_llm_cooldowns_total{provider}                      cooldowns started
 //
 // Thread safe.
 #pragma once
@@ -26,7 +27,9 @@ void RecordLlmTokens(const std::string& provider, const std::string& model, int6
 void RecordLlmCost(const std::string& provider, const std::string& model, double usd);
 // `reason`: "status_<code>" for HTTP statuses of the retry table, else "transport".
 void RecordLlmRetry(const std::string& provider, const std::string& reason);
-void RecordLlmCacheLookup(bool hit);
+void RecordLlmCacheLookup(const std::string& provider, bool hit);
+// The instance began a cooldown after repeated failures (alerts watch this).
+void RecordLlmCooldown(const std::string& provider);
 void AddLlmInFlight(const std::string& provider, int delta);
 
 }  // namespace elexirion::llm

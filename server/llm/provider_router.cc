@@ -292,7 +292,7 @@ absl::StatusOr<LlmResponse> ProviderRouter::CompleteOn(Instance& inst, const Llm
     } else if (hit->has_value()) {
       absl::StatusOr<LlmResponse> cached = ParseCachedResponse(**hit);
       if (cached.ok()) {
-        RecordLlmCacheLookup(true);
+        RecordLlmCacheLookup(c.name, true);
         cached->input_tokens = 0;
         cached->output_tokens = 0;
         cached->cost_usd = 0;
@@ -304,7 +304,7 @@ absl::StatusOr<LlmResponse> ProviderRouter::CompleteOn(Instance& inst, const Llm
         return cached;
       }
     }
-    RecordLlmCacheLookup(false);
+    RecordLlmCacheLookup(c.name, false);
   }
 
   if (options.account != nullptr) {
@@ -412,6 +412,7 @@ absl::StatusOr<LlmResponse> ProviderRouter::RetryLoop(Instance& inst, const LlmR
       }
     }
     if (cooling) {
+      RecordLlmCooldown(c.name);
       logging::Warning("llm provider cooling down",
                        {{"provider", c.name}, {"cooldown_s", absl::ToDoubleSeconds(c.cooldown)}});
     }

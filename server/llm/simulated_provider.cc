@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <regex>
 #include <set>
@@ -38,7 +39,10 @@ struct Field {
 
 struct Demo {
   std::string input;
-  std::string answer;
+  std::string answer;  // the primary output field's value
+  // Every output field the demo fills (reasoning fields excluded), by name; empty for plain
+  // Input/Output demos, whose only output is `answer`.
+  std::map<std::string, std::string> outputs;
 };
 
 constexpr absl::string_view kOpen = "[[ ## ";
@@ -239,6 +243,7 @@ struct ParsedPrompt {
   std::vector<std::string> query_values;
   std::vector<Demo> demos;
   std::vector<std::string> output_fields;
+  std::string primary;  // the output field the decision rules answer (chat style)
 };
 
 ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
@@ -279,6 +284,7 @@ ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
   }
   p.query = absl::StrJoin(p.query_values, "\n");
 
+  p.primary = primary;
   auto answer_of = [&](const std::vector<Field>& fields) -> std::string {
     std::string any;
     for (const Field& f : fields) {
@@ -287,6 +293,15 @@ ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
       if (any.empty() && !IsReasoningField(f.name)) any = f.value;
     }
     return any;
+  };
+  auto outputs_of = [&](const std::vector<Field>& fields) {
+    std::map<std::string, std::string> out;
+    for (const Field& f : fields) {
+      if (!IsPlaceholder(f.value) && is_output(f.name) && !IsReasoningField(f.name)) {
+        out.emplace(f.name, f.value);
+      }
+    }
+    return out;
   };
   auto input_of = [&](const std::vector<Field>& fields) {
     std::vector<std::string> values;
@@ -299,7 +314,7 @@ ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
   auto inline_demos = [&](const std::vector<Field>& fields) {
     std::vector<Field> in, out;
     auto push = [&] {
-      Demo d{input_of(in), answer_of(out)};
+      Demo d{input_of(in), answer_of(out), outputs_of(out)};
       if (!d.input.empty() && !d.answer.empty()) p.demos.push_back(std::move(d));
       in.clear();
       out.clear();
@@ -321,7 +336,7 @@ ParsedPrompt ParseChatStyle(const LlmRequest& r, size_t last_user) {
     std::vector<Field> fields = ParseFields(m.content);
     if (i + 1 < last_user && r.messages[i + 1].role == "assistant") {
       std::vector<Field> reply = ParseFields(r.messages[i + 1].content);
-      Demo d{input_of(fields), answer_of(reply)};
+      Demo d{input_of(fields), answer_of(reply), outputs_of(reply)};
       if (!d.input.empty() && !d.answer.empty()) {
         p.demos.push_back(std::move(d));
         continue;
@@ -383,7 +398,7 @@ ParsedPrompt ParsePlainStyle(const LlmRequest& r, size_t last_user) {
     const Item& it = items[i];
     bool open = !it.output.has_value() || it.output->empty();
     if (!open) {
-      p.demos.push_back(Demo{it.input, *it.output});
+      p.demos.push_back(Demo{it.input, *it.output, {}});
     } else if (i + 1 == items.size()) {
       p.query = it.input;
       p.query_values = {it.input};
@@ -408,6 +423,31 @@ std::string LikeDemos(const std::string& label, const std::vector<Demo>& demos) 
     if (absl::EqualsIgnoreCase(d.answer, label)) return d.answer;
   }
   return label;
+}
+
+// The value of a secondary output field, so every field reads like the demos rather than
+// repeating the primary answer: the field of the demo the answer came from; else of the most
+// relevant demo (most shared content tokens, earliest on ties) that fills the field and gave
+// the same answer; else the answer itself (never a field of a demo that disagrees).
+std::string SecondaryFieldValue(const std::string& field, const std::string& answer,
+                                const Demo* source, const std::vector<Demo>& demos,
+                                const std::set<std::string>& query_tokens) {
+  if (source != nullptr) {
+    auto it = source->outputs.find(field);
+    if (it != source->outputs.end()) return it->second;
+  }
+  const std::string* best = nullptr;
+  int best_overlap = -1;
+  for (const Demo& demo : demos) {
+    auto it = demo.outputs.find(field);
+    if (it == demo.outputs.end() || demo.answer != answer) continue;
+    const int o = Overlap(query_tokens, Tokens(demo.input));
+    if (o > best_overlap) {
+      best_overlap = o;
+      best = &it->second;
+    }
+  }
+  return best != nullptr ? *best : answer;
 }
 
 }  // namespace
@@ -466,6 +506,9 @@ SimulatedDecision SimulateCompletion(const LlmRequest& r, const SimulatedSetting
   const uint64_t qh = Fnv(p.query);
   std::string wrong;
   std::string explanation;
+  // The demos the true and the wrong answer come from, when they come from one.
+  const Demo* true_source = nullptr;
+  const Demo* wrong_source = nullptr;
   const Demo* copy = nullptr;
   for (const Demo& demo : p.demos) {
     if (absl::StripAsciiWhitespace(demo.input) == absl::StripAsciiWhitespace(p.query)) {
@@ -483,6 +526,7 @@ SimulatedDecision SimulateCompletion(const LlmRequest& r, const SimulatedSetting
   if (copy != nullptr) {
     d.rule = "copy";
     d.true_answer = copy->answer;
+    true_source = copy;
     explanation = "This input appeared in an example.";
   } else if (arithmetic.has_value()) {
     d.rule = "arithmetic";
@@ -511,10 +555,12 @@ SimulatedDecision SimulateCompletion(const LlmRequest& r, const SimulatedSetting
     }
     d.rule = "nearest_demo";
     d.true_answer = best->answer;
+    true_source = best;
     wrong = "unknown";
     for (const Demo& demo : p.demos) {
       if (demo.answer != best->answer) {
         wrong = demo.answer;
+        wrong_source = &demo;
         break;
       }
     }
@@ -537,19 +583,27 @@ SimulatedDecision SimulateCompletion(const LlmRequest& r, const SimulatedSetting
   const std::string reasoning = d.knows ? absl::StrCat("Let me think step by step. ", explanation)
                                         : std::string("The answer seems obvious.");
 
+  if (p.chat_style) {
+    const Demo* source = d.knows ? true_source : wrong_source;
+    for (const std::string& f : p.output_fields) {
+      d.field_values[f] = IsReasoningField(f) ? reasoning
+                          : f == p.primary
+                              ? d.answer
+                              : SecondaryFieldValue(f, d.answer, source, p.demos, query_tokens);
+    }
+  }
+
   if (r.json_response) {
     nlohmann::json j = nlohmann::json::object();
     if (p.chat_style) {
-      for (const std::string& f : p.output_fields)
-        j[f] = IsReasoningField(f) ? reasoning : d.answer;
+      for (const std::string& f : p.output_fields) j[f] = d.field_values[f];
     } else {
       j["answer"] = d.answer;
     }
     d.text = json_util::Dump(j);
   } else if (p.chat_style) {
     for (const std::string& f : p.output_fields) {
-      absl::StrAppend(&d.text, "[[ ## ", f, " ## ]]\n", IsReasoningField(f) ? reasoning : d.answer,
-                      "\n\n");
+      absl::StrAppend(&d.text, "[[ ## ", f, " ## ]]\n", d.field_values[f], "\n\n");
     }
     absl::StrAppend(&d.text, "[[ ## completed ## ]]");
   } else {

@@ -39,13 +39,21 @@
 //   else "unknown".
 // NOISE: with temperature t > 0 the "knows" decision flips with probability min(0.3, 0.25 t),
 //   drawn from a hash of (prompt, rollout_id, t), so rollouts differ but repeat exactly.
-// OUTPUT: ChatAdapter prompts get "[[ ## f ## ]]\n<value>\n\n" per output field (reasoning
-//   and rationale fields get one explanatory sentence, every other field the answer) and a
-//   final "[[ ## completed ## ]]"; json_response gets a JSON object of the output fields
+// FIELDS: the rules above answer the primary output field (the first that is not reasoning or
+//   rationale; demos' answers are their values of it). Reasoning and rationale fields get one
+//   explanatory sentence. Every other output field is answered from the matching field of the
+//   demos: the demo the answer came from (the copied or nearest demo; when the model does not
+//   know, the demo whose wrong answer it gives), else the most relevant demo that fills the
+//   field and gave the same answer, else the answer itself. So a code review answers
+//   severity, findings and recommendations like its nearest example, not "critical" three
+//   times, and a wrong answer is wrong consistently.
+// OUTPUT: ChatAdapter prompts get "[[ ## f ## ]]\n<value>\n\n" per output field and a final
+//   "[[ ## completed ## ]]"; json_response gets a JSON object of the output fields
 //   ({"answer": ...} for plain prompts); plain prompts get the answer alone.
 // USAGE: input tokens = ceil(prompt bytes / 4), output tokens = ceil(text bytes / 4).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -65,7 +73,9 @@ struct SimulatedDecision {
   std::string true_answer;
   std::string answer;
   std::vector<std::string> output_fields;  // empty for plain prompts
-  std::string text;                        // the full response text
+  // Chat style: the value written for each output field.
+  std::map<std::string, std::string> field_values;
+  std::string text;  // the full response text
 };
 
 // The pure decision function (no latency, no cancellation).

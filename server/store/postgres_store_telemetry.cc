@@ -75,35 +75,24 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
     const std::vector<ExecutionRecordRow>& rows) {
   const absl::Time now = Now();
   // Group commit: the whole batch is one INSERT ... SELECT FROM unnest(arrays) in one
-  // transaction. ON CONFLICT covers record_id; a taken `id` fails the statement, so
-  // caller-chosen ids are checked first, and a generated id that collides (or a caller id
-  // taken concurrently) makes the batch run again with fresh ids.
+  // transaction. ON CONFLICT DO NOTHING skips both a stored (pipeline_name, record_id) and a
+  // taken id; the rows skipped are then looked up by record_id: found = duplicate, else the
+  // id was taken (ALREADY_EXISTS for a caller's id; a generated one runs the batch again).
   static const std::string kInsert =
       "INSERT INTO executions (id, record_id, pipeline_name, program_version, success, "
       "duration_seconds, quality_score, input_json, output_json, metadata_json, time) "
       "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], "
       "$6::float8[], $7::float8[], $8::text[], $9::text[], $10::text[], $11::bigint[]) "
-      "ON CONFLICT (pipeline_name, record_id) WHERE record_id IS NOT NULL DO NOTHING "
-      "RETURNING id";
+      "ON CONFLICT DO NOTHING RETURNING id";
   std::vector<ExecutionInsertResult> results;
   absl::Status status;
   for (int attempt = 0; attempt < 3; ++attempt) {
     status = Write([&](Tx& tx) -> absl::Status {
       results.assign(rows.size(), ExecutionInsertResult());
       std::vector<size_t> candidates;
-      std::vector<std::optional<std::string>> chosen_ids;
       for (size_t i = 0; i < rows.size(); ++i) {
         results[i].status = CheckRow(rows[i]);
-        if (!results[i].status.ok()) continue;
-        candidates.push_back(i);
-        if (!rows[i].id.empty()) chosen_ids.push_back(rows[i].id);
-      }
-      absl::flat_hash_set<std::string> taken;
-      if (!chosen_ids.empty()) {
-        for (const auto& row : tx.Exec("SELECT id FROM executions WHERE id = ANY($1::text[])",
-                                       pg::TextArray(chosen_ids))) {
-          taken.insert(pg::Text(row[0]));
-        }
+        if (results[i].status.ok()) candidates.push_back(i);
       }
       std::vector<std::optional<std::string>> ids, record_ids, pipelines, inputs, outputs, metas;
       std::vector<int64_t> versions, times;
@@ -114,7 +103,7 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
         const ExecutionRecordRow& r = rows[i];
         ExecutionInsertResult& out = results[i];
         out.id = r.id.empty() ? NewStoreId(16) : r.id;
-        if (!r.id.empty() && (taken.contains(r.id) || by_id.contains(r.id))) {
+        if (!r.id.empty() && by_id.contains(r.id)) {
           out.status = absl::AlreadyExistsError(absl::StrCat("execution id ", r.id, " is taken"));
           out.id.clear();
           continue;
@@ -148,14 +137,17 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
         inserted_set.insert(it->second);
       }
       std::sort(inserted.begin(), inserted.end());
-      // The others are duplicates of a stored (or earlier in-batch) (pipeline_name, record_id).
+      // The others are duplicates of a stored (or earlier in-batch) (pipeline_name, record_id),
+      // or their id is taken.
       std::vector<std::optional<std::string>> dup_pipelines, dup_records;
       std::vector<size_t> dups;
       for (const auto& [id, i] : by_id) {
         if (inserted_set.contains(i)) continue;
         dups.push_back(i);
         dup_pipelines.push_back(rows[i].pipeline_name);
-        dup_records.push_back(rows[i].record_id);
+        dup_records.push_back(rows[i].record_id.empty()
+                                  ? std::nullopt
+                                  : std::optional<std::string>(rows[i].record_id));
       }
       if (!dups.empty()) {
         absl::flat_hash_map<std::pair<std::string, std::string>, std::string> existing;
@@ -167,10 +159,20 @@ absl::StatusOr<std::vector<ExecutionInsertResult>> PostgresStore::InsertExecutio
           existing[{pg::Text(row[0]), pg::Text(row[1])}] = pg::Text(row[2]);
         }
         for (size_t i : dups) {
-          auto it = existing.find({rows[i].pipeline_name, rows[i].record_id});
-          if (it == existing.end()) return absl::InternalError("duplicate execution row vanished");
-          results[i].id = it->second;
-          results[i].duplicate = true;
+          auto it = rows[i].record_id.empty()
+                        ? existing.end()
+                        : existing.find({rows[i].pipeline_name, rows[i].record_id});
+          if (it != existing.end()) {
+            results[i].id = it->second;
+            results[i].duplicate = true;
+          } else if (!rows[i].id.empty()) {
+            results[i].status =
+                absl::AlreadyExistsError(absl::StrCat("execution id ", rows[i].id, " is taken"));
+            results[i].id.clear();
+          } else {
+            // A generated id collided: run the batch again with fresh ids.
+            return absl::AlreadyExistsError("generated execution id collided");
+          }
         }
       }
       return HarvestExamples(tx, rows, inserted, now, results);

@@ -415,6 +415,8 @@ TEST_F(ResilienceTest, CooldownAfterRepeatedFailures) {
   EXPECT_EQ(GetErrorKind(r.status()), ErrorKind::kRetryable);
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("cooling down"));
   EXPECT_EQ(server_->request_count(), 2);  // refused without calling
+  EXPECT_THAT(prometheus::TextSerializer().Serialize(metrics::DefaultRegistry()->Collect()),
+              HasSubstr("elexirion_llm_cooldowns_total{provider=\"a\"}"));
   clock.Advance(absl::Seconds(31));
   server_->SetHandler(nullptr);
   EXPECT_TRUE(router->Complete(UserRequest("a", "x"), {}).ok());

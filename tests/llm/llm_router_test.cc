@@ -105,7 +105,8 @@ TEST_F(RouterTest, CacheHitMissAndOptOut) {
   opt_out.messages[0].content = "never cached";
   EXPECT_FALSE(router->Complete(opt_out, options)->cache_hit);
   EXPECT_EQ(cache_->size(), entries);
-  EXPECT_THAT(MetricsText(), HasSubstr("elexirion_llm_cache_requests_total{result=\"hit\"}"));
+  EXPECT_THAT(MetricsText(),
+              HasSubstr("elexirion_llm_cache_requests_total{provider=\"o\",result=\"hit\"}"));
 }
 
 TEST_F(RouterTest, CacheKeyIgnoresKeyBaseUrlAndInstanceName) {

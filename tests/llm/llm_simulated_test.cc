@@ -1,5 +1,9 @@
 // The simulated model: deterministic, and right only with enough relevant demos or a cue.
+#include <map>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -196,6 +200,108 @@ TEST(SimulatedTest, JsonResponse) {
   nlohmann::json j = nlohmann::json::parse(SimulateCompletion(r, SimulatedSettings{}).text);
   EXPECT_EQ(j["answer"], "3");
   EXPECT_TRUE(j.contains("reasoning"));
+}
+
+// A code review signature with three outputs, demos as (code, {field: value}) pairs.
+using Outputs = std::map<std::string, std::string>;
+LlmRequest ReviewRequest(const std::vector<std::pair<std::string, Outputs>>& demos,
+                         const std::string& code) {
+  const std::vector<std::string> fields = {"severity", "findings", "recommendations"};
+  LlmRequest r;
+  r.system =
+      "Your input fields are:\n1. `code` (str)\nYour output fields are:\n1. `severity` (str)\n"
+      "2. `findings` (str)\n3. `recommendations` (str)\nReview the code.";
+  auto question = [&](const std::string& c) {
+    return absl::StrCat("[[ ## code ## ]]\n", c,
+                        "\n\nRespond with the corresponding output fields, starting with the field "
+                        "`[[ ## severity ## ]]`, then `[[ ## findings ## ]]`, then "
+                        "`[[ ## recommendations ## ]]`, and then ending with the marker for "
+                        "`[[ ## completed ## ]]`.");
+  };
+  for (const auto& [c, outputs] : demos) {
+    r.messages.push_back({"user", question(c)});
+    std::string reply;
+    for (const std::string& f : fields) {
+      auto it = outputs.find(f);
+      if (it != outputs.end()) absl::StrAppend(&reply, "[[ ## ", f, " ## ]]\n", it->second, "\n\n");
+    }
+    r.messages.push_back({"assistant", absl::StrCat(reply, "[[ ## completed ## ]]")});
+  }
+  r.messages.push_back({"user", question(code)});
+  return r;
+}
+
+const Outputs kSql = {{"severity", "critical"},
+                      {"findings", "sql injection"},
+                      {"recommendations", "Use parameterized queries."}};
+const Outputs kSqlTerse = {{"severity", "critical"}, {"findings", "sql injection in update"}};
+const Outputs kPassword = {{"severity", "high"},
+                           {"findings", "hardcoded password"},
+                           {"recommendations", "Move the password to a secret store."}};
+
+TEST(SimulatedTest, EachOutputFieldFromTheMatchingFieldOfTheDemos) {
+  const std::vector<std::pair<std::string, Outputs>> demos = {
+      {"db_password = 'admin123'", kPassword},
+      {"cursor.execute('SELECT * FROM users WHERE id=' + user_id)", kSql},
+      {"cursor.execute('UPDATE users SET x=' + value)", kSqlTerse}};
+  SimulatedDecision d = SimulateCompletion(
+      ReviewRequest(demos, "cursor.execute('SELECT name FROM users WHERE id=' + uid)"),
+      SimulatedSettings{});
+  EXPECT_EQ(d.rule, "nearest_demo");
+  EXPECT_TRUE(d.knows);
+  EXPECT_EQ(d.answer, "critical");
+  EXPECT_EQ(d.field_values["severity"], "critical");
+  EXPECT_EQ(d.field_values["findings"], "sql injection");
+  EXPECT_EQ(d.field_values["recommendations"], "Use parameterized queries.");
+  EXPECT_THAT(d.text, HasSubstr("[[ ## findings ## ]]\nsql injection\n\n"));
+  EXPECT_THAT(d.text, HasSubstr("[[ ## recommendations ## ]]\nUse parameterized queries.\n\n"));
+  // Deterministic.
+  EXPECT_EQ(SimulateCompletion(
+                ReviewRequest(demos, "cursor.execute('SELECT name FROM users WHERE id=' + uid)"),
+                SimulatedSettings{})
+                .text,
+            d.text);
+
+  // The nearest demo lacks recommendations: they come from the most relevant demo that has
+  // them and gave the same answer (not from the password demo).
+  d = SimulateCompletion(ReviewRequest(demos, "cursor.execute('UPDATE users SET y=' + other)"),
+                         SimulatedSettings{});
+  EXPECT_EQ(d.field_values["findings"], "sql injection in update");
+  EXPECT_EQ(d.field_values["recommendations"], "Use parameterized queries.");
+  // ...and never from a demo that disagrees: without an agreeing one, the answer itself.
+  d = SimulateCompletion(ReviewRequest({demos[0], demos[2], demos[2]},
+                                       "cursor.execute('UPDATE users SET y=' + other)"),
+                         SimulatedSettings{});
+  EXPECT_EQ(d.field_values["findings"], "sql injection in update");
+  EXPECT_EQ(d.field_values["recommendations"], "critical");
+
+  // Not knowing (one relevant demo): the wrong answer's own demo fills every field, so the
+  // analysis is wrong but consistent.
+  d = SimulateCompletion(ReviewRequest({{"cursor.execute('SELECT 1 FROM users')", kSql},
+                                        {"db_password = 'admin123'", kPassword}},
+                                       "cursor.execute('DELETE FROM t')"),
+                         SimulatedSettings{});
+  EXPECT_FALSE(d.knows);
+  EXPECT_EQ(d.field_values["severity"], "high");
+  EXPECT_EQ(d.field_values["findings"], "hardcoded password");
+  EXPECT_EQ(d.field_values["recommendations"], "Move the password to a secret store.");
+}
+
+TEST(SimulatedTest, FieldNoDemoFillsGetsTheAnswerAndJsonHasEveryField) {
+  // No demos and no cue: every field is "unknown", as before.
+  SimulatedDecision none = SimulateCompletion(ReviewRequest({}, "print(x)"), SimulatedSettings{});
+  EXPECT_EQ(none.rule, "none");
+  EXPECT_EQ(none.field_values["findings"], "unknown");
+  EXPECT_EQ(none.field_values["recommendations"], "unknown");
+
+  LlmRequest r = ReviewRequest({{"cursor.execute('SELECT * FROM users WHERE id=' + user_id)", kSql},
+                                {"cursor.execute('UPDATE users SET x=' + value)", kSqlTerse}},
+                               "cursor.execute('SELECT name FROM users WHERE id=' + uid)");
+  r.json_response = true;
+  nlohmann::json j = nlohmann::json::parse(SimulateCompletion(r, SimulatedSettings{}).text);
+  EXPECT_EQ(j["severity"], "critical");
+  EXPECT_EQ(j["findings"], "sql injection");
+  EXPECT_EQ(j["recommendations"], "Use parameterized queries.");
 }
 
 TEST(SimulatedTest, ThroughTheRouterMarkedSimulatedAndCancellable) {

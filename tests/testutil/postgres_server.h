@@ -53,6 +53,8 @@ class PostgresServer {
   // Starts the stopped server again on the same port and data directory.
   absl::Status Restart();
   bool running() const { return pid_ > 0; }
+  // The postmaster's pid (-1 when stopped); its children are the backends.
+  pid_t pid() const { return pid_; }
 
   int port() const { return port_; }
   // "host=127.0.0.1 port=<port> user=postgres dbname=<dbname>" (trust authentication).
