@@ -25,3 +25,13 @@ if [ -x "$record_bench" ]; then
   "$record_bench" --postgres "${args[@]}" || echo "(record_execution_bench --postgres failed with exit code $?)"
   echo
 fi
+jobs_bench="$BUILD_DIR/bench/jobs/jobs_bench"
+if [ -x "$jobs_bench" ]; then
+  # Replicas: 30 jobs on 1 SQLite process, then 1 and 3 processes on one PostgreSQL.
+  for mode in "--server-process" "--postgres --replicas=1" "--postgres --replicas=3"; do
+    echo "== jobs_bench 4 30 0 $mode"
+    # shellcheck disable=SC2086
+    "$jobs_bench" 4 30 0 $mode || echo "(jobs_bench $mode failed with exit code $?)"
+    echo
+  done
+fi

@@ -1,4 +1,5 @@
 #include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
 #include "server/api/job_convert.h"
 #include "server/api/optimize_request.h"
 #include "server/api/stream_progress.h"
@@ -80,6 +81,12 @@ ServerUnaryReactor* OptimizerServiceImpl::CancelJob(CallbackServerContext* ctx,
                                                                "state_changed",
                                                                event.SerializeAsString(), now));
       record.last_event_seq = seq;
+      // Watchers already following the queued job end with it.
+      event.set_job_id(record.id);
+      event.set_seq(seq);
+      *event.mutable_time() =
+          google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(now));
+      api_.bus->Publish(event);
     }
     ASSIGN_OR_RETURN(*response, ToProtoJob(record));
     return absl::OkStatus();

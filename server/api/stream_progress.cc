@@ -23,26 +23,47 @@ StreamProgressReactor::StreamProgressReactor(store::Store* store, jobs::JobEvent
       last_queued_seq_(after_seq),
       terminal_seq_(terminal_seq) {
   // Subscribe before the first read from the store so nothing falls between the two.
-  subscription_ =
-      bus_->Subscribe(job_id_, [this](const v1::ProgressEvent& e) { OnLiveEvent(e); });
+  subscription_ = bus_->Subscribe(
+      job_id_,
+      [this](absl::Span<const jobs::JobEventBus::EventPtr> events) { OnLiveEvents(events); });
   absl::MutexLock lock(&mu_);
   Pump();
 }
 
-void StreamProgressReactor::OnLiveEvent(const v1::ProgressEvent& event) {
+void StreamProgressReactor::OnLiveEvents(absl::Span<const jobs::JobEventBus::EventPtr> events) {
   absl::MutexLock lock(&mu_);
-  if (finished_ || event.seq() <= last_queued_seq_) return;
-  if (need_catch_up_ || event.seq() != last_queued_seq_ + 1 || pending_.size() >= kMaxBuffered) {
-    need_catch_up_ = true;  // the store has it; read it from there when we get to it
-  } else {
+  if (finished_ || !first_read_done_) return;
+  for (const auto& event : events) {
+    if (event->seq() <= last_queued_seq_) continue;
+    if (need_catch_up_ || event->seq() != last_queued_seq_ + 1 || pending_.size() >= kMaxBuffered) {
+      need_catch_up_ = true;  // memory or the store has it; read it when we get to it
+      break;
+    }
     pending_.push_back(event);
-    last_queued_seq_ = event.seq();
+    last_queued_seq_ = event->seq();
   }
   Pump();
 }
 
 void StreamProgressReactor::CatchUp() {
   need_catch_up_ = false;
+  if (first_read_done_) {
+    bool complete = false;
+    auto events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
+    if (complete) {
+      for (auto& event : events) {
+        last_queued_seq_ = event->seq();
+        pending_.push_back(std::move(event));
+      }
+      if (events.size() >= kMaxBuffered) need_catch_up_ = true;
+      return;
+    }
+  }
+  ReadStore();
+  first_read_done_ = true;
+}
+
+void StreamProgressReactor::ReadStore() {
   auto events = store_->ListJobEvents(job_id_, last_queued_seq_, kMaxBuffered);
   if (!events.ok()) {
     FinishOnce(ToGrpcStatus(events.status()));
@@ -54,7 +75,7 @@ void StreamProgressReactor::CatchUp() {
       FinishOnce(ToGrpcStatus(event.status()));
       return;
     }
-    pending_.push_back(*std::move(event));
+    pending_.push_back(std::make_shared<const v1::ProgressEvent>(*std::move(event)));
     last_queued_seq_ = record.seq;
   }
   // A full page may have more behind it.
@@ -69,8 +90,8 @@ void StreamProgressReactor::Pump() {
     in_flight_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
-    if (IsTerminalEvent(in_flight_)) terminal_sent_ = true;
-    StartWrite(&in_flight_);
+    if (IsTerminalEvent(*in_flight_)) terminal_sent_ = true;
+    StartWrite(in_flight_.get());
     return;
   }
   // Done after the terminal event, or when the job had ended before the caller's sequence
@@ -83,6 +104,7 @@ void StreamProgressReactor::Pump() {
 void StreamProgressReactor::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   writing_ = false;
+  in_flight_.reset();
   if (!ok) {
     FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
     return;

@@ -1,10 +1,13 @@
 // StreamProgress: replays a job's persisted events after the caller's sequence number, then
 // follows live events until the job's terminal state change has been sent.
 //
-// Live events arrive through the JobEventBus into a bounded buffer; when a watcher falls
-// behind (buffer full, or a gap in sequence numbers) it drops the buffer and catches up from
-// the store, so a slow watcher costs the job nothing and misses nothing. One write is in
-// flight at a time; the reactor deletes itself when the RPC is done.
+// Live events arrive in batches from the JobEventBus's dispatch thread into a bounded buffer of
+// shared events; when a watcher falls behind (buffer full, or a gap in sequence numbers) it
+// drops what it was handed and catches up from the bus's recent events, or from the store
+// when memory no longer reaches back far enough, so a slow watcher costs the job and the
+// other watchers nothing and misses nothing. Store reads happen on gRPC threads (start,
+// write completions), only exceptionally on the dispatch thread. One write is in flight at a
+// time; the reactor deletes itself when the RPC is done.
 #pragma once
 
 #include <deque>
@@ -33,11 +36,13 @@ class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::Progress
   void OnDone() override;
 
  private:
-  void OnLiveEvent(const v1::ProgressEvent& event);
+  void OnLiveEvents(absl::Span<const jobs::JobEventBus::EventPtr> events);
   // Starts the next write, or finishes after the terminal event. Caller holds mu_.
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Reads events after last_queued_seq_ from the store into pending_.
+  // Reads events after last_queued_seq_ into pending_: from the bus's memory when it holds
+  // them (never on the first read: memory may lack older events), else from the store.
   void CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReadStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   store::Store* const store_;
@@ -47,11 +52,14 @@ class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::Progress
   int64_t subscription_ = 0;
 
   absl::Mutex mu_;
-  std::deque<v1::ProgressEvent> pending_ ABSL_GUARDED_BY(mu_);
-  v1::ProgressEvent in_flight_ ABSL_GUARDED_BY(mu_);
+  std::deque<jobs::JobEventBus::EventPtr> pending_ ABSL_GUARDED_BY(mu_);
+  // Shared with the bus and other watchers; alive until its write completes.
+  jobs::JobEventBus::EventPtr in_flight_ ABSL_GUARDED_BY(mu_);
   int64_t last_queued_seq_ ABSL_GUARDED_BY(mu_);
   const int64_t terminal_seq_;
   bool need_catch_up_ ABSL_GUARDED_BY(mu_) = true;
+  // Live events before the first store read are in that read (published means persisted).
+  bool first_read_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool terminal_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

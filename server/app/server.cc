@@ -16,6 +16,9 @@
 #include "server/metrics/rpc_metrics.h"
 #include "server/common/thread_pool.h"
 #include "server/jobs/event_bus.h"
+#include "server/jobs/event_relay.h"
+#include "server/jobs/pg_job_notifications.h"
+#include "server/app/store_readiness.h"
 #include "server/jobs/optimization_runner.h"
 #include "server/jobs/worker_pool.h"
 #include "server/learning/execution_ingestor.h"
@@ -161,6 +164,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
                                    static_cast<size_t>(config.pipeline.max_queued_executions));
 
   server->bus_ = std::make_unique<jobs::JobEventBus>();
+  if (config.store.driver == "postgres") {
+    // Jobs run on any replica; watchers here follow them through the store's notifications.
+    jobs::PgJobNotifications::Options listen;
+    listen.dsn = config.store.postgres_dsn;
+    jobs::JobEventRelay::Options relay;
+    relay.store = server->store_.get();
+    relay.bus = server->bus_.get();
+    relay.source = std::make_unique<jobs::PgJobNotifications>(std::move(listen));
+    ASSIGN_OR_RETURN(server->relay_, jobs::JobEventRelay::Create(std::move(relay)));
+  }
+  StoreReadiness::Options readiness;
+  store::Store* store = server->store_.get();
+  readiness.ping = [store] { return store->Ping(); };
+  ASSIGN_OR_RETURN(server->store_readiness_, StoreReadiness::Create(std::move(readiness)));
   server->optimization_ = std::make_unique<jobs::OptimizationEnvironment>();
   server->optimization_->client = server->router_.get();
   server->optimization_->store = server->store_.get();
@@ -284,6 +301,7 @@ absl::Status Server::Start() {
                                                ": cannot bind (address in use or invalid)"));
   }
   workers_->Start();
+  if (relay_ != nullptr) relay_->Start();
   if (options_.start_scheduler) RETURN_IF_ERROR(scheduler_->Start());
   auto* health = grpc_server_->GetHealthCheckService();
   health->SetServingStatus("", true);
@@ -314,7 +332,7 @@ int Server::http_port() const { return http_server_ ? http_server_->port() : 0; 
 
 absl::Status Server::Readiness() const {
   if (admission_->draining()) return absl::UnavailableError("draining");
-  return store_->Ping();
+  return store_readiness_->Check();
 }
 
 void Server::Shutdown() {
@@ -349,6 +367,7 @@ void Server::Shutdown() {
   if (ingestor_ != nullptr) ingestor_->Stop();
   // Running jobs are interrupted and released to the queue for a restart or another replica.
   if (workers_ != nullptr) workers_->Stop();
+  if (relay_ != nullptr) relay_->Stop();
   // civetweb's listener polls with a 2 s quantum, so this can take up to 2 s.
   http_server_.reset();
   execute_pool_.reset();  // runs what is left (nothing, once gRPC has drained)

@@ -28,6 +28,7 @@ class PipelineExecutor;
 }
 namespace elexirion::jobs {
 class JobEventBus;
+class JobEventRelay;
 class JobRunner;
 class JobWorkerPool;
 struct OptimizationEnvironment;
@@ -44,6 +45,7 @@ struct LearningConfig;
 namespace elexirion::app {
 
 inline constexpr char kVersion[] = "0.1.0";
+class StoreReadiness;
 
 // Thread safe: Shutdown() may be called from any thread, once or more.
 class Server {
@@ -90,6 +92,9 @@ class Server {
   std::unique_ptr<pipeline::PipelineExecutor> executor_;
   std::unique_ptr<ThreadPool> execute_pool_;
   std::unique_ptr<jobs::JobEventBus> bus_;
+  // Only with store.driver=postgres: events of jobs running on other replicas.
+  std::unique_ptr<jobs::JobEventRelay> relay_;
+  std::unique_ptr<StoreReadiness> store_readiness_;
   std::shared_ptr<jobs::JobRunner> job_runner_;
   std::unique_ptr<jobs::JobWorkerPool> workers_;
   std::unique_ptr<jobs::OptimizationEnvironment> optimization_;

@@ -1,12 +1,26 @@
 #include "server/jobs/event_bus.h"
 
+#include <algorithm>
+
 namespace elexirion::jobs {
+
+JobEventBus::JobEventBus(Options options) : options_(options) {
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+}
+
+JobEventBus::~JobEventBus() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  dispatcher_.join();
+}
 
 int64_t JobEventBus::Subscribe(const std::string& job_id, Callback callback) {
   absl::MutexLock lock(&mu_);
-  int64_t token = next_token_++;
-  subscriptions_[token] = std::make_shared<Subscription>(job_id, std::move(callback));
-  by_job_.emplace(job_id, token);
+  const int64_t token = next_token_++;
+  channels_[job_id].subscribers[token] = std::make_shared<Subscription>(std::move(callback));
+  job_of_[token] = job_id;
   return token;
 }
 
@@ -14,41 +28,138 @@ void JobEventBus::Unsubscribe(int64_t token) {
   std::shared_ptr<Subscription> subscription;
   {
     absl::MutexLock lock(&mu_);
-    auto it = subscriptions_.find(token);
-    if (it == subscriptions_.end()) return;
-    auto range = by_job_.equal_range(it->second->job_id);
-    for (auto j = range.first; j != range.second; ++j) {
-      if (j->second == token) {
-        by_job_.erase(j);
-        break;
-      }
-    }
+    auto job = job_of_.find(token);
+    if (job == job_of_.end()) return;
+    auto channel = channels_.find(job->second);
+    auto it = channel->second.subscribers.find(token);
     subscription = std::move(it->second);
-    subscriptions_.erase(it);
+    channel->second.subscribers.erase(it);
+    // A channel listed as dirty is erased by the dispatch thread, which still looks it up.
+    if (channel->second.subscribers.empty() && !channel->second.dirty) channels_.erase(channel);
+    job_of_.erase(job);
   }
-  // Waits for a callback in progress on another thread; none starts after this.
+  // Waits for a callback in progress on the dispatch thread; none starts after this.
   absl::MutexLock lock(&subscription->mu);
   subscription->active = false;
 }
 
 void JobEventBus::Publish(const v1::ProgressEvent& event) {
-  std::vector<std::shared_ptr<Subscription>> targets;
-  {
-    absl::MutexLock lock(&mu_);
-    auto range = by_job_.equal_range(event.job_id());
-    for (auto it = range.first; it != range.second; ++it) {
-      targets.push_back(subscriptions_[it->second]);
+  absl::MutexLock lock(&mu_);
+  auto it = channels_.find(event.job_id());
+  if (it == channels_.end()) return;
+  Channel& channel = it->second;
+  if (event.seq() <= channel.last_seq) return;  // already published (local worker or relay)
+  // Only consecutive events are kept, so a watcher can tell what memory covers.
+  if (event.seq() != channel.last_seq + 1) channel.recent.clear();
+  auto shared = std::make_shared<const v1::ProgressEvent>(event);
+  channel.recent.push_back(shared);
+  while (channel.recent.size() > options_.retained_events) channel.recent.pop_front();
+  channel.undispatched.push_back(std::move(shared));
+  while (channel.undispatched.size() > options_.retained_events) {
+    channel.undispatched.pop_front();
+  }
+  channel.last_seq = event.seq();
+  ++published_;
+  if (!channel.dirty) {
+    channel.dirty = true;
+    dirty_.push_back(event.job_id());
+  }
+}
+
+void JobEventBus::DispatchLoop() {
+  struct Delivery {
+    std::vector<EventPtr> events;
+    std::vector<std::shared_ptr<Subscription>> subscribers;
+  };
+  while (true) {
+    std::vector<Delivery> round;
+    int64_t target;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !dirty_.empty(); };
+      mu_.Await(absl::Condition(&ready));
+      if (stopping_) return;
+      target = published_;
+      for (const std::string& job : dirty_) {
+        auto it = channels_.find(job);
+        Channel& channel = it->second;
+        channel.dirty = false;
+        Delivery delivery;
+        delivery.events.assign(channel.undispatched.begin(), channel.undispatched.end());
+        channel.undispatched.clear();
+        for (const auto& [token, subscription] : channel.subscribers) {
+          delivery.subscribers.push_back(subscription);
+        }
+        if (channel.subscribers.empty()) {
+          channels_.erase(it);
+        } else if (!delivery.events.empty()) {
+          round.push_back(std::move(delivery));
+        }
+      }
+      dirty_.clear();
     }
+    for (const Delivery& delivery : round) {
+      for (const auto& subscription : delivery.subscribers) {
+        absl::MutexLock lock(&subscription->mu);
+        if (subscription->active) subscription->callback(delivery.events);
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    delivered_ = std::max(delivered_, target);
   }
-  for (const auto& subscription : targets) {
-    absl::MutexLock lock(&subscription->mu);
-    if (subscription->active) subscription->callback(event);
+}
+
+std::vector<JobEventBus::EventPtr> JobEventBus::Recent(const std::string& job_id, int64_t after_seq,
+                                                       size_t max, bool* complete) const {
+  absl::MutexLock lock(&mu_);
+  *complete = false;
+  std::vector<EventPtr> out;
+  auto it = channels_.find(job_id);
+  if (it == channels_.end() || it->second.recent.empty()) return out;
+  const std::deque<EventPtr>& recent = it->second.recent;
+  const int64_t first = recent.front()->seq();
+  if (after_seq + 1 < first || after_seq >= recent.back()->seq()) return out;
+  *complete = true;
+  for (size_t i = static_cast<size_t>(after_seq + 1 - first); i < recent.size() && out.size() < max;
+       ++i) {
+    out.push_back(recent[i]);
   }
+  return out;
+}
+
+int64_t JobEventBus::LastPublishedSeq(const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = channels_.find(job_id);
+  return it == channels_.end() ? 0 : it->second.last_seq;
+}
+
+bool JobEventBus::IsWatched(const std::string& job_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = channels_.find(job_id);
+  return it != channels_.end() && !it->second.subscribers.empty();
+}
+
+std::vector<std::string> JobEventBus::WatchedJobs() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> jobs;
+  for (const auto& [job, channel] : channels_) {
+    if (!channel.subscribers.empty()) jobs.push_back(job);
+  }
+  return jobs;
 }
 
 int JobEventBus::subscribers() const {
   absl::MutexLock lock(&mu_);
-  return static_cast<int>(subscriptions_.size());
+  return static_cast<int>(job_of_.size());
+}
+
+void JobEventBus::Flush() {
+  absl::MutexLock lock(&mu_);
+  const int64_t target = published_;
+  auto done = [this, target]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || delivered_ >= target; };
+  mu_.Await(absl::Condition(&done));
 }
 
 }  // namespace elexirion::jobs

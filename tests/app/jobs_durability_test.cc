@@ -170,6 +170,29 @@ TEST_F(JobsDurabilityTest, CancelWhileQueuedNeverStarts) {
   Stream(first.id(), nullptr);
 }
 
+// A watcher that joined while the job was queued sees the cancel end its stream.
+TEST_F(JobsDurabilityTest, WatcherOfAQueuedJobSeesItsCancel) {
+  StartServer(/*workers=*/1, absl::Milliseconds(300));
+  v1::Job first = Submit(Request("busy"));
+  Stream(first.id(), IsRunning);
+  v1::Job queued = Submit(Request("queued"));
+  grpc::ClientContext context;
+  client_->Prepare(&context, absl::Seconds(20));
+  v1::StreamProgressRequest request;
+  request.set_job_id(queued.id());
+  auto reader = client_->optimizer().StreamProgress(&context, request);
+  v1::ProgressEvent event;
+  ASSERT_TRUE(reader->Read(&event));  // the queued event: the watcher is live now
+  EXPECT_EQ(event.state_changed().state(), v1::JOB_STATE_QUEUED);
+  Cancel(queued.id());
+  ASSERT_TRUE(reader->Read(&event)) << "the cancel never reached the watcher";
+  EXPECT_EQ(event.state_changed().state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_FALSE(reader->Read(&event));
+  EXPECT_TRUE(reader->Finish().ok());
+  Cancel(first.id());
+  Stream(first.id(), nullptr);
+}
+
 TEST_F(JobsDurabilityTest, BudgetExhaustionEndsWithBestSoFar) {
   StartServer(/*workers=*/1, absl::Milliseconds(20));
   v1::OptimizeModuleRequest request = Request("budget");

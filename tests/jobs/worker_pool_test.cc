@@ -79,9 +79,9 @@ class WorkerPoolTest : public ::testing::Test {
     const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline) {
       auto job = store_->GetJob(id);
-      if (job.ok() && (job->state == store::JobState::kSucceeded ||
-                       job->state == store::JobState::kFailed ||
-                       job->state == store::JobState::kCancelled)) {
+      if (job.ok() &&
+          (job->state == store::JobState::kSucceeded || job->state == store::JobState::kFailed ||
+           job->state == store::JobState::kCancelled)) {
         return *job;
       }
       absl::SleepFor(absl::Milliseconds(10));
@@ -116,14 +116,15 @@ TEST_F(WorkerPoolTest, RunsAJobSavesItsProgramAndStreamsEvents) {
   std::vector<int64_t> live;
   absl::Mutex mu;
   const std::string id = Submit();
-  int64_t token = bus_.Subscribe(id, [&](const v1::ProgressEvent& e) {
+  int64_t token = bus_.Subscribe(id, [&](absl::Span<const JobEventBus::EventPtr> events) {
     absl::MutexLock lock(&mu);
-    live.push_back(e.seq());
+    for (const auto& e : events) live.push_back(e->seq());
   });
   auto pool = Pool(&runner);
   pool->Start();
   store::JobRecord job = WaitForEnd(id);
   pool->Stop();
+  bus_.Flush();
   bus_.Unsubscribe(token);
   EXPECT_EQ(job.state, store::JobState::kSucceeded);
   EXPECT_EQ(job.attempt, 1);
@@ -243,8 +244,7 @@ TEST_F(WorkerPoolTest, LostLeaseIsFencedAndTheJobResumesFromItsCheckpoint) {
   for (const auto& e : *events) {
     auto event = EventFromRecord(e);
     ASSERT_TRUE(event.ok());
-    if (event->has_state_changed() &&
-        event->state_changed().state() == v1::JOB_STATE_SUCCEEDED) {
+    if (event->has_state_changed() && event->state_changed().state() == v1::JOB_STATE_SUCCEEDED) {
       ++terminal;
     }
   }
