@@ -18,7 +18,9 @@
 //
 // Parallel but faithful: the engine is sequential; minibatch runs, validation passes and the
 // reflection calls of several predictors run in parallel and are read back in order, so the
-// same seed and answers give the same program at any concurrency. Random choices use two
+// same seed and answers give the same program at any concurrency. While no candidate is
+// added, the parents' minibatch runs of the next iterations are fetched ahead together
+// (Prefetch). Random choices use two
 // PyRandom(seed) streams, as DSPy (the engine's, shared by selection, sampling and merge; the
 // adapter's, choosing a predictor call in a trajectory). Every unit (traced minibatch run,
 // reflection, validation pass) is journaled: a resumed run replays the algorithm and repeats
@@ -174,6 +176,11 @@ class Gepa final : public Optimizer {
       pool_.push_back(std::move(seed));
     }
 
+    // Speculation (see Prefetch): parent minibatch runs of upcoming iterations.
+    std::map<std::string, std::vector<TracedRun>> prefetched;
+    int window = 1;
+    const int max_window =
+        std::max(1, ctx.num_threads() / std::max(1, options_.reflection_minibatch_size));
     int merges_due = 0;
     int merges_tested = 0;
     bool last_found_new = false;
@@ -192,6 +199,8 @@ class Gepa final : public Optimizer {
             --merges_due;
             ++merges_tested;
           }
+          prefetched.clear();  // the merge drew from the engine rng
+          window = 1;
           Emit(ctx, event);
           continue;
         }
@@ -199,15 +208,25 @@ class Gepa final : public Optimizer {
       last_found_new = false;
 
       // Reflective mutation.
-      const size_t parent = options_.candidate_selection == GepaOptions::Selection::kPareto
-                                ? SelectParetoCandidate(ScoreMatrix(), Aggregates(), rng)
-                                : BestIndex();
+      // No speculation past the budget: iterations beyond it never run.
+      const int64_t batch_size = options_.reflection_minibatch_size;
+      const int left = static_cast<int>((budget - metric_calls_ + batch_size - 1) / batch_size);
+      RETURN_IF_ERROR(Prefetch(ctx, i, rng, sampler, trainset, std::min(window, left), prefetched));
+      const size_t parent = SelectParent(rng);
       event.parents = {static_cast<int>(parent)};
+      const std::vector<size_t> ids = sampler.Next(i, rng);
       std::vector<Example> batch;
-      for (size_t k : sampler.Next(i, rng)) batch.push_back(trainset[k]);
+      for (size_t k : ids) batch.push_back(trainset[k]);
       event.minibatch_size = static_cast<int>(batch.size());
-      ASSIGN_OR_RETURN(std::vector<TracedRun> parent_runs,
-                       RunTracedOn(ctx, pool_[parent].program, batch, "gepa"));
+      std::vector<TracedRun> parent_runs;
+      if (auto it = prefetched.find(SpeculationKey(parent, ids)); it != prefetched.end()) {
+        parent_runs = std::move(it->second);
+        prefetched.erase(it);
+      } else {
+        ASSIGN_OR_RETURN(parent_runs, RunTracedOn(ctx, pool_[parent].program, batch, "gepa"));
+      }
+      // The pool stays as it is unless this iteration adds a candidate: widen the window.
+      window = std::min(window * 2, max_window);
       metric_calls_ += static_cast<int64_t>(batch.size());
       event.minibatch_score_before = SumScores(parent_runs);
       if (options_.skip_perfect_score &&
@@ -280,6 +299,8 @@ class Gepa final : public Optimizer {
       }
       ASSIGN_OR_RETURN(int index, AddCandidate(ctx, std::move(child), valset, params, event));
       (void)index;
+      prefetched.clear();  // a new candidate changes every later selection
+      window = 1;
       if (options_.use_merge) {
         last_found_new = true;
         if (merges_tested < options_.max_merge_invocations) ++merges_due;
@@ -305,6 +326,55 @@ class Gepa final : public Optimizer {
   }
 
  private:
+  size_t SelectParent(PyRandom& rng) const {
+    return options_.candidate_selection == GepaOptions::Selection::kPareto
+               ? SelectParetoCandidate(ScoreMatrix(), Aggregates(), rng)
+               : BestIndex();
+  }
+
+  static std::string SpeculationKey(size_t parent, const std::vector<size_t>& ids) {
+    std::string key = absl::StrCat(parent, ":");
+    for (size_t id : ids) absl::StrAppend(&key, id, ",");
+    return key;
+  }
+
+  // Speculative prefetch, as BootstrapFewShot speculates on upcoming examples: while no
+  // candidate is added the pool, and so every parent selection and minibatch of the next
+  // iterations, follows from copies of the rng and sampler alone. The parent runs of the next
+  // `window` iterations go out together (one journal unit); an iteration that adds a candidate
+  // discards what is left. The program is the sequential one; at most the discarded runs are
+  // extra calls (none with one thread: the window stays 1).
+  absl::Status Prefetch(OptimizerContext& ctx, int i, const PyRandom& rng,
+                        const BatchSampler& sampler, const std::vector<Example>& trainset,
+                        int window, std::map<std::string, std::vector<TracedRun>>& prefetched) {
+    if (window <= 1) return absl::OkStatus();
+    PyRandom r = rng;
+    BatchSampler s = sampler;
+    std::vector<TracedJob> jobs;
+    std::vector<std::pair<std::string, size_t>> spans;  // key, first job
+    for (int k = 0; k < window; ++k) {
+      const size_t parent = SelectParent(r);
+      const std::vector<size_t> ids = s.Next(i + k, r);
+      const std::string key = SpeculationKey(parent, ids);
+      // Refill only when this iteration's runs are missing, a window at a time.
+      if (k == 0 && prefetched.count(key) != 0) return absl::OkStatus();
+      bool known = prefetched.count(key) != 0;
+      for (const auto& span : spans) known = known || span.first == key;
+      if (known) continue;
+      spans.emplace_back(key, jobs.size());
+      for (size_t id : ids)
+        jobs.push_back(TracedJob{&pool_[parent].program, &trainset[id], ctx.student()});
+    }
+    if (spans.empty()) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::vector<TracedRun> runs, RunTraced(ctx, jobs, "gepa"));
+    for (size_t k = 0; k < spans.size(); ++k) {
+      const size_t end = k + 1 < spans.size() ? spans[k + 1].second : runs.size();
+      prefetched[spans[k].first] = std::vector<TracedRun>(
+          runs.begin() + static_cast<long>(spans[k].second), runs.begin() + static_cast<long>(end));
+    }
+    return absl::OkStatus();
+  }
+
   int64_t Budget(size_t predictors, size_t train, size_t val) const {
     if (options_.max_metric_calls.has_value()) return *options_.max_metric_calls;
     if (options_.max_full_evals.has_value()) {

@@ -1,6 +1,7 @@
 #include "server/optimizer/traced_eval.h"
 
 #include <atomic>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
@@ -42,10 +43,20 @@ absl::StatusOr<std::vector<TracedRun>> RunTraced(OptimizerContext& ctx,
                                                  const std::vector<TracedJob>& jobs,
                                                  const std::string& label) {
   std::string all;
-  for (const TracedJob& job : jobs) {
-    absl::StrAppend(&all, job.program->StateJson().dump(), "\x1e", ExampleFingerprint(*job.example),
-                    "\x1e", OptimizerContext::LmKey(job.config.lm), "\x1e", job.config.rollout_id,
-                    "\x1f");
+  // Identical jobs run once: run one after the other, the second would be answered from the
+  // LLM cache; in flight together, both would reach the provider.
+  std::vector<size_t> unique;
+  std::vector<size_t> source(jobs.size());
+  std::map<std::string, size_t> first;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const TracedJob& job = jobs[i];
+    const std::string job_key =
+        absl::StrCat(job.program->StateJson().dump(), "\x1e", ExampleFingerprint(*job.example),
+                     "\x1e", OptimizerContext::LmKey(job.config.lm), "\x1e", job.config.rollout_id);
+    absl::StrAppend(&all, job_key, "\x1f");
+    auto [it, inserted] = first.emplace(job_key, unique.size());
+    if (inserted) unique.push_back(i);
+    source[i] = it->second;
   }
   const std::string key = absl::StrCat(label, "/traced/", HashHex(all));
   if (std::optional<ojson> saved = ctx.Lookup(key); saved && saved->is_array()) {
@@ -54,14 +65,14 @@ absl::StatusOr<std::vector<TracedRun>> RunTraced(OptimizerContext& ctx,
     if (out.size() == jobs.size()) return out;
   }
   RETURN_IF_ERROR(ctx.CheckStop());
-  std::vector<TracedRun> out(jobs.size());
+  std::vector<TracedRun> ran(unique.size());
   std::atomic<int> errors{0};
   const int max_errors = ctx.max_errors();
   ParallelFor(
-      jobs.size(), ctx.num_threads(),
-      [&](size_t i) {
-        const TracedJob& job = jobs[i];
-        TracedRun& r = out[i];
+      unique.size(), ctx.num_threads(),
+      [&](size_t u) {
+        const TracedJob& job = jobs[unique[u]];
+        TracedRun& r = ran[u];
         RunOutcome outcome = ctx.runner().Run(*job.program, *job.example, job.config);
         r.trace = std::move(outcome.trace);
         if (!outcome.status.ok()) {
@@ -93,6 +104,9 @@ absl::StatusOr<std::vector<TracedRun>> RunTraced(OptimizerContext& ctx,
     return absl::AbortedError(absl::StrCat(label, ": evaluation cancelled after ", errors.load(),
                                            " errors (max_errors=", max_errors, ")"));
   }
+  std::vector<TracedRun> out;
+  out.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) out.push_back(ran[source[i]]);
   ojson saved = ojson::array();
   for (const TracedRun& r : out) saved.push_back(RunToJson(r));
   ctx.Record(key, std::move(saved));

@@ -265,11 +265,13 @@ class FakeDspyModel {
     auto field = [&](const char* name) {
       auto it = query.find(name);
       if (it == query.end()) return std::string();
-      ojson j = ojson::parse(it->second, nullptr, false);
+      // The last input section runs into the output reminder.
+      const std::string text = it->second.substr(0, it->second.find("\n\nRespond with"));
+      ojson j = ojson::parse(text, nullptr, false);
       if (j.is_object() && j.contains("answer")) {
         return j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
       }
-      return it->second;
+      return text;
     };
     const std::string actual = field("actual_output");
     const std::string expected = field("expected_output");
