@@ -102,18 +102,6 @@ class BatchSampler {
   std::vector<size_t> shuffled_;
 };
 
-// Python's random.choices(population, weights, k=1) index; uniform when the weights sum to 0.
-size_t WeightedChoice(const std::vector<double>& weights, PyRandom& rng) {
-  std::vector<double> cum;
-  double total = 0;
-  for (double w : weights) cum.push_back(total += w);
-  if (!(total > 0)) return rng.ChoiceIndex(weights.size());
-  const double x = rng.Random() * total;
-  const size_t hi = weights.size() - 1;
-  size_t i = static_cast<size_t>(std::upper_bound(cum.begin(), cum.begin() + hi, x) - cum.begin());
-  return i;
-}
-
 std::set<int> Ancestors(int c, const std::vector<Candidate>& pool) {
   std::set<int> out;
   std::vector<int> todo = pool[static_cast<size_t>(c)].parents;
@@ -519,7 +507,7 @@ class Gepa final : public Optimizer {
         if (common.empty()) continue;
         std::vector<double> weights;
         for (int a : common) weights.push_back(pool_[static_cast<size_t>(a)].aggregate);
-        triple = std::make_tuple(i, j, common[WeightedChoice(weights, rng)]);
+        triple = std::make_tuple(i, j, common[rng.WeightedChoiceIndex(weights)]);
       }
       if (!triple.has_value()) continue;
       const auto [i, j, a] = *triple;

@@ -9,7 +9,10 @@
 //    quota; the window adapts to the observed success rate;
 //  - evaluations run their examples in parallel (EvaluateMany pools several candidates, as
 //    COPRO's independent candidates of one predictor);
-//  - n completions (COPRO) are n calls with distinct, seed-derived rollout ids, in parallel.
+//  - n completions (COPRO) are n calls with distinct, seed-derived rollout ids, in parallel;
+//  - GEPA and SIMBA run minibatches (with traces and metric feedback, traced_eval.h) and
+//    validation passes in parallel and decide in order; GEPA also fetches the parents'
+//    minibatch runs of upcoming iterations ahead while its pool cannot change (gepa.cc).
 // Random choices use PyRandom (CPython's algorithms) seeded from the job seed: LabeledFewShot
 // and BootstrapFewShot's Random(0) become Random(seed) (identical to DSPy at the default seed
 // 0), random-search candidate s >= 0 uses Random(seed + s), MIPROv2's rng is Random(seed)

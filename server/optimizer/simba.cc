@@ -104,16 +104,6 @@ int Poisson(double mean, PyRandom& rng) {
   return k;
 }
 
-// random.choices(population, weights, k=1) index.
-size_t Choices(const std::vector<double>& weights, PyRandom& rng) {
-  std::vector<double> cum;
-  double total = 0;
-  for (double w : weights) cum.push_back(total += w);
-  if (!(total > 0)) return rng.ChoiceIndex(weights.size());
-  const double x = rng.Random() * total;
-  return static_cast<size_t>(std::upper_bound(cum.begin(), cum.end() - 1, x) - cum.begin());
-}
-
 std::string ModulesDefinition(const Program& program) {
   const std::string separator(80, '-');
   std::vector<std::string> out = {separator};
@@ -372,7 +362,7 @@ class Simba final : public Optimizer {
   size_t Softmax(const std::vector<size_t>& idxs, double temperature, PyRandom& rng) const {
     std::vector<double> exps;
     for (size_t i : idxs) exps.push_back(std::exp(Average(i) / temperature));
-    return idxs[Choices(exps, rng)];
+    return idxs[rng.WeightedChoiceIndex(exps)];
   }
 
   void AppendDemo(const TracedRun& good, double p10, Program& candidate) const {

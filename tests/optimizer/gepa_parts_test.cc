@@ -44,6 +44,16 @@ TEST(ParetoTest, SelectionIsSeededAndProportionalToInstancesLed) {
   }
 }
 
+TEST(PyRandomTest, WeightedChoiceFollowsTheWeights) {
+  PyRandom rng(3);
+  std::map<size_t, int> counts;
+  for (int i = 0; i < 6000; ++i) ++counts[rng.WeightedChoiceIndex({1, 0, 2})];
+  EXPECT_EQ(counts[1], 0);
+  EXPECT_NEAR(counts[2] / 6000.0, 2.0 / 3, 0.03);
+  // All-zero weights: uniform instead of Python's ValueError.
+  for (int i = 0; i < 20; ++i) EXPECT_LT(rng.WeightedChoiceIndex({0, 0}), 2u);
+}
+
 TEST(GepaBudgetTest, AutoMatchesDspy) {
   // DSPy's documented figures for 2 predictors and 100 validation examples.
   EXPECT_EQ(GepaAutoBudget(GepaOptions::Auto::kLight, 2, 100), 1330);
