@@ -6,13 +6,17 @@
 // >= 2 relevant demos in the prompt. For each scenario
 //   bfs  BootstrapFewShot (4 bootstrapped demos), 50 train, 100 validation examples
 //   rs   BootstrapFewShotWithRandomSearch (8 candidates), same data
+//   gepa GEPA (auto light) on the instruction-only task (multiplication: only the cue words
+//        "step by step" in the instruction fix it, demos do not), 50 train / 100 validation
 // it runs RunOptimization with --concurrency program runs in flight (router concurrency
 // limit 2x that) on a cold LLM cache, then with num_threads = 1 on another cold cache, and
 // prints wall time, provider calls, peak calls in flight at the server, the speed-up over
 // the sequential time (calls x latency) and over the measured sequential wall time, and
 // whether both programs' DSPy JSON are identical.
+//   calls GEPA and MIPROv2 (auto light) on the instruction-only task: provider calls made
+//        until the validation score first reached 100% (baseline evaluation included).
 //
-//   optimize_bench [--latency-ms 50] [--concurrency 32] [--scenario bfs|rs|all]
+//   optimize_bench [--latency-ms 50] [--concurrency 32] [--scenario bfs|rs|gepa|calls|all]
 //                  [--sequential 1|0]
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +36,20 @@ using elexirion::optimizer::OptimizeRequest;
 using elexirion::optimizer::OptimizeResult;
 namespace t = elexirion::optimizer::testing;
 
+// Records the provider calls made when the best validation score first reached 100%.
+class FirstPerfect final : public elexirion::optimizer::EventSink {
+ public:
+  explicit FirstPerfect(elexirion::llm::UsageAccount* account) : account_(account) {}
+  void OnNewBest(int /*trial*/, double score) override {
+    if (score >= 100.0 && calls_ < 0) calls_ = account_->Snapshot().llm_calls;
+  }
+  int64_t calls() const { return calls_; }
+
+ private:
+  elexirion::llm::UsageAccount* account_;
+  int64_t calls_ = -1;
+};
+
 struct Run {
   OptimizeResult result;
   double wall_seconds = 0;
@@ -39,12 +57,16 @@ struct Run {
   int peak_in_flight = 0;
 };
 
-Run RunOnce(t::FakeModelServer& fake, const OptimizeRequest& request, int router_concurrency) {
+Run RunOnce(t::FakeModelServer& fake, const OptimizeRequest& request, int router_concurrency,
+            elexirion::optimizer::EventSink* events = nullptr,
+            elexirion::llm::UsageAccount* account = nullptr) {
   fake.server().Reset();
   auto router = fake.MakeRouter(std::make_shared<elexirion::llm::InMemoryLlmCache>(1'000'000),
                                 router_concurrency);
   OptimizeHooks hooks;
   hooks.client = router.get();
+  hooks.events = events;
+  hooks.account = account;
   const absl::Time start = absl::Now();
   auto result = elexirion::optimizer::RunOptimization(request, hooks);
   Run run;
@@ -59,18 +81,23 @@ Run RunOnce(t::FakeModelServer& fake, const OptimizeRequest& request, int router
   return run;
 }
 
-void Scenario(const std::string& name, const std::string& optimizer, ojson params, int latency_ms,
-              int concurrency, bool sequential) {
-  t::FakeModelServer fake(absl::Milliseconds(latency_ms), 2 * concurrency);
+OptimizeRequest BenchRequest(const std::string& optimizer, ojson params, char op) {
   OptimizeRequest request;
   request.pipeline = t::LoadOrDie(t::kQaPipeline);
-  request.trainset = t::ArithmeticExamples(50, '+', 0);
-  request.valset = t::ArithmeticExamples(100, '+', 1000);
+  request.trainset = t::ArithmeticExamples(50, op, 0);
+  request.valset = t::ArithmeticExamples(100, op, 1000);
   request.metric.kind = elexirion::optimizer::MetricSpec::Kind::kExactMatch;
   request.metric.field = "answer";
   request.optimizer = optimizer;
   request.optimizer_params = std::move(params);
   request.provider_for_step = [](const std::string&) { return std::string("fake"); };
+  return request;
+}
+
+void Scenario(const std::string& name, const std::string& optimizer, ojson params, int latency_ms,
+              int concurrency, bool sequential, char op = '+') {
+  t::FakeModelServer fake(absl::Milliseconds(latency_ms), 2 * concurrency);
+  OptimizeRequest request = BenchRequest(optimizer, std::move(params), op);
   request.num_threads = concurrency;
   const Run par = RunOnce(fake, request, 2 * concurrency);
   const double seq_estimate = par.result.report.usage.llm_calls * latency_ms / 1000.0;
@@ -93,6 +120,22 @@ void Scenario(const std::string& name, const std::string& optimizer, ojson param
               seq.wall_seconds / par.wall_seconds,
               seq.result.dspy_json == par.result.dspy_json ? "yes" : "NO");
   if (seq.result.dspy_json != par.result.dspy_json) std::exit(2);
+}
+
+// Provider calls until the validation score first reached 100% on the instruction-only task.
+void CallsToPerfect(const std::string& optimizer, ojson params, int latency_ms, int concurrency) {
+  t::FakeModelServer fake(absl::Milliseconds(latency_ms), 2 * concurrency);
+  OptimizeRequest request = BenchRequest(optimizer, std::move(params), '*');
+  request.num_threads = concurrency;
+  elexirion::llm::UsageAccount account;
+  FirstPerfect sink(&account);
+  const Run run = RunOnce(fake, request, 2 * concurrency, &sink, &account);
+  std::printf(
+      "  %-8s baseline %.2f%% -> optimized %.2f%%; calls to reach 100%%: %s; calls in the whole "
+      "run: %lld; wall %.2f s\n",
+      optimizer.c_str(), run.result.report.baseline_score, run.result.report.optimized_score,
+      sink.calls() < 0 ? "never" : absl::StrCat(sink.calls()).c_str(),
+      static_cast<long long>(run.result.report.usage.llm_calls), run.wall_seconds);
 }
 
 }  // namespace
@@ -131,6 +174,15 @@ int main(int argc, char** argv) {
     Scenario("BootstrapFewShotWithRandomSearch, 8 candidates, 50 train / 100 val",
              "bootstrap_random_search", ojson{{"num_candidate_programs", 8}}, latency_ms,
              concurrency, sequential);
+  }
+  if (scenario == "gepa" || scenario == "all") {
+    Scenario("GEPA (auto light), instruction-only task, 50 train / 100 val", "gepa",
+             ojson{{"auto", "light"}}, latency_ms, concurrency, sequential, '*');
+  }
+  if (scenario == "calls" || scenario == "all") {
+    std::printf("LLM calls to reach 100%% on the instruction-only task (50 train / 100 val):\n");
+    CallsToPerfect("gepa", ojson{{"auto", "light"}}, latency_ms, concurrency);
+    CallsToPerfect("miprov2", ojson{{"auto", "light"}}, latency_ms, concurrency);
   }
   return 0;
 }

@@ -71,13 +71,13 @@ absl::StatusOr<std::vector<optimizer::Example>> LoadExamples(const v1::Trainset&
         }
         if (!page.ok()) return page.status();
         for (const auto& record : page->examples) {
-          ojson json = {{"id", record.id},
-                        {"input", ojson::parse(record.input_json, nullptr, false)},
-                        {"expected_output",
-                         ojson::parse(record.expected_output_json, nullptr, false)}};
-          ASSIGN_OR_RETURN(optimizer::Example example,
-                           optimizer::ExampleFromJson(
-                               json, absl::StrCat(field, ".dataset[", record.id, "]")));
+          ojson json = {
+              {"id", record.id},
+              {"input", ojson::parse(record.input_json, nullptr, false)},
+              {"expected_output", ojson::parse(record.expected_output_json, nullptr, false)}};
+          ASSIGN_OR_RETURN(
+              optimizer::Example example,
+              optimizer::ExampleFromJson(json, absl::StrCat(field, ".dataset[", record.id, "]")));
           out.push_back(std::move(example));
         }
         token = page->next_page_token;
@@ -167,6 +167,26 @@ class JobEventSink final : public optimizer::EventSink {
     }
     Emit(event);
     if (eta.has_value()) Emit(*eta);
+  }
+  void OnIteration(const optimizer::IterationEvent& it) override {
+    v1::ProgressEvent event;
+    auto* e = event.mutable_iteration();
+    e->set_optimizer(it.optimizer);
+    e->set_iteration(it.iteration);
+    e->set_kind(it.kind);
+    for (int p : it.parents) e->add_parents(p);
+    e->set_candidate(it.candidate);
+    e->set_accepted(it.accepted);
+    for (const std::string& c : it.components) e->add_components(c);
+    e->set_minibatch_size(it.minibatch_size);
+    e->set_minibatch_score_before(it.minibatch_score_before);
+    e->set_minibatch_score_after(it.minibatch_score_after);
+    if (it.full_score.has_value()) e->set_full_score(*it.full_score);
+    e->set_pool_size(it.pool_size);
+    e->set_pareto_front_size(it.pareto_front_size);
+    e->set_metric_calls(it.metric_calls);
+    e->set_max_metric_calls(it.max_metric_calls);
+    Emit(event);
   }
   void OnUsage(const llm::Usage& usage) override {
     v1::ProgressEvent event;
@@ -269,8 +289,8 @@ class JobEventSink final : public optimizer::EventSink {
 
 // The work plan of a request, for the ETA: dataset sizes as RunOptimization will split them,
 // and the trial count of trial-based optimizers (MIPROv2's is known only at its search).
-WorkEstimate::Plan PlanFor(const optimizer::OptimizeRequest& request,
-                           const v1::OptimizerSpec& spec, bool reference) {
+WorkEstimate::Plan PlanFor(const optimizer::OptimizeRequest& request, const v1::OptimizerSpec& spec,
+                           bool reference) {
   WorkEstimate::Plan plan;
   int train = static_cast<int>(request.trainset.size());
   int validation = static_cast<int>(request.valset.size());
@@ -344,18 +364,16 @@ bool Promote(const JobContext& ctx, const std::optional<store::ProgramRecord>& p
   std::string why_not;
   if (!report.reference_score.has_value()) {
     why_not = report.reference_error.empty()
-                  ? absl::StrCat("the run ended early (", optimizer::EndReasonName(report.end_reason),
-                                 ")")
-                  : absl::StrCat("production v", production->version, " ",
-                                 report.reference_error);
+                  ? absl::StrCat("the run ended early (",
+                                 optimizer::EndReasonName(report.end_reason), ")")
+                  : absl::StrCat("production v", production->version, " ", report.reference_error);
   } else if (!(report.optimized_score > *report.reference_score)) {
     why_not = absl::StrCat("not better than production v", production->version, " on this ",
                            "validation set (", report.optimized_score, " vs ",
                            *report.reference_score, ")");
   } else if (auto now = ctx.CurrentProduction();
              !now.has_value() || now->version != production->version) {
-    why_not = absl::StrCat("production changed from v", production->version,
-                           " while the job ran");
+    why_not = absl::StrCat("production changed from v", production->version, " while the job ran");
   }
   logging::Info(why_not.empty() ? "promoting the new program" : "not promoting the new program",
                 {{"job_id", ctx.job().id},
@@ -373,8 +391,7 @@ class OptimizationRunner final : public JobRunner {
   absl::StatusOr<RunOutcome> Run(JobContext& ctx) override {
     const v1::OptimizeModuleRequest& request = ctx.request();
     ASSIGN_OR_RETURN(optimizer::OptimizeRequest optimize, BuildOptimizeRequest(request, env_));
-    const bool promote_if_better =
-        !request.has_promote_if_better() || request.promote_if_better();
+    const bool promote_if_better = !request.has_promote_if_better() || request.promote_if_better();
     // The production version is scored on this job's validation set (its stored score comes
     // from another job's validation set, so it is not comparable).
     const std::optional<store::ProgramRecord> production = ctx.CurrentProduction();
@@ -415,9 +432,8 @@ class OptimizationRunner final : public JobRunner {
     hooks.checkpoint = &checkpoints;
     if (budget.has_max_duration()) {
       // Measured from the job's first start, so a resumed job keeps its original limit.
-      const absl::Time started = ctx.job().started_at != store::kUnsetTime
-                                     ? ctx.job().started_at
-                                     : absl::Now();
+      const absl::Time started =
+          ctx.job().started_at != store::kUnsetTime ? ctx.job().started_at : absl::Now();
       hooks.deadline = started + absl::Seconds(budget.max_duration().seconds()) +
                        absl::Nanoseconds(budget.max_duration().nanos());
     }
@@ -461,10 +477,10 @@ class OptimizationRunner final : public JobRunner {
         break;
     }
     store::ProgramRecord program;
-    program.pipeline_name =
-        !request.pipeline().registered_name().empty() ? request.pipeline().registered_name()
-        : !request.pipeline().name().empty()           ? request.pipeline().name()
-                                                        : optimize.pipeline->name;
+    program.pipeline_name = !request.pipeline().registered_name().empty()
+                                ? request.pipeline().registered_name()
+                            : !request.pipeline().name().empty() ? request.pipeline().name()
+                                                                 : optimize.pipeline->name;
     program.optimizer = OptimizerName(request.optimizer());
     program.dspy_json = result.dspy_json;
     program.optimized_yaml = result.optimized_yaml;
@@ -512,6 +528,10 @@ std::string OptimizerName(const v1::OptimizerSpec& spec) {
       return "copro";
     case v1::OptimizerSpec::kMiprov2:
       return "miprov2";
+    case v1::OptimizerSpec::kGepa:
+      return "gepa";
+    case v1::OptimizerSpec::kSimba:
+      return "simba";
     default:
       return "";
   }
@@ -547,7 +567,7 @@ absl::StatusOr<optimizer::OptimizeRequest> BuildOptimizeRequest(
   if (out.optimizer.empty()) {
     return absl::InvalidArgumentError(
         "optimizer: choose one of labeled_few_shot, bootstrap_few_shot, "
-        "bootstrap_random_search, copro, miprov2");
+        "bootstrap_random_search, copro, miprov2, gepa, simba");
   }
   ASSIGN_OR_RETURN(ojson spec, ProtoToJson(request.optimizer(), "optimizer"));
   out.optimizer_params = spec.contains(out.optimizer) ? spec[out.optimizer] : ojson::object();
@@ -578,9 +598,14 @@ absl::Status ValidateOptimizeRequest(const optimizer::OptimizeRequest& request,
     }
   }
   RETURN_IF_ERROR(optimizer::CreateMetric(request.metric, client).status());
-  RETURN_IF_ERROR(optimizer::OptimizerRegistry::Global()
-                      .Create(request.optimizer, request.optimizer_params)
-                      .status());
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<optimizer::Optimizer> chosen,
+      optimizer::OptimizerRegistry::Global().Create(request.optimizer, request.optimizer_params));
+  // As RunOptimization holds out a fifth of the trainset when no valset is given.
+  const size_t train = request.trainset.size();
+  const size_t held = request.valset.empty() && train >= 2 ? std::max<size_t>(1, train / 5) : 0;
+  RETURN_IF_ERROR(chosen->CheckData(
+      train - held, request.valset.empty() ? std::max<size_t>(held, 1) : request.valset.size()));
   return absl::OkStatus();
 }
 

@@ -191,7 +191,7 @@ absl::Status ParseOptimizer(const YAML::Node& node, const std::string& path,
   if (out->kind_case() == v1::OptimizerSpec::KIND_NOT_SET) {
     return Bad(path,
                "one of labeled_few_shot, bootstrap_few_shot, bootstrap_random_search, copro, "
-               "miprov2 is required");
+               "miprov2, gepa, simba is required");
   }
   return absl::OkStatus();
 }

@@ -469,6 +469,15 @@ void RegisterBuiltinOptimizers(OptimizerRegistry& registry) {
                             ASSIGN_OR_RETURN(MiproOptions o, MiproOptionsFromJson(p));
                             return MakeMipro(o);
                           });
+  (void)registry.Register("gepa", [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+    ASSIGN_OR_RETURN(GepaOptions o, GepaOptionsFromJson(p));
+    return MakeGepa(o);
+  });
+  (void)registry.Register("simba",
+                          [](const ojson& p) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
+                            ASSIGN_OR_RETURN(SimbaOptions o, SimbaOptionsFromJson(p));
+                            return MakeSimba(o);
+                          });
 }
 
 }  // namespace elexirion::optimizer

@@ -17,8 +17,11 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 #include "server/llm/usage.h"
@@ -35,6 +38,28 @@ struct BootstrapEvent {
   int needed = 0;            // max_bootstrapped_demos
 };
 
+// One iteration of an iterative search (GEPA, SIMBA). Scores on the minibatch are sums of
+// per-example scores (0..minibatch_size), as GEPA compares them; full_score is percent.
+struct IterationEvent {
+  std::string optimizer;  // "gepa", "simba"
+  int iteration = 0;      // 0-based
+  // GEPA: "reflective", "merge", "skipped" (the parent was perfect on the minibatch) or
+  // "no_proposal"; SIMBA: "step".
+  std::string kind;
+  std::vector<int> parents;  // candidate indices the proposal came from
+  int candidate = -1;        // index of the candidate added to the pool; -1: none
+  bool accepted = false;
+  std::vector<std::string> components;  // predictors whose instruction was proposed
+  int minibatch_size = 0;
+  double minibatch_score_before = 0;  // the parent's (best parent's for a merge)
+  double minibatch_score_after = 0;   // the proposal's
+  std::optional<double> full_score;   // the accepted candidate on the validation set
+  int pool_size = 0;                  // candidates in the pool after the iteration
+  int pareto_front_size = 0;          // distinct candidates on the Pareto front
+  int64_t metric_calls = 0;           // metric calls so far (GEPA's budget unit)
+  int64_t max_metric_calls = 0;       // the budget; 0: bounded by steps instead
+};
+
 class EventSink {
  public:
   virtual ~EventSink() = default;
@@ -47,6 +72,7 @@ class EventSink {
                                double /*score*/, bool /*minibatch*/) {}
   virtual void OnNewBest(int /*trial*/, double /*score*/) {}
   virtual void OnBootstrap(const BootstrapEvent& /*event*/) {}
+  virtual void OnIteration(const IterationEvent& /*event*/) {}
   // Usage of the run so far (after every trial and phase).
   virtual void OnUsage(const llm::Usage& /*usage*/) {}
 };

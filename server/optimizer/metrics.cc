@@ -82,6 +82,23 @@ std::optional<double> NumberOf(const ojson& v) {
   return std::nullopt;
 }
 
+// Long outputs are clipped in feedback text: it is read by a reflection model, which needs the
+// gist, not a whole document.
+std::string Clip(const std::string& s) {
+  constexpr size_t kMax = 300;
+  if (s.size() <= kMax) return s;
+  return absl::StrCat(s.substr(0, kMax), "...");
+}
+
+// "\"42\"" or "one of \"a\", \"b\"" for feedback.
+std::string ExpectedText(const std::vector<ojson>& expected) {
+  std::vector<std::string> quoted;
+  for (const ojson& e : expected) quoted.push_back(absl::StrCat("\"", Clip(Text(e)), "\""));
+  if (quoted.empty()) return "(no expected value)";
+  if (quoted.size() == 1) return quoted[0];
+  return absl::StrCat("one of ", absl::StrJoin(quoted, ", "));
+}
+
 MetricValue Bool(bool ok, double threshold, std::string feedback = "") {
   MetricValue v;
   v.score = ok ? 1.0 : 0.0;
@@ -107,22 +124,28 @@ class FieldMetric : public Metric {
     if (expected.empty() && spec_.kind != Kind::kRegex) {
       return Bool(false, threshold, absl::StrCat("example has no expected ", spec_.field));
     }
+    const std::string got = Clip(Text(predicted));
+    const std::string want = ExpectedText(expected);
     switch (spec_.kind) {
       case Kind::kExactMatch: {
         const std::string p = Normalize(Text(predicted), spec_.normalization);
         for (const ojson& e : expected) {
-          if (Normalize(Text(e), spec_.normalization) == p) return Bool(true, threshold);
+          if (Normalize(Text(e), spec_.normalization) == p) {
+            return Bool(true, threshold, absl::StrCat(spec_.field, " is correct (", want, ")"));
+          }
         }
-        return Bool(false, threshold);
+        return Bool(false, threshold,
+                    absl::StrCat(spec_.field, " should be ", want, " but was \"", got, "\""));
       }
       case Kind::kContains: {
         const std::string p = Normalize(Text(predicted), spec_.normalization);
         for (const ojson& e : expected) {
           if (absl::StrContains(p, Normalize(Text(e), spec_.normalization))) {
-            return Bool(true, threshold);
+            return Bool(true, threshold, absl::StrCat(spec_.field, " contains ", want));
           }
         }
-        return Bool(false, threshold);
+        return Bool(false, threshold,
+                    absl::StrCat(spec_.field, " should contain ", want, " but was \"", got, "\""));
       }
       case Kind::kTokenF1: {
         double best = 0;
@@ -130,21 +153,36 @@ class FieldMetric : public Metric {
         MetricValue v;
         v.score = best;
         v.passed = best >= threshold;
+        v.feedback =
+            absl::StrCat(spec_.field, " has token F1 ", PyFloatRepr(best), " against the expected ",
+                         want, best < 1.0 ? absl::StrCat(" (output: \"", got, "\")") : "");
         return v;
       }
-      case Kind::kRegex:
-        return Bool(RE2::PartialMatch(Text(predicted), *regex_), threshold);
+      case Kind::kRegex: {
+        const bool ok = RE2::PartialMatch(Text(predicted), *regex_);
+        return Bool(ok, threshold,
+                    ok ? absl::StrCat(spec_.field, " matches /", spec_.pattern, "/")
+                       : absl::StrCat(spec_.field, " should match /", spec_.pattern, "/ but was \"",
+                                      got, "\""));
+      }
       case Kind::kNumeric: {
         std::optional<double> p = NumberOf(predicted);
-        if (!p.has_value()) return Bool(false, threshold, "prediction holds no number");
+        if (!p.has_value()) {
+          return Bool(false, threshold,
+                      absl::StrCat(spec_.field, " should be the number ", want,
+                                   " but holds no number: \"", got, "\""));
+        }
         for (const ojson& e : expected) {
           std::optional<double> x = NumberOf(e);
           if (!x.has_value()) continue;
           const double tolerance =
               std::max(spec_.abs_tolerance, spec_.rel_tolerance * std::fabs(*x));
-          if (std::fabs(*p - *x) <= tolerance) return Bool(true, threshold);
+          if (std::fabs(*p - *x) <= tolerance) {
+            return Bool(true, threshold, absl::StrCat(spec_.field, " is correct (", want, ")"));
+          }
         }
-        return Bool(false, threshold);
+        return Bool(false, threshold,
+                    absl::StrCat(spec_.field, " should be ", want, " but was ", PyFloatRepr(*p)));
       }
       default:
         return absl::InternalError("not a field metric");
@@ -239,14 +277,15 @@ class JsonFieldsMetric : public Metric {
       if (actual != nullptr && SubsetEqual(*e, *actual)) {
         matched += weight;
       } else {
-        misses.push_back(f);
+        misses.push_back(absl::StrCat(f, " should be ", Clip(Text(*e)), " but was ",
+                                      actual == nullptr ? "missing" : Clip(Text(*actual))));
       }
     }
     MetricValue v;
     v.score = total > 0 ? matched / total : 0;
     v.passed = total > 0 && v.score >= threshold;
-    if (!misses.empty())
-      v.feedback = absl::StrCat("mismatched fields: ", absl::StrJoin(misses, ", "));
+    v.feedback = misses.empty() ? "every expected field matches"
+                                : absl::StrCat("mismatched fields: ", absl::StrJoin(misses, "; "));
     if (total == 0) v.feedback = "no expected fields to compare";
     return v;
   }

@@ -25,6 +25,12 @@
 //                                                                           -> 0/1
 //  composite    all (every part passed), any (some part passed), weighted_mean of scores
 //
+// Feedback (DSPy's Prediction(score=..., feedback=...), which GEPA reflects on and SIMBA shows
+// as reward info): every kind also returns a short text saying why it scored as it did, e.g.
+// exact_match 'answer should be "42" but was "43"', numeric 'answer should be "42" but was 43',
+// json_fields 'mismatched fields: severity should be high but was low', llm_judge
+// 'score=3: <the judge's reasoning>', composite the parts' texts joined with "; ".
+//
 // Thread safety: Score() is const and may run concurrently.
 #pragma once
 
@@ -101,7 +107,7 @@ std::vector<std::string> MetricFields(const MetricSpec& spec);
 struct MetricValue {
   double score = 0;
   bool passed = false;
-  // Judge reasoning or a short explanation.
+  // Why it scored so: the judge's reasoning, or what was expected and what was output.
   std::string feedback;
 };
 

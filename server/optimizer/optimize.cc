@@ -200,6 +200,7 @@ absl::StatusOr<OptimizeResult> RunOptimization(const OptimizeRequest& request,
       valset = trainset;
     }
   }
+  RETURN_IF_ERROR(optimizer->CheckData(trainset.size(), valset.size()));
 
   ProgramRunner::Options runner_options;
   runner_options.client = hooks.client;

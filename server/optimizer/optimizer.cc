@@ -19,6 +19,8 @@ const std::map<std::string, std::string>& Aliases() {
       {"COPRO", "copro"},
       {"MIPROv2", "miprov2"},
       {"mipro_v2", "miprov2"},
+      {"GEPA", "gepa"},
+      {"SIMBA", "simba"},
   };
   return *aliases;
 }

@@ -17,9 +17,18 @@
 //                               program_aware_proposer: true, data_aware_proposer: true,
 //                               tip_aware_proposer: true, fewshot_aware_proposer: true,
 //                               view_data_batch_size: 10}
+//   gepa                       {exactly one of auto: light|medium|heavy, max_full_evals,
+//                               max_metric_calls; reflection_minibatch_size: 3,
+//                               candidate_selection_strategy: pareto|current_best,
+//                               component_selector: round_robin|all, skip_perfect_score: true,
+//                               perfect_score: 1.0, use_merge: true, max_merge_invocations: 5,
+//                               reflection_lm}
+//   simba                      {bsize: 32, num_candidates: 6, max_steps: 8, max_demos: 4,
+//                               demo_input_field_maxlen: 100000, temperature_for_sampling: 0.2,
+//                               temperature_for_candidates: 0.2, prompt_model}
 // Aliases: LabeledFewShot, BootstrapFewShot, BootstrapFewShotWithRandomSearch, BootstrapRS,
-// COPRO, MIPROv2 (and the proto oneof names random_search / mipro_v2).
-// More optimizers (GEPA, SIMBA) register a factory under their name.
+// COPRO, MIPROv2, GEPA, SIMBA (and the proto oneof names random_search / mipro_v2).
+// More optimizers register a factory under their name.
 //
 // Thread safety: an Optimizer instance serves one Compile() at a time; the registry is thread
 // safe.
@@ -61,6 +70,11 @@ class Optimizer {
   // Returns the optimized copy of `student`. A stop (cancel, budget, deadline) returns its
   // status; ctx.best_program() then holds the best program seen.
   virtual absl::StatusOr<CompileResult> Compile(const Program& student, OptimizerContext& ctx) = 0;
+  // INVALID_ARGUMENT naming the parameter when the data cannot serve it (e.g. SIMBA's bsize
+  // above the trainset size); checked before any LLM call.
+  virtual absl::Status CheckData(size_t /*train_size*/, size_t /*val_size*/) const {
+    return absl::OkStatus();
+  }
 };
 
 using OptimizerFactory =

@@ -9,7 +9,10 @@
 //    quota; the window adapts to the observed success rate;
 //  - evaluations run their examples in parallel (EvaluateMany pools several candidates, as
 //    COPRO's independent candidates of one predictor);
-//  - n completions (COPRO) are n calls with distinct, seed-derived rollout ids, in parallel.
+//  - n completions (COPRO) are n calls with distinct, seed-derived rollout ids, in parallel;
+//  - GEPA and SIMBA run minibatches (with traces and metric feedback, traced_eval.h) and
+//    validation passes in parallel and decide in order; GEPA also fetches the parents'
+//    minibatch runs of upcoming iterations ahead while its pool cannot change (gepa.cc).
 // Random choices use PyRandom (CPython's algorithms) seeded from the job seed: LabeledFewShot
 // and BootstrapFewShot's Random(0) become Random(seed) (identical to DSPy at the default seed
 // 0), random-search candidate s >= 0 uses Random(seed + s), MIPROv2's rng is Random(seed)
@@ -83,6 +86,38 @@ struct MiproOptions {
   int view_data_batch_size = 10;
 };
 
+struct GepaOptions {
+  enum class Auto { kNone, kLight, kMedium, kHeavy };
+  enum class Selection { kPareto, kCurrentBest };
+  enum class Components { kRoundRobin, kAll };
+  // Budget: exactly one of auto, max_full_evals, max_metric_calls.
+  Auto auto_mode = Auto::kNone;
+  std::optional<int> max_full_evals;
+  std::optional<int> max_metric_calls;
+  int reflection_minibatch_size = 3;
+  Selection candidate_selection = Selection::kPareto;
+  Components component_selector = Components::kRoundRobin;
+  bool skip_perfect_score = true;
+  double perfect_score = 1.0;
+  bool use_merge = true;
+  int max_merge_invocations = 5;
+  // The reflection LM; unset fields: the prompt model's (the request's prompt_lm, else the
+  // student's), temperature 1.0 as DSPy's docs advise.
+  LmSettings reflection_lm;
+};
+
+struct SimbaOptions {
+  int bsize = 32;
+  int num_candidates = 6;
+  int max_steps = 8;
+  int max_demos = 4;
+  int demo_input_field_maxlen = 100000;
+  double temperature_for_sampling = 0.2;
+  double temperature_for_candidates = 0.2;
+  // The model writing rules (OfferFeedback); unset fields: the prompt model's.
+  LmSettings prompt_model;
+};
+
 // LabeledFewShot: k demos per predictor sampled from the trainset (raw labeled rows), one
 // shared rng so predictors get different samples. No LLM call.
 Program LabeledFewShotCompile(const Program& student, const std::vector<Example>& trainset,
@@ -100,6 +135,8 @@ std::unique_ptr<Optimizer> MakeBootstrapFewShot(BootstrapOptions options);
 std::unique_ptr<Optimizer> MakeRandomSearch(RandomSearchOptions options);
 std::unique_ptr<Optimizer> MakeCopro(CoproOptions options);
 std::unique_ptr<Optimizer> MakeMipro(MiproOptions options);
+std::unique_ptr<Optimizer> MakeGepa(GepaOptions options);
+std::unique_ptr<Optimizer> MakeSimba(SimbaOptions options);
 
 // Parameter parsing (see optimizer.h for the keys).
 absl::StatusOr<LabeledFewShotOptions> LabeledFewShotOptionsFromJson(const ojson& params);
@@ -107,6 +144,12 @@ absl::StatusOr<BootstrapOptions> BootstrapOptionsFromJson(const ojson& params);
 absl::StatusOr<RandomSearchOptions> RandomSearchOptionsFromJson(const ojson& params);
 absl::StatusOr<CoproOptions> CoproOptionsFromJson(const ojson& params);
 absl::StatusOr<MiproOptions> MiproOptionsFromJson(const ojson& params);
+absl::StatusOr<GepaOptions> GepaOptionsFromJson(const ojson& params);
+absl::StatusOr<SimbaOptions> SimbaOptionsFromJson(const ojson& params);
+
+// GEPA's auto budget in metric calls (DSPy's GEPA.auto_budget): MIPROv2's light / medium /
+// heavy cost model (n = 6 / 12 / 18 candidates) for `predictors` components.
+int64_t GepaAutoBudget(GepaOptions::Auto mode, size_t predictors, size_t valset_size);
 
 void RegisterBuiltinOptimizers(OptimizerRegistry& registry);
 

@@ -1,5 +1,6 @@
 #include "server/optimizer/py_random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -147,6 +148,15 @@ std::vector<size_t> PyRandom::SampleIndices(size_t n, size_t k) {
     }
   }
   return result;
+}
+
+size_t PyRandom::WeightedChoiceIndex(const std::vector<double>& weights) {
+  std::vector<double> cum;
+  double total = 0;
+  for (double w : weights) cum.push_back(total += w);
+  if (!(total > 0)) return ChoiceIndex(weights.size());
+  const double x = Random() * total;
+  return static_cast<size_t>(std::upper_bound(cum.begin(), cum.end() - 1, x) - cum.begin());
 }
 
 }  // namespace elexirion::optimizer

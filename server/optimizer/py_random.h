@@ -58,6 +58,10 @@ class PyRandom {
   // Index chosen by random.choice(seq) for a sequence of length n > 0.
   size_t ChoiceIndex(size_t n) { return static_cast<size_t>(RandBelow(n)); }
 
+  // Index chosen by random.choices(population, weights, k=1) (cumulative weights, bisect on
+  // random() * total); weights that do not sum above 0 (Python raises) choose uniformly.
+  size_t WeightedChoiceIndex(const std::vector<double>& weights);
+
  private:
   uint32_t Next32();
   void InitGenrand(uint32_t s);

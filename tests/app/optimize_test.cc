@@ -219,6 +219,15 @@ TEST_F(OptimizeTest, BadRequestsNameTheField) {
          r.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(-1);
        },
        "max_bootstrapped_demos"},
+      {[](auto& r) { r.mutable_optimizer()->mutable_gepa(); }, "optimizer.gepa.auto"},
+      {[](auto& r) {
+         auto* gepa = r.mutable_optimizer()->mutable_gepa();
+         gepa->set_auto_(v1::OptimizerSpec::Gepa::AUTO_LIGHT);
+         gepa->set_reflection_minibatch_size(-3);
+       },
+       "optimizer.gepa.reflection_minibatch_size"},
+      {[](auto& r) { r.mutable_optimizer()->mutable_simba()->set_bsize(5000); },
+       "optimizer.simba.bsize"},
       {[](auto& r) { r.mutable_budget()->set_max_usd(-1); }, "budget.max_usd"},
       {[](auto& r) { r.mutable_lm()->set_temperature(9); }, "lm.temperature"},
       {[](auto& r) { r.set_request_id(std::string(200, 'x')); }, "request_id"},

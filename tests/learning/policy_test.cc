@@ -137,6 +137,27 @@ learning:
   EXPECT_FALSE(r.metric.has_value());
 }
 
+TEST(PolicyTest, GepaAndSimbaSchedules) {
+  auto config = Parse(R"(
+learning:
+  pipelines:
+    p:
+      metric: {llm_judge: {rubric: "correct?"}}
+      daily: {optimizer: {simba: {bsize: 16, max_demos: 0}}}
+      weekly: {optimizer: {gepa: {auto: AUTO_LIGHT, use_merge: false, reflection_lm: {model: big}}}}
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const PipelinePolicy& p = config->pipelines.at("p");
+  ASSERT_TRUE(p.daily.optimizer.has_simba());
+  EXPECT_EQ(p.daily.optimizer.simba().bsize(), 16);
+  EXPECT_TRUE(p.daily.optimizer.simba().has_max_demos());
+  ASSERT_TRUE(p.weekly.optimizer.has_gepa());
+  EXPECT_EQ(p.weekly.optimizer.gepa().auto_(), v1::OptimizerSpec::Gepa::AUTO_LIGHT);
+  EXPECT_TRUE(p.weekly.optimizer.gepa().has_use_merge());
+  EXPECT_FALSE(p.weekly.optimizer.gepa().use_merge());
+  EXPECT_EQ(p.weekly.optimizer.gepa().reflection_lm().model(), "big");
+}
+
 TEST(PolicyTest, QuotedScalarStaysAString) {
   auto config = Parse(R"(
 learning:

@@ -563,11 +563,13 @@ TEST(Tpe, StartupIsRandomThenExploitsTheBest) {
 TEST(Registry, NamesAliasesAndParameters) {
   OptimizerRegistry& r = OptimizerRegistry::Global();
   EXPECT_THAT(r.Names(), ElementsAre("bootstrap_few_shot", "bootstrap_random_search", "copro",
-                                     "labeled_few_shot", "miprov2"));
+                                     "gepa", "labeled_few_shot", "miprov2", "simba"));
   EXPECT_TRUE(r.Create("BootstrapRS", ojson::object()).ok());
   EXPECT_TRUE(r.Create("MIPROv2", ojson{{"auto", "AUTO_MEDIUM"}}).ok());
-  EXPECT_THAT(std::string(r.Create("gepa", ojson::object()).status().message()),
-              HasSubstr("unknown optimizer \"gepa\""));
+  EXPECT_TRUE(r.Create("GEPA", ojson{{"auto", "light"}}).ok());
+  EXPECT_TRUE(r.Create("SIMBA", ojson::object()).ok());
+  EXPECT_THAT(std::string(r.Create("opro", ojson::object()).status().message()),
+              HasSubstr("unknown optimizer \"opro\""));
   EXPECT_THAT(std::string(r.Create("copro", ojson{{"breadth", 1}}).status().message()),
               HasSubstr("optimizer.copro.breadth"));
   EXPECT_THAT(

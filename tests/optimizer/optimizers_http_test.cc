@@ -21,7 +21,6 @@ namespace {
 
 using ::elexirion::optimizer::testing::ArithmeticExamples;
 using ::elexirion::optimizer::testing::FakeModelServer;
-using ::elexirion::optimizer::testing::kQaPipeline;
 using ::elexirion::optimizer::testing::LoadOrDie;
 using ::testing::HasSubstr;
 
@@ -76,26 +75,10 @@ class Checkpoints final : public CheckpointSink {
   std::vector<ojson> docs;
 };
 
-MetricSpec ExactAnswer() {
-  MetricSpec m;
-  m.kind = MetricSpec::Kind::kExactMatch;
-  m.field = "answer";
-  return m;
-}
-
 class OptimizersHttpTest : public ::testing::Test {
  protected:
   OptimizeRequest Request(const std::string& optimizer, ojson params, char op) {
-    OptimizeRequest r;
-    r.pipeline = LoadOrDie(kQaPipeline);
-    r.trainset = ArithmeticExamples(20, op, 0);
-    r.valset = ArithmeticExamples(20, op, 100);
-    r.metric = ExactAnswer();
-    r.optimizer = optimizer;
-    r.optimizer_params = std::move(params);
-    r.num_threads = 8;
-    r.provider_for_step = [](const std::string&) { return std::string("fake"); };
-    return r;
+    return testing::ArithmeticRequest(optimizer, std::move(params), op);
   }
 
   absl::StatusOr<OptimizeResult> Run(const OptimizeRequest& r, llm::LlmClient* client = nullptr,

@@ -3,12 +3,17 @@
 //  - FakeDspyModel: a deterministic "model" whose answers depend on the prompt the way the
 //    issue asks: arithmetic questions ("What is 17 + 25?") are answered right only with at
 //    least two demos of the same operation in the prompt or the cue words "step by step" in the
-//    system message; multiplication questions ("What is 6 * 7?") only with the cue. It also
-//    plays the prompt model (COPRO / MIPROv2 proposals, dataset summaries, descriptions);
+//    system message; multiplication questions ("What is 6 * 7?") only with the cue;
+//    subtraction questions ("What is 9 - 4?") only with the cue "borrow carefully". It also
+//    plays the prompt model (COPRO / MIPROv2 proposals, dataset summaries, descriptions,
+//    SIMBA's advice), the judge of llm_judge metrics (it names the rubric's 'quoted' cue in its
+//    reasoning when the answer is wrong) and GEPA's reflection model (a "step by step"
+//    instruction that also asks for every 'quoted' cue the feedback names);
 //  - FakeModelServer: the fake provider server (tests/fakes) answering through FakeDspyModel
 //    over real HTTP (OpenAI API), a ProviderRouter pointed at it and an in-memory LLM cache.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +34,7 @@
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/optimizer/example.h"
+#include "server/optimizer/optimize.h"
 #include "server/optimizer/text_util.h"
 #include "server/pipeline/loader.h"
 #include "tests/fakes/fake_provider_server.h"
@@ -151,15 +157,22 @@ class FakeDspyModel {
         break;
       }
     }
+    if (outputs.empty() && absl::StrContains(last_user, "Write a new instruction")) {
+      return Reflect(last_user);
+    }
     const auto query = Sections(last_user);
     std::map<std::string, std::string> values;
-    const bool cue = absl::StrContains(absl::AsciiStrToLower(system), "step by step");
+    const std::string lower_system = absl::AsciiStrToLower(system);
+    const bool cue = absl::StrContains(lower_system, "step by step");
+    const bool judging = query.count("actual_output") != 0;
     for (const std::string& f : outputs) {
       if (f == "answer") {
         auto q = query.find("question");
         const std::string question = q == query.end() ? "" : q->second;
         if (absl::StrContains(question, "parse-me") && !json) return "The answer is 42.";
-        const char op = absl::StrContains(question, "*") ? '*' : '+';
+        const char op = absl::StrContains(question, "*")     ? '*'
+                        : absl::StrContains(question, " - ") ? '-'
+                                                             : '+';
         int relevant = 0;
         for (size_t i = 0; i + 1 < turns.size(); ++i) {
           if (turns[i].role != "user" || turns[i + 1].role != "assistant") continue;
@@ -170,9 +183,26 @@ class FakeDspyModel {
             ++relevant;
           }
         }
-        const bool knows = cue || (op == '+' && relevant >= 2);
+        const bool knows = op == '-' ? absl::StrContains(lower_system, "borrow carefully")
+                                     : cue || (op == '+' && relevant >= 2);
         const int64_t truth = Solve(question);
         values[f] = absl::StrCat(knows ? truth : truth + 1);
+      } else if (judging && (f == "reasoning" || f == "score")) {
+        const std::string verdict = Judge(query);
+        values[f] = f == "score"
+                        ? (verdict.empty() ? "10" : "2")
+                        : (verdict.empty() ? "The answer matches the expected output." : verdict);
+      } else if (f == "module_advice") {
+        ojson advice = ojson::object();
+        auto names = query.find("module_names");
+        ojson parsed =
+            names == query.end() ? ojson::array() : ojson::parse(names->second, nullptr, false);
+        if (parsed.is_array()) {
+          for (const auto& n : parsed) {
+            if (n.is_string()) advice[n.get<std::string>()] = "Answer with the number only.";
+          }
+        }
+        values[f] = advice.dump();
       } else if (f == "reasoning") {
         values[f] = "Compute the operation on the two numbers.";
       } else if (f == "proposed_instruction") {
@@ -213,6 +243,67 @@ class FakeDspyModel {
     return text;
   }
 
+  // Phrases between single quotes ('...') of a text, in order.
+  static std::vector<std::string> QuotedCues(const std::string& text) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    while (true) {
+      const size_t open = text.find('\'', at);
+      if (open == std::string::npos) break;
+      const size_t close = text.find('\'', open + 1);
+      if (close == std::string::npos) break;
+      const std::string cue = text.substr(open + 1, close - open - 1);
+      if (!cue.empty() && cue.size() < 40) out.push_back(cue);
+      at = close + 1;
+    }
+    return out;
+  }
+
+  // The judge: "" when the actual answer equals the expected one, else why not (naming the
+  // rubric's quoted cues).
+  static std::string Judge(const std::map<std::string, std::string>& query) {
+    auto field = [&](const char* name) {
+      auto it = query.find(name);
+      if (it == query.end()) return std::string();
+      // The last input section runs into the output reminder.
+      const std::string text = it->second.substr(0, it->second.find("\n\nRespond with"));
+      ojson j = ojson::parse(text, nullptr, false);
+      if (j.is_object() && j.contains("answer")) {
+        return j["answer"].is_string() ? j["answer"].get<std::string>() : j["answer"].dump();
+      }
+      return text;
+    };
+    const std::string actual = field("actual_output");
+    const std::string expected = field("expected_output");
+    if (actual == expected) return "";
+    std::string why = absl::StrCat("The answer should be ", expected, " but was ", actual, ".");
+    auto rubric = query.find("rubric");
+    if (rubric != query.end()) {
+      for (const std::string& cue : QuotedCues(rubric->second)) {
+        absl::StrAppend(&why, " As the rubric says, the solver must '", cue, "'.");
+      }
+    }
+    return why;
+  }
+
+  // GEPA's reflection model: reads the feedback sections of the prompt.
+  static std::string Reflect(const std::string& prompt) {
+    std::string instruction =
+        "Solve the arithmetic question step by step and answer with the number only.";
+    std::vector<std::string> seen;
+    size_t at = 0;
+    while ((at = prompt.find("## Feedback\n", at)) != std::string::npos) {
+      at += 12;
+      const size_t end = prompt.find("\n\n", at);
+      for (const std::string& cue : QuotedCues(prompt.substr(at, end - at))) {
+        if (std::find(seen.begin(), seen.end(), cue) != seen.end()) continue;
+        seen.push_back(cue);
+        absl::StrAppend(&instruction, " Always ", cue, ".");
+      }
+    }
+    return absl::StrCat("Here is the improved instruction:\n```text\n", instruction, "\n```");
+  }
+
   // "What is 17 + 25?" -> 42.
   static int64_t Solve(const std::string& question) {
     std::vector<int64_t> numbers;
@@ -228,6 +319,7 @@ class FakeDspyModel {
       }
     }
     if (numbers.size() < 2) return 0;
+    if (absl::StrContains(question, " - ")) return numbers[0] - numbers[1];
     return absl::StrContains(question, "*") ? numbers[0] * numbers[1] : numbers[0] + numbers[1];
   }
 
@@ -268,7 +360,7 @@ inline std::vector<Example> ArithmeticExamples(int n, char op, int offset) {
     const int a = 3 + ((offset + i) * 7) % 41;
     const int b = 2 + ((offset + i) * 13) % 37;
     const std::string q = absl::StrCat("What is ", a, " ", std::string(1, op), " ", b, "?");
-    out.push_back(MakeExample(q, op == '*' ? a * b : a + b));
+    out.push_back(MakeExample(q, op == '*' ? a * b : op == '-' ? a - b : a + b));
   }
   return out;
 }
@@ -283,6 +375,22 @@ inline const char* kQaPipeline = R"(workflow:
         - type: static
           content: "Answer the arithmetic question."
 )";
+
+// An optimization of kQaPipeline on 20 train / 20 validation questions of `op`, scored by exact
+// match of `answer`, 8 threads, every step on the "fake" provider.
+inline OptimizeRequest ArithmeticRequest(const std::string& optimizer, ojson params, char op) {
+  OptimizeRequest r;
+  r.pipeline = LoadOrDie(kQaPipeline);
+  r.trainset = ArithmeticExamples(20, op, 0);
+  r.valset = ArithmeticExamples(20, op, 100);
+  r.metric.kind = MetricSpec::Kind::kExactMatch;
+  r.metric.field = "answer";
+  r.optimizer = optimizer;
+  r.optimizer_params = std::move(params);
+  r.num_threads = 8;
+  r.provider_for_step = [](const std::string&) { return std::string("fake"); };
+  return r;
+}
 
 // The fake provider server answering with FakeDspyModel, a router to it, and a cache.
 class FakeModelServer {
