@@ -205,6 +205,12 @@ const std::vector<Field>& Fields() {
                &ServerConfig::pipeline, &PipelineConfig::max_yaml_nodes, false),
       IntField("pipeline.max_steps", "most steps in one pipeline", &ServerConfig::pipeline,
                &PipelineConfig::max_steps, false),
+      IntField("pipeline.max_nesting_depth", "loops and nested pipelines inside one another",
+               &ServerConfig::pipeline, &PipelineConfig::max_nesting_depth, false),
+      IntField("pipeline.max_loop_iterations", "iterations of one for_loop or while_loop",
+               &ServerConfig::pipeline, &PipelineConfig::max_loop_iterations, false),
+      IntField("pipeline.max_executed_steps", "steps one execution runs, loops included",
+               &ServerConfig::pipeline, &PipelineConfig::max_executed_steps, false),
       IntField("pipeline.execute_threads", "threads running ExecutePipeline",
                &ServerConfig::pipeline, &PipelineConfig::execute_threads, false),
       IntField("pipeline.max_queued_executions", "ExecutePipeline calls waiting for a thread",
@@ -402,6 +408,11 @@ absl::Status Validate(const ServerConfig& c) {
   RETURN_IF_ERROR(positive("http.threads", c.http.threads, 256));
   RETURN_IF_ERROR(positive("pipeline.max_yaml_bytes", c.pipeline.max_yaml_bytes, 64LL << 20));
   RETURN_IF_ERROR(positive("pipeline.max_steps", c.pipeline.max_steps, 10000));
+  RETURN_IF_ERROR(positive("pipeline.max_nesting_depth", c.pipeline.max_nesting_depth, 100));
+  RETURN_IF_ERROR(
+      positive("pipeline.max_loop_iterations", c.pipeline.max_loop_iterations, 1000000));
+  RETURN_IF_ERROR(
+      positive("pipeline.max_executed_steps", c.pipeline.max_executed_steps, 100000000));
   RETURN_IF_ERROR(positive("pipeline.max_yaml_nodes", c.pipeline.max_yaml_nodes, 10000000));
   RETURN_IF_ERROR(positive("pipeline.execute_threads", c.pipeline.execute_threads, 1024));
   RETURN_IF_ERROR(
