@@ -42,7 +42,8 @@ absl::StatusOr<HttpRequest> GeminiProvider::BuildRequest(const LlmRequest& reque
   if (request.json_response) gen["responseMimeType"] = "application/json";
   if (!request.response_schema.empty()) {
     json schema = ParseJson(request.response_schema);
-    if (!schema.is_object()) return InvalidRequestError("gemini: response schema is not a JSON object");
+    if (!schema.is_object())
+      return InvalidRequestError("gemini: response schema is not a JSON object");
     gen["responseMimeType"] = "application/json";
     gen["responseSchema"] = std::move(schema);
   }

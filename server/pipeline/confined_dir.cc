@@ -1,5 +1,6 @@
 #include "server/pipeline/confined_dir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -217,14 +217,15 @@ absl::Status ConfinedDirectory::Remove(std::string_view relative_path_in) const 
   if (absl::Status s = ValidateRelativePath(relative_path_in); !s.ok()) return s;
   const size_t slash = relative_path.rfind('/');
   const std::string name(slash == absl::string_view::npos ? relative_path
-                                                           : relative_path.substr(slash + 1));
+                                                          : relative_path.substr(slash + 1));
   if (name.empty() || name == ".") return PathError(relative_path, "names no file");
   int dir = -1;
   if (slash == absl::string_view::npos) {
     dir = ::dup(fd_);
     if (dir < 0) return ErrnoError(relative_path, errno);
   } else {
-    auto parent = OpenBeneath(StdSv(relative_path.substr(0, slash)), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    auto parent =
+        OpenBeneath(StdSv(relative_path.substr(0, slash)), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
     if (!parent.ok()) return parent.status();
     dir = *parent;
   }

@@ -61,8 +61,8 @@ bool LooseEqual(const json& a, const json& b) {
 
 json ParseLiteral(absl::string_view raw) {
   const absl::string_view v = absl::StripAsciiWhitespace(raw);
-  if (v.size() >= 2 && ((v.front() == '\'' && v.back() == '\'') ||
-                        (v.front() == '"' && v.back() == '"'))) {
+  if (v.size() >= 2 &&
+      ((v.front() == '\'' && v.back() == '\'') || (v.front() == '"' && v.back() == '"'))) {
     return std::string(v.substr(1, v.size() - 2));
   }
   const bool digits = !v.empty() && std::all_of(v.begin(), v.end(), absl::ascii_isdigit);
@@ -97,9 +97,8 @@ bool Holds(const std::string& condition, const json& value, const json& item) {
   for (const char* op : {"==", "!=", ">=", "<=", ">", "<", "contains"}) {
     const size_t at = condition.find(op);
     if (at == std::string::npos) continue;
-    const json left =
-        LeftValue(absl::StripAsciiWhitespace(absl::string_view(condition).substr(0, at)), value,
-                  item);
+    const json left = LeftValue(
+        absl::StripAsciiWhitespace(absl::string_view(condition).substr(0, at)), value, item);
     const json right = ParseLiteral(absl::string_view(condition).substr(at + strlen(op)));
     const std::string o = op;
     if (o == "==") return LooseEqual(left, right);
@@ -151,7 +150,8 @@ absl::StatusOr<json> MapItem(const json& item, const json& op) {
   auto mapping = op.find("mapping");
   if (mapping != op.end() && mapping->is_object()) {
     if (field.empty()) {
-      if (!item.is_object()) return absl::InvalidArgumentError("cannot merge a mapping into a non-map");
+      if (!item.is_object())
+        return absl::InvalidArgumentError("cannot merge a mapping into a non-map");
       json out = item;
       for (auto it = mapping->begin(); it != mapping->end(); ++it) out[it.key()] = it.value();
       return out;
@@ -343,8 +343,7 @@ absl::StatusOr<json> ApplyDataOperations(const json& data, const json& operation
     const json& op = operations[i];
     auto next = Apply(current, op, resolve);
     if (!next.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("operations[", i, "] (",
-                                                     Str(op, "operation"),
+      return absl::InvalidArgumentError(absl::StrCat("operations[", i, "] (", Str(op, "operation"),
                                                      "): ", next.status().message()));
     }
     current = std::move(*next);

@@ -10,10 +10,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "absl/strings/str_split.h"
 #include "server/pipeline/conditions.h"
 #include "server/pipeline/data_transform.h"
 #include "server/pipeline/elixir_format.h"
@@ -1044,9 +1044,9 @@ class Run {
 
   absl::Status LoopLimit(size_t count) {
     shared_->limit_hit = true;
-    return absl::InvalidArgumentError(absl::StrCat(
-        "data_source has ", count, " items; a loop runs at most ", options_.max_loop_iterations,
-        " iterations (pipeline.max_loop_iterations)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_source has ", count, " items; a loop runs at most ",
+                     options_.max_loop_iterations, " iterations (pipeline.max_loop_iterations)"));
   }
 
   // Step.Loop's data_source: "previous_response[:field]" (results["previous_response"]),
@@ -1061,7 +1061,8 @@ class Run {
       if (it == results_.end()) return absl::NotFoundError("No previous_response found");
       if (colon == std::string::npos) return *it;
       json v = DataField(*it, field);
-      if (v.is_null()) return absl::NotFoundError(absl::StrCat("Data source field not found: ", field));
+      if (v.is_null())
+        return absl::NotFoundError(absl::StrCat("Data source field not found: ", field));
       return v;
     }
     if (colon != std::string::npos) {
@@ -1108,8 +1109,8 @@ class Run {
                           absl::StrCat("data_source: ", data.status().message()));
     }
     if (!data->is_array()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Data source must resolve to a list, got: ", JasonEncode(*data, false).substr(0, 200)));
+      return absl::InvalidArgumentError(absl::StrCat("Data source must resolve to a list, got: ",
+                                                     JasonEncode(*data, false).substr(0, 200)));
     }
     const size_t total = data->size();
     if (total > options_.max_loop_iterations) return LoopLimit(total);
@@ -1144,7 +1145,8 @@ class Run {
         continue;
       }
       json sub_results = json::object();
-      for (const Step& sub : step.sub_steps) sub_results[sub.name] = results_.value(sub.name, json());
+      for (const Step& sub : step.sub_steps)
+        sub_results[sub.name] = results_.value(sub.name, json());
       iterations.push_back({{"index", static_cast<int64_t>(i)},
                             {"item", (*data)[i]},
                             {"success", true},
@@ -1220,7 +1222,8 @@ class Run {
     }
     const Pipeline& child = *step.child;
     Run run(options_, prompts_, outputs_, child, inputs, execute_, shared_);
-    if (inherit && templates_.global_vars != nullptr) run.OverrideGlobalVars(templates_.global_vars);
+    if (inherit && templates_.global_vars != nullptr)
+      run.OverrideGlobalVars(templates_.global_vars);
     absl::Status status = run.RunPipeline(/*top_level=*/false);
     if (!status.ok()) {
       if (IsFatal(status)) return status;
@@ -1260,8 +1263,8 @@ class Run {
       }
     }
     sr->text = run.last_text();
-    sr->result = raw_inputs.is_object() && !raw_inputs.empty() ? json{{"result", extracted}}
-                                                                 : extracted;
+    sr->result =
+        raw_inputs.is_object() && !raw_inputs.empty() ? json{{"result", extracted}} : extracted;
     return absl::OkStatus();
   }
 
@@ -1278,7 +1281,7 @@ class Run {
       json context = {{"results", results_},
                       {"inputs", inputs_.is_object() ? inputs_ : json::object()},
                       {"global_vars", templates_.global_vars != nullptr ? *templates_.global_vars
-                                                                         : json::object()}};
+                                                                        : json::object()}};
       return DataField(context, parts[1]);
     }
     if (parts.size() != 1) return nullptr;
@@ -1348,9 +1351,9 @@ class Run {
     }
     for (const json& field : step.response_schema.value("required", json::array())) {
       if (field.is_string() && !parsed->contains(field.get<std::string>())) {
-        return absl::InternalError(absl::StrCat(
-            "Gemini call failed: the response misses required field \"", field.get<std::string>(),
-            "\""));
+        return absl::InternalError(
+            absl::StrCat("Gemini call failed: the response misses required field \"",
+                         field.get<std::string>(), "\""));
       }
     }
     json result = *parsed;

@@ -66,8 +66,8 @@ absl::StatusOr<std::string> JsonToCsv(const std::string& content) {
     std::vector<std::string> cells;
     for (const std::string& h : header) {
       const json v = row.is_object() && row.contains(h) ? row[h] : json();
-      auto text = v.is_string() ? absl::StatusOr<std::string>(v.get<std::string>())
-                                : ElixirToString(v);
+      auto text =
+          v.is_string() ? absl::StatusOr<std::string>(v.get<std::string>()) : ElixirToString(v);
       cells.push_back(text.ok() ? *text : JasonEncode(v, false));
     }
     lines.push_back(absl::StrJoin(cells, ","));
@@ -192,8 +192,8 @@ absl::StatusOr<json> RunFileOps(const json& config, const ConfinedDirectory* dir
       json criteria = spec;
       criteria.erase("path");
       const std::string why = Invalid(*dir, path, criteria);
-      json entry = {{"path", path}, {"status", why.empty() ? "valid" : "invalid"},
-                    {"criteria", criteria}};
+      json entry = {
+          {"path", path}, {"status", why.empty() ? "valid" : "invalid"}, {"criteria", criteria}};
       if (!why.empty()) {
         entry["error"] = why;
         failures.push_back(absl::StrCat(path, ": ", why));
@@ -201,9 +201,8 @@ absl::StatusOr<json> RunFileOps(const json& config, const ConfinedDirectory* dir
       results.push_back(std::move(entry));
     }
     if (!failures.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat("Validation failed for ", failures.size(),
-                                                        " file(s): ",
-                                                        absl::StrJoin(failures, "; ")));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Validation failed for ", failures.size(), " file(s): ", absl::StrJoin(failures, "; ")));
     }
     return json{{"operation", "validate"}, {"results", results}, {"status", "all_valid"}};
   }

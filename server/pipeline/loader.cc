@@ -491,9 +491,9 @@ class StepLoader {
     if (!text.ok()) return text.status();
     if (!text->has_value()) {
       if (!required) return absl::OkStatus();
-      return Fail(node.location, absl::StrCat(step_->type, " ", StringOption(step_->config,
-                                                                             "operation"),
-                                              " needs a `", key, "` path"));
+      return Fail(node.location,
+                  absl::StrCat(step_->type, " ", StringOption(step_->config, "operation"),
+                               " needs a `", key, "` path"));
     }
     if (absl::StrContains(**text, "{{")) return absl::OkStatus();
     const std::string path = WithoutDotSlash(**text);
@@ -555,10 +555,9 @@ class StepLoader {
         const json value = YamlToSortedJson(*max);
         if (!value.is_number_integer() || value.get<int64_t>() < 1 ||
             value.get<int64_t>() > static_cast<int64_t>(options_.max_loop_iterations)) {
-          return Fail(max->location,
-                      absl::StrCat("max_iterations must be an integer from 1 to ",
-                                   options_.max_loop_iterations,
-                                   " (pipeline.max_loop_iterations)"));
+          return Fail(max->location, absl::StrCat("max_iterations must be an integer from 1 to ",
+                                                  options_.max_loop_iterations,
+                                                  " (pipeline.max_loop_iterations)"));
         }
       }
     }
@@ -577,8 +576,7 @@ class StepLoader {
     inner.depth = scope_.depth + 1;
     std::map<std::string, size_t> earlier = earlier_;
     earlier.emplace("loop", 0);  // the loop context pseudo-result
-    return LoadStepList(*steps, inner, std::move(earlier), later_names_, state_,
-                        &step_->sub_steps);
+    return LoadStepList(*steps, inner, std::move(earlier), later_names_, state_, &step_->sub_steps);
   }
 
   absl::Status LoadNested(const YamlNode& node) {
@@ -626,9 +624,8 @@ class StepLoader {
       const YamlNode* wrapped = inline_def->Find("workflow");
       const YamlNode& workflow = wrapped != nullptr ? *wrapped : *inline_def;
       if (!workflow.IsMap()) return Fail(workflow.location, "'workflow' must be a mapping");
-      const std::string pointer =
-          absl::StrCat(step_->document_pointer, "/pipeline", wrapped != nullptr ? "/workflow" : "",
-                       "/steps");
+      const std::string pointer = absl::StrCat(step_->document_pointer, "/pipeline",
+                                               wrapped != nullptr ? "/workflow" : "", "/steps");
       RETURN_IF_ERROR_(LoadWorkflow(workflow, "unnamed_nested_pipeline", prefix, pointer,
                                     scope_.depth + 1, state_, child.get()));
       step_->child = std::move(child);
@@ -651,8 +648,8 @@ class StepLoader {
     if (std::find(state_->files.begin(), state_->files.end(), path) != state_->files.end()) {
       std::vector<std::string> chain = state_->files;
       chain.push_back(path);
-      return Fail(file->location, absl::StrCat("circular pipeline_file reference: ",
-                                               absl::StrJoin(chain, " -> ")));
+      return Fail(file->location,
+                  absl::StrCat("circular pipeline_file reference: ", absl::StrJoin(chain, " -> ")));
     }
     auto content = prompts_->Read(path, options_.yaml.max_bytes);
     if (!content.ok()) {
@@ -673,8 +670,7 @@ class StepLoader {
       }
     }
     if (!status.ok()) {
-      return Fail(file->location,
-                  absl::StrCat("pipeline_file \"", path, "\": ", status.message()));
+      return Fail(file->location, absl::StrCat("pipeline_file \"", path, "\": ", status.message()));
     }
     step_->child_file = path;
     step_->child = std::move(child);
@@ -723,7 +719,8 @@ class StepLoader {
       if (*name == "sort") {
         auto order = ScalarText(op.Find("order"));
         if (order && *order != "asc" && *order != "desc") {
-          return Fail(op.Find("order")->location, absl::StrCat(where, ": order must be asc or desc"));
+          return Fail(op.Find("order")->location,
+                      absl::StrCat(where, ": order must be asc or desc"));
         }
       }
       if (*name == "map") {
@@ -811,7 +808,8 @@ class StepLoader {
     for (const char* key : {"response_schema", "output_schema"}) {
       const YamlNode* n = node.Find(key);
       if (n == nullptr || n->IsNull()) continue;
-      if (!n->IsMap()) return Fail(n->location, absl::StrCat(key, " must be a JSON schema mapping"));
+      if (!n->IsMap())
+        return Fail(n->location, absl::StrCat(key, " must be a JSON schema mapping"));
       step_->response_schema = YamlToSortedJson(*n);
       return absl::OkStatus();
     }
@@ -918,10 +916,11 @@ absl::Status LoadStepList(const YamlNode& steps, const StepScope& scope,
   state->total_steps += steps.items.size();
   if (state->total_steps > options.max_steps) {
     const bool nested = state->total_steps != steps.items.size();
-    return Error(steps.location,
-                 absl::StrCat("workflow has ", nested ? "at least " : "", state->total_steps,
-                              " steps", nested ? " (steps in loops and nested pipelines count)" : "",
-                              "; the limit is ", options.max_steps));
+    return Error(
+        steps.location,
+        absl::StrCat("workflow has ", nested ? "at least " : "", state->total_steps, " steps",
+                     nested ? " (steps in loops and nested pipelines count)" : "",
+                     "; the limit is ", options.max_steps));
   }
   // Names first: duplicates, and "later step" vs "unknown step" for previous_response.
   std::set<std::string> all_names;

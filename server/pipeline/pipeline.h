@@ -77,8 +77,8 @@ struct ParallelTask {
 
 // One prior turn of a claude_session `conversation:` (sent before the step's prompt).
 struct ConversationTurn {
-  std::string role;      // "user" or "assistant"
-  std::string content;   // may hold {{templates}}
+  std::string role;     // "user" or "assistant"
+  std::string content;  // may hold {{templates}}
 };
 
 struct Step {
@@ -109,8 +109,8 @@ struct Step {
   std::vector<std::string> ignored_options;
   // The whole step map (type-specific settings: extraction_config, retry_config, variables).
   nlohmann::json config = nlohmann::json::object();
-  std::vector<BatchTask> tasks;              // claude_batch
-  std::vector<ParallelTask> parallel_tasks;  // parallel_claude
+  std::vector<BatchTask> tasks;                // claude_batch
+  std::vector<ParallelTask> parallel_tasks;    // parallel_claude
   std::vector<ConversationTurn> conversation;  // claude_session
   std::vector<Step> sub_steps;                 // for_loop, while_loop
   // type: pipeline: the child workflow, loaded with the parent (its steps' paths start with

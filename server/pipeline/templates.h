@@ -43,7 +43,7 @@ struct TemplateContext {
   const nlohmann::json* global_vars = nullptr;  // nullptr: the workflow has none
   const nlohmann::json* results = nullptr;      // step name -> result map
   const VariableState* state = nullptr;
-  const nlohmann::json* loop = nullptr;         // the innermost loop context, inside loops
+  const nlohmann::json* loop = nullptr;  // the innermost loop context, inside loops
 };
 
 // Interpolates one string (see above). The result is a string unless type preservation

@@ -88,8 +88,8 @@ TEST_F(StepTypesTest, ForLoopAndNestedPipelineRunEndToEnd) {
 
   std::vector<std::string> names;
   for (const StepResult& s : result.steps) names.push_back(s.name);
-  EXPECT_THAT(names, ElementsAre("files", "each_file/summarize", "each_file/summarize",
-                                 "each_file", "review/analyze", "review", "report"));
+  EXPECT_THAT(names, ElementsAre("files", "each_file/summarize", "each_file/summarize", "each_file",
+                                 "review/analyze", "review", "report"));
   EXPECT_EQ(Find(result, "each_file/summarize", 0)->prompt,
             "Summarize the risks in cart.py (item 0 of 2).\ncart.py");
   EXPECT_EQ(Find(result, "each_file/summarize", 1)->prompt,
@@ -286,11 +286,12 @@ workflow:
         steps:
           - {name: a, type: claude, prompt: [{type: static, content: PROMPT}]}
 )";
-  ExecutionResult failed = Run(Load(absl::StrReplaceAll(yaml, {{"OUTPUTS", ""}, {"PROMPT", "explode"}})));
+  ExecutionResult failed =
+      Run(Load(absl::StrReplaceAll(yaml, {{"OUTPUTS", ""}, {"PROMPT", "explode"}})));
   EXPECT_EQ(failed.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(failed.status.message(), HasSubstr("Nested pipeline 'inner' failed"));
-  ExecutionResult missing = Run(
-      Load(absl::StrReplaceAll(yaml, {{"OUTPUTS", "outputs: [nope]"}, {"PROMPT", "fine"}})));
+  ExecutionResult missing =
+      Run(Load(absl::StrReplaceAll(yaml, {{"OUTPUTS", "outputs: [nope]"}, {"PROMPT", "fine"}})));
   EXPECT_EQ(missing.status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(missing.status.message(), HasSubstr("Output 'nope' not found in results"));
 }
@@ -368,7 +369,8 @@ workflow:
       "    - {name: t, type: data_transform, input_source: \"previous_response:nope\"}\n");
   ExecutionResult failed = Run(missing);
   EXPECT_EQ(failed.status.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(failed.status.message(), HasSubstr("Input source 'previous_response:nope' not found"));
+  EXPECT_THAT(failed.status.message(),
+              HasSubstr("Input source 'previous_response:nope' not found"));
 }
 
 TEST_F(StepTypesTest, GeminiInstructorAsksForTheResponseSchema) {
@@ -554,8 +556,9 @@ workflow:
   few.max_steps = 2;
   EXPECT_THAT(LoadError(nested, few).message(), HasSubstr("the limit is 2"));
 
-  const std::string many = absl::StrReplaceAll(nested, {{"condition: \"false\"\n      steps",
-                                                        "condition: \"false\"\n      max_iterations: 5000\n      steps"}});
+  const std::string many = absl::StrReplaceAll(
+      nested, {{"condition: \"false\"\n      steps",
+                "condition: \"false\"\n      max_iterations: 5000\n      steps"}});
   absl::Status iterations = LoadError(many);
   EXPECT_THAT(iterations.message(),
               HasSubstr("step \"a\": max_iterations must be an integer from 1 to 1000"));
@@ -602,7 +605,8 @@ TEST_F(StepTypesTest, BadShapesNameTheStepFieldAndLine) {
       {"{name: s, type: pipeline, pipeline: {steps: [{name: a, type: set_variable, variables: "
        "{}}]}, outputs: [{as: x}]}",
        "an output must be a step name or {path: a.b, as: name}"},
-      {"{name: s, type: set_variable, variable: x}", "set_variable with `variable` needs a `value`"},
+      {"{name: s, type: set_variable, variable: x}",
+       "set_variable with `variable` needs a `value`"},
       {"{name: s, type: set_variable, variable: x, value: 1, variables: {y: 2}}",
        "use either `variables` or `variable`/`value`"},
       {"{name: s, type: data_transform, operations: []}",
