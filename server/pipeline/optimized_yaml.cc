@@ -294,12 +294,14 @@ absl::StatusOr<bool> ApplyToDocument(const std::vector<Step>& steps, const Progr
   bool changed = false;
   for (const Step& step : steps) {
     const ojson::json_pointer pointer(step.document_pointer);
-    if (step.document_pointer.empty() || !document->contains(pointer)) {
+    const bool present = !step.document_pointer.empty() && document->contains(pointer);
+    auto missing = [&] {
       return absl::InvalidArgumentError(
           absl::StrCat("step \"", step.path, "\" is not in the exported document"));
-    }
+    };
     auto it = program.steps.find(step.path);
     if (it != program.steps.end() && !it->second.empty()) {
+      if (!present) return missing();
       auto parts = ApplyProgram(step, it->second);
       if (!parts.ok()) return parts.status();
       ojson prompt = ojson::array();
@@ -323,6 +325,7 @@ absl::StatusOr<bool> ApplyToDocument(const std::vector<Step>& steps, const Progr
     auto child = ApplyToDocument(step.child->steps, program, &child_document);
     if (!child.ok()) return child.status();
     if (*child) {
+      if (!present) return missing();
       ojson& node = (*document)[pointer];
       node.erase("pipeline_file");
       node["pipeline"] = child_document["workflow"];
