@@ -123,6 +123,16 @@ Program Program::ResetCopy() const {
   return copy;
 }
 
+std::string StepForSaveKey(const pipeline::Pipeline& pipeline, const std::string& key) {
+  if (pipeline.FindStep(key) != nullptr) return key;
+  for (const pipeline::Step* step : pipeline.AllSteps()) {
+    if (step->IsOptimizable() && !IsIdentifier(step->path) && Sanitize(step->path) == key) {
+      return step->path;
+    }
+  }
+  return key;
+}
+
 absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
                                      const ProgramOptions& options) {
   std::set<std::string> wanted(options.steps.begin(), options.steps.end());

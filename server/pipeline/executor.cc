@@ -431,7 +431,10 @@ class Run {
   // interpolated separately when the prompt is built).
   absl::StatusOr<json> InterpolatedConfig(const Step& step) const {
     json config = step.config;
-    for (const char* key : {"prompt", "tasks", "parallel_tasks"}) config.erase(key);
+    // Sub-steps and inline child pipelines are interpolated when they run, in their own scope.
+    for (const char* key : {"prompt", "tasks", "parallel_tasks", "steps", "pipeline", "inputs"}) {
+      config.erase(key);
+    }
     return InterpolateValue(config, templates_);
   }
 

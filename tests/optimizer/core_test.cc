@@ -200,6 +200,13 @@ TEST(ProgramRunner, StepsInsideLoopsAndNestedPipelinesArePredictors) {
   ASSERT_EQ(out.trace.size(), 3u);
   EXPECT_EQ(out.trace[1].predictor, "each/fact");
   EXPECT_EQ(out.trace[2].predictor, "wrap/title");
+  // Saved under Python identifiers, mapped back to the step paths.
+  EXPECT_EQ(program->predictors[0].SaveKey(), "each_fact");
+  EXPECT_EQ(StepForSaveKey(*pipe, "each_fact"), "each/fact");
+  EXPECT_EQ(StepForSaveKey(*pipe, "items"), "items");
+  auto restored = ApplyDspyJson(*program, ToDspyJson(*program, "nested", ojson::object()));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->predictors[0].signature.instructions, "Give one surprising fact.");
   ProgramOptions only;
   only.steps = {"wrap/title"};
   auto one = BuildProgram(*pipe, only);
