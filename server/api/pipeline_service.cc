@@ -144,10 +144,10 @@ absl::Status ExecuteProgram(const ApiContext& api, const v1::ExecutePipelineRequ
   for (auto it = saved.begin(); it != saved.end(); ++it) {
     if (it.key() == "metadata") continue;
     std::string step = it.key();
-    if (absl::EndsWith(step, ".predict")) {
-      step.resize(step.size() - 8);
-      program_options.kinds[step] = optimizer::PredictorKind::kChainOfThought;
-    }
+    const bool chain_of_thought = absl::EndsWith(step, ".predict");
+    if (chain_of_thought) step.resize(step.size() - 8);
+    step = optimizer::StepForSaveKey(*pipeline, step);
+    if (chain_of_thought) program_options.kinds[step] = optimizer::PredictorKind::kChainOfThought;
     program_options.steps.push_back(step);
   }
   auto base = optimizer::BuildProgram(*pipeline, program_options);

@@ -153,6 +153,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   }
   executor.output_dir = config.pipeline.output_dir;
   executor.max_steps = static_cast<size_t>(config.pipeline.max_steps);
+  executor.max_loop_iterations = static_cast<size_t>(config.pipeline.max_loop_iterations);
+  executor.max_executed_steps = static_cast<size_t>(config.pipeline.max_executed_steps);
   llm::ProviderRouter* router = server->router_.get();
   executor.provider = [router](const std::string& type) {
     return ProviderForStepType(*router, type);
@@ -187,6 +189,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   server->optimization_->load_options.yaml.max_nodes =
       static_cast<size_t>(config.pipeline.max_yaml_nodes);
   server->optimization_->load_options.prompts_dir = prompts_dir;
+  server->optimization_->load_options.max_nesting_depth =
+      static_cast<int>(config.pipeline.max_nesting_depth);
+  server->optimization_->load_options.max_loop_iterations =
+      static_cast<size_t>(config.pipeline.max_loop_iterations);
   server->optimization_->prompts_dir = prompts_dir;
   server->optimization_->max_provider_outage = config.jobs.max_provider_outage;
   server->optimization_->provider_for_step = [router](const std::string& type) {
@@ -220,6 +226,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   api.load_options.max_steps = static_cast<size_t>(config.pipeline.max_steps);
   api.load_options.yaml.max_nodes = static_cast<size_t>(config.pipeline.max_yaml_nodes);
   api.load_options.prompts_dir = prompts_dir;
+  api.load_options.max_nesting_depth = static_cast<int>(config.pipeline.max_nesting_depth);
+  api.load_options.max_loop_iterations = static_cast<size_t>(config.pipeline.max_loop_iterations);
   api.default_execute_timeout = config.pipeline.default_execute_timeout;
   api.bus = server->bus_.get();
   api.workers = server->workers_.get();

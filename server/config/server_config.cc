@@ -145,8 +145,8 @@ const std::vector<Field>& Fields() {
   static const auto* fields = new std::vector<Field>{
       StringField("grpc.listen", "gRPC host:port (port 0 = any free port)", &ServerConfig::grpc,
                   &GrpcConfig::listen),
-      IntField("grpc.max_receive_message_bytes", "largest request accepted",
-               &ServerConfig::grpc, &GrpcConfig::max_receive_message_bytes, true),
+      IntField("grpc.max_receive_message_bytes", "largest request accepted", &ServerConfig::grpc,
+               &GrpcConfig::max_receive_message_bytes, true),
       IntField("grpc.max_send_message_bytes", "largest response sent", &ServerConfig::grpc,
                &GrpcConfig::max_send_message_bytes, true),
       IntField("grpc.max_inflight_rpcs", "unary RPCs handled at once; excess -> RESOURCE_EXHAUSTED",
@@ -183,8 +183,7 @@ const std::vector<Field>& Fields() {
                   &TlsConfig::client_ca_file),
       BoolField("tls.require_client_cert", "require and verify client certificates (mTLS)",
                 &ServerConfig::tls, &TlsConfig::require_client_cert),
-      StringField("store.driver", "sqlite | postgres", &ServerConfig::store,
-                  &StoreConfig::driver),
+      StringField("store.driver", "sqlite | postgres", &ServerConfig::store, &StoreConfig::driver),
       StringField("store.sqlite_path", "SQLite database file", &ServerConfig::store,
                   &StoreConfig::sqlite_path),
       StringField("store.postgres_dsn", "PostgreSQL connection string", &ServerConfig::store,
@@ -195,18 +194,24 @@ const std::vector<Field>& Fields() {
                     &StoreConfig::busy_timeout),
       DurationField("shutdown.drain_delay", "NOT_SERVING period before refusing calls",
                     &ServerConfig::shutdown, &ShutdownConfig::drain_delay),
-      DurationField("shutdown.grace", "time in-flight RPCs get to finish",
-                    &ServerConfig::shutdown, &ShutdownConfig::grace),
+      DurationField("shutdown.grace", "time in-flight RPCs get to finish", &ServerConfig::shutdown,
+                    &ShutdownConfig::grace),
       StringField("pipeline.prompts_dir", "directory file prompt parts are confined to",
                   &ServerConfig::pipeline, &PipelineConfig::prompts_dir),
       StringField("pipeline.output_dir", "directory for output_to_file (empty = ignore)",
                   &ServerConfig::pipeline, &PipelineConfig::output_dir),
-      IntField("pipeline.max_yaml_bytes", "largest pipeline YAML accepted",
-               &ServerConfig::pipeline, &PipelineConfig::max_yaml_bytes, true),
+      IntField("pipeline.max_yaml_bytes", "largest pipeline YAML accepted", &ServerConfig::pipeline,
+               &PipelineConfig::max_yaml_bytes, true),
       IntField("pipeline.max_yaml_nodes", "YAML nodes per pipeline, aliases expanded",
                &ServerConfig::pipeline, &PipelineConfig::max_yaml_nodes, false),
       IntField("pipeline.max_steps", "most steps in one pipeline", &ServerConfig::pipeline,
                &PipelineConfig::max_steps, false),
+      IntField("pipeline.max_nesting_depth", "loops and nested pipelines inside one another",
+               &ServerConfig::pipeline, &PipelineConfig::max_nesting_depth, false),
+      IntField("pipeline.max_loop_iterations", "iterations of one for_loop or while_loop",
+               &ServerConfig::pipeline, &PipelineConfig::max_loop_iterations, false),
+      IntField("pipeline.max_executed_steps", "steps one execution runs, loops included",
+               &ServerConfig::pipeline, &PipelineConfig::max_executed_steps, false),
       IntField("pipeline.execute_threads", "threads running ExecutePipeline",
                &ServerConfig::pipeline, &PipelineConfig::execute_threads, false),
       IntField("pipeline.max_queued_executions", "ExecutePipeline calls waiting for a thread",
@@ -407,6 +412,11 @@ absl::Status Validate(const ServerConfig& c) {
   RETURN_IF_ERROR(positive("http.threads", c.http.threads, 256));
   RETURN_IF_ERROR(positive("pipeline.max_yaml_bytes", c.pipeline.max_yaml_bytes, 64LL << 20));
   RETURN_IF_ERROR(positive("pipeline.max_steps", c.pipeline.max_steps, 10000));
+  RETURN_IF_ERROR(positive("pipeline.max_nesting_depth", c.pipeline.max_nesting_depth, 100));
+  RETURN_IF_ERROR(
+      positive("pipeline.max_loop_iterations", c.pipeline.max_loop_iterations, 1000000));
+  RETURN_IF_ERROR(
+      positive("pipeline.max_executed_steps", c.pipeline.max_executed_steps, 100000000));
   RETURN_IF_ERROR(positive("pipeline.max_yaml_nodes", c.pipeline.max_yaml_nodes, 10000000));
   RETURN_IF_ERROR(positive("pipeline.execute_threads", c.pipeline.execute_threads, 1024));
   RETURN_IF_ERROR(

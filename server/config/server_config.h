@@ -101,8 +101,14 @@ struct PipelineConfig {
   // YAML nodes visited when loading one pipeline, alias expansions included. 40k keeps every
   // rejection of hostile input well under 100 ms.
   int64_t max_yaml_nodes = 40000;
-  // Most steps in one pipeline.
+  // Most steps in one pipeline, steps inside loops and nested pipelines included.
   int64_t max_steps = 500;
+  // Loops and nested pipelines inside one another (pipeline_ex's max_depth default).
+  int64_t max_nesting_depth = 10;
+  // Iterations of one for_loop / while_loop (pipeline_ex caps while loops at 1000).
+  int64_t max_loop_iterations = 1000;
+  // Steps one execution runs, loop iterations and nested pipelines included.
+  int64_t max_executed_steps = 10000;
   // Threads running ExecutePipeline calls (gRPC threads never wait on a model).
   int64_t execute_threads = 16;
   // ExecutePipeline calls waiting for a thread; beyond this RESOURCE_EXHAUSTED.

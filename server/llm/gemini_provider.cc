@@ -40,6 +40,13 @@ absl::StatusOr<HttpRequest> GeminiProvider::BuildRequest(const LlmRequest& reque
   gen["maxOutputTokens"] = request.max_tokens.value_or(config_.max_tokens_default);
   if (!request.stop.empty()) gen["stopSequences"] = request.stop;
   if (request.json_response) gen["responseMimeType"] = "application/json";
+  if (!request.response_schema.empty()) {
+    json schema = ParseJson(request.response_schema);
+    if (!schema.is_object())
+      return InvalidRequestError("gemini: response schema is not a JSON object");
+    gen["responseMimeType"] = "application/json";
+    gen["responseSchema"] = std::move(schema);
+  }
   body["generationConfig"] = std::move(gen);
 
   HttpRequest http;

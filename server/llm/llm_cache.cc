@@ -26,6 +26,8 @@ std::string CanonicalRequestJson(ProviderKind kind, const LlmRequest& request) {
             {"stop", request.stop},
             {"json", request.json_response},
             {"rollout_id", request.rollout_id}};
+  // Only when set, so keys of requests without a schema are unchanged.
+  if (!request.response_schema.empty()) j["response_schema"] = request.response_schema;
   return json_util::Dump(j);
 }
 

@@ -33,6 +33,10 @@ struct LlmRequest {
   std::vector<std::string> stop;
   // Ask the provider for a JSON object response.
   bool json_response = false;
+  // JSON schema (as JSON text) the response must follow; "" for none. Gemini sends it as
+  // generationConfig.responseSchema (with responseMimeType application/json); other
+  // providers rely on json_response and the prompt.
+  std::string response_schema;
   // Part of the cache key: distinct rollout ids give distinct (uncached) samples of the
   // same prompt, as DSPy's rollout_id does.
   std::string rollout_id;

@@ -317,6 +317,7 @@ ProvidersConfig DefaultProvidersConfig() {
     config.step_types[step] = "anthropic";
   }
   config.step_types["gemini"] = "gemini";
+  config.step_types["gemini_instructor"] = "gemini";
   config.model_aliases = {
       {"haiku", "claude-haiku-4-5"}, {"sonnet", "claude-sonnet-4-5"}, {"opus", "claude-opus-4-5"}};
   config.default_provider = "simulated";

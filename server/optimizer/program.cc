@@ -123,6 +123,16 @@ Program Program::ResetCopy() const {
   return copy;
 }
 
+std::string StepForSaveKey(const pipeline::Pipeline& pipeline, const std::string& key) {
+  if (pipeline.FindStep(key) != nullptr) return key;
+  for (const pipeline::Step* step : pipeline.AllSteps()) {
+    if (step->IsOptimizable() && !IsIdentifier(step->path) && Sanitize(step->path) == key) {
+      return step->path;
+    }
+  }
+  return key;
+}
+
 absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
                                      const ProgramOptions& options) {
   std::set<std::string> wanted(options.steps.begin(), options.steps.end());
@@ -144,29 +154,32 @@ absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
     }
   }
   Program program;
-  for (const pipeline::Step& step : pipeline.steps) {
+  // Steps inside loops and nested pipelines are predictors too, named by their path.
+  for (const pipeline::Step* step_ptr : pipeline.AllSteps()) {
+    const pipeline::Step& step = *step_ptr;
     if (!step.IsOptimizable()) continue;
-    if (!wanted.empty() && wanted.count(step.name) == 0) continue;
+    const std::string& name = step.path.empty() ? step.name : step.path;
+    if (!wanted.empty() && wanted.count(name) == 0) continue;
     Predictor p;
-    p.name = step.name;
+    p.name = name;
     p.step_type = step.type;
     p.signature = step.signature;
     const std::string static_text = pipeline::StaticInstruction(step);
     p.signature.instructions =
         static_text.empty() ? pipeline::DefaultInstructions(step.signature) : static_text;
     p.base_instruction = p.signature.instructions;
-    auto kind_it = options.kinds.find(step.name);
+    auto kind_it = options.kinds.find(name);
     if (kind_it != options.kinds.end()) {
       p.kind = kind_it->second;
     } else if (auto it = step.config.find("predictor"); it != step.config.end()) {
       if (!it->is_string()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("step \"", step.name, "\": predictor must be a string"));
+            absl::StrCat("step \"", name, "\": predictor must be a string"));
       }
       auto kind = ParsePredictorKind(it->get<std::string>());
       if (!kind.ok()) {
         return absl::InvalidArgumentError(
-            absl::StrCat("step \"", step.name, "\": ", kind.status().message()));
+            absl::StrCat("step \"", name, "\": ", kind.status().message()));
       }
       p.kind = *kind;
     }
@@ -177,7 +190,7 @@ absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
         if (d->is_string()) descriptions[d.key()] = d->get<std::string>();
       }
     }
-    if (auto it = options.descriptions.find(step.name); it != options.descriptions.end()) {
+    if (auto it = options.descriptions.find(name); it != options.descriptions.end()) {
       for (const auto& [field, text] : it->second) descriptions[field] = text;
     }
     for (auto& f : p.signature.inputs) {
@@ -189,7 +202,7 @@ absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
     auto sig = p.ToAdapterSignature();
     if (!sig.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("step \"", step.name, "\": signature: ", sig.status().message()));
+          absl::StrCat("step \"", name, "\": signature: ", sig.status().message()));
     }
     program.predictors.push_back(std::move(p));
   }

@@ -83,6 +83,11 @@ struct ProgramOptions {
   std::map<std::string, std::map<std::string, std::string>> descriptions;
 };
 
+// The optimizable step a DSPy save key (without ".predict") names: the key itself when it is
+// a step, else the step whose path sanitizes to it ("each_file_summarize" ->
+// "each_file/summarize", for steps inside loops and nested pipelines); the key when none does.
+std::string StepForSaveKey(const pipeline::Pipeline& pipeline, const std::string& key);
+
 absl::StatusOr<Program> BuildProgram(const pipeline::Pipeline& pipeline,
                                      const ProgramOptions& options = {});
 

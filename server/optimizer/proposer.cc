@@ -282,15 +282,17 @@ absl::StatusOr<std::string> DatasetSummary(OptimizerContext& ctx,
 std::string ProgramCode(const pipeline::Pipeline& pipeline, const Program& program) {
   std::vector<std::string> lines;
   lines.push_back(absl::StrCat("pipeline ", pipeline.name, " (pipeline_ex workflow):"));
-  for (const pipeline::Step& step : pipeline.steps) {
-    const Predictor* p = program.Find(step.name);
+  for (const pipeline::Step* step_ptr : pipeline.AllSteps()) {
+    const pipeline::Step& step = *step_ptr;
+    const std::string& name = step.path.empty() ? step.name : step.path;
+    const Predictor* p = program.Find(name);
     if (p == nullptr) {
-      lines.push_back(absl::StrCat("  step ", step.name, " (", step.type, ")"));
+      lines.push_back(absl::StrCat("  step ", name, " (", step.type, ")"));
       continue;
     }
     std::vector<std::string> outputs = p->OutputNames();
     lines.push_back(absl::StrCat(
-        "  step ", step.name, " (", step.type,
+        "  step ", name, " (", step.type,
         "): ", p->kind == PredictorKind::kChainOfThought ? "ChainOfThought" : "Predict", "(",
         absl::StrJoin(p->signature.InputNames(), ", "), ") -> ", absl::StrJoin(outputs, ", ")));
     for (const pipeline::PromptPart& part : step.prompt) {

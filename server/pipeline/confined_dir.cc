@@ -1,5 +1,6 @@
 #include "server/pipeline/confined_dir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -208,6 +210,72 @@ absl::Status ConfinedDirectory::Write(std::string_view relative_path_in,
   }
   ::close(fd);
   return absl::OkStatus();
+}
+
+absl::Status ConfinedDirectory::Remove(std::string_view relative_path_in) const {
+  const absl::string_view relative_path = Sv(relative_path_in);
+  if (absl::Status s = ValidateRelativePath(relative_path_in); !s.ok()) return s;
+  const size_t slash = relative_path.rfind('/');
+  const std::string name(slash == absl::string_view::npos ? relative_path
+                                                          : relative_path.substr(slash + 1));
+  if (name.empty() || name == ".") return PathError(relative_path, "names no file");
+  int dir = -1;
+  if (slash == absl::string_view::npos) {
+    dir = ::dup(fd_);
+    if (dir < 0) return ErrnoError(relative_path, errno);
+  } else {
+    auto parent =
+        OpenBeneath(StdSv(relative_path.substr(0, slash)), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!parent.ok()) return parent.status();
+    dir = *parent;
+  }
+  // unlinkat never follows the last component: a symlink is removed, not its target.
+  int rc = ::unlinkat(dir, name.c_str(), 0);
+  if (rc != 0 && errno == EISDIR) rc = ::unlinkat(dir, name.c_str(), AT_REMOVEDIR);
+  const int err = errno;
+  ::close(dir);
+  if (rc != 0) return ErrnoError(relative_path, err);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ConfinedDirectory::List(
+    std::string_view relative_path_in) const {
+  const absl::string_view relative_path = Sv(relative_path_in);
+  if (absl::Status s = ValidateRelativePath(relative_path_in); !s.ok()) return s;
+  auto fd = OpenBeneath(relative_path_in, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (!fd.ok()) return fd.status();
+  DIR* dir = ::fdopendir(*fd);
+  if (dir == nullptr) {
+    const int err = errno;
+    ::close(*fd);
+    return ErrnoError(relative_path, err);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<ConfinedDirectory::Info> ConfinedDirectory::Stat(
+    std::string_view relative_path_in) const {
+  const absl::string_view relative_path = Sv(relative_path_in);
+  if (absl::Status s = ValidateRelativePath(relative_path_in); !s.ok()) return s;
+  auto fd = OpenBeneath(relative_path_in, O_PATH | O_CLOEXEC, 0);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  const int rc = ::fstat(*fd, &st);
+  const int err = errno;
+  ::close(*fd);
+  if (rc != 0) return ErrnoError(relative_path, err);
+  Info info;
+  info.is_file = S_ISREG(st.st_mode);
+  info.is_dir = S_ISDIR(st.st_mode);
+  info.size = static_cast<uint64_t>(st.st_size);
+  return info;
 }
 
 }  // namespace elexirion::pipeline

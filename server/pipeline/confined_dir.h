@@ -12,9 +12,11 @@
 // Thread safety: immutable after Open(); Read/Write may be called concurrently.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,6 +37,17 @@ class ConfinedDirectory {
   absl::StatusOr<std::string> Read(std::string_view relative_path, size_t max_bytes) const;
   // Creates missing parent directories (never following symlinks) and writes the file.
   absl::Status Write(std::string_view relative_path, std::string_view content) const;
+  // Removes a file (or an empty directory); NOT_FOUND when missing.
+  absl::Status Remove(std::string_view relative_path) const;
+  // Entry names of a directory ("." is the directory itself), sorted.
+  absl::StatusOr<std::vector<std::string>> List(std::string_view relative_path) const;
+  struct Info {
+    bool is_file = false;
+    bool is_dir = false;
+    uint64_t size = 0;
+  };
+  // NOT_FOUND when missing; symlinks are never followed out of the directory.
+  absl::StatusOr<Info> Stat(std::string_view relative_path) const;
 
   const std::string& path() const { return path_; }
 

@@ -10,12 +10,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "server/pipeline/conditions.h"
+#include "server/pipeline/data_transform.h"
 #include "server/pipeline/elixir_format.h"
 #include "server/pipeline/extraction.h"
+#include "server/pipeline/file_ops.h"
 #include "server/pipeline/presets.h"
 #include "server/pipeline/prompt_builder.h"
 #include "server/pipeline/strings.h"
@@ -152,7 +155,19 @@ struct CallSpec {
   std::optional<int> max_tokens;
   std::vector<std::string> stop;
   bool json = false;
+  // JSON schema text for the response (gemini_instructor); "" for none.
+  std::string response_schema;
+  // Earlier conversation turns sent before the prompt (claude_session `conversation:`).
+  std::vector<llm::Message> history;
   int64_t timeout_ms = 0;
+};
+
+// Shared by the runs of one execution (the top-level pipeline and its nested pipelines).
+struct RunShared {
+  ExecutionResult* out = nullptr;
+  size_t executed_steps = 0;
+  // Set when an execution limit is hit: no loop or fallback may swallow that error.
+  bool limit_hit = false;
 };
 
 // A finished call, recorded into the step afterwards (batch tasks run on other threads).
@@ -172,68 +187,91 @@ class Run {
  public:
   Run(const PipelineExecutor::Options& options, const ConfinedDirectory* prompts,
       const ConfinedDirectory* outputs, const Pipeline& pipeline, const json& inputs,
-      const ExecuteOptions& execute)
+      const ExecuteOptions& execute, RunShared* shared)
       : options_(options),
         prompts_(prompts),
         outputs_(outputs),
         pipeline_(pipeline),
         inputs_(inputs),
-        execute_(execute) {
+        execute_(execute),
+        shared_(shared) {
     templates_.inputs = inputs_.is_object() ? &inputs_ : nullptr;
     templates_.global_vars = pipeline_.global_vars.is_object() ? &pipeline_.global_vars : nullptr;
     templates_.results = &results_;
     templates_.state = &variables_;
   }
 
-  ExecutionResult Go() {
-    const absl::Time start = absl::Now();
-    ExecutionResult out;
+  // A nested pipeline run with inherit_context uses its parent's global_vars.
+  void OverrideGlobalVars(const json* global_vars) { templates_.global_vars = global_vars; }
+
+  // Runs the pipeline's steps; top-level runs also set the final output.
+  absl::Status RunPipeline(bool top_level) {
     for (const Step& step : pipeline_.steps) {
-      StepResult sr;
-      sr.name = step.name;
-      sr.type = step.type;
-      sr.ignored_options = step.ignored_options;
-      const absl::Time step_start = absl::Now();
-      absl::Status status = CheckAlive();
-      if (status.ok()) status = RunStep(step, &sr);
-      sr.duration = absl::Now() - step_start;
-      for (const CallRecord& call : sr_calls_) {
-        AddUsage(&sr.usage, call.usage);
-        sr.simulated = sr.simulated || call.simulated;
-      }
-      if (!sr_calls_.empty()) {
-        sr.provider = sr_calls_.back().provider;
-        sr.model = sr_calls_.back().model;
-        if (execute_.include_prompts) {
-          sr.system_prompt = sr_calls_.back().system;
-          sr.prompt = sr_calls_.back().prompt;
-        }
-      }
-      sr_calls_.clear();
-      AddUsage(&out.usage, sr.usage);
-      if (!status.ok()) {
-        sr.status = StepStatus::kFailed;
-        sr.error = status;
-        sr.result = nullptr;
-        sr.text.clear();
-        out.status = absl::Status(
-            status.code(), absl::StrCat("step \"", step.name, "\" failed: ", status.message()));
-        out.steps.push_back(std::move(sr));
-        break;
-      }
-      results_[step.name] = sr.result;
-      if (sr.status == StepStatus::kSucceeded) {
-        out.final_output = sr.text;
-        out.final_step = step.name;
-      }
-      out.steps.push_back(std::move(sr));
+      RETURN_IF_ERROR_(ExecuteStep(step, top_level));
     }
-    out.results = results_;
-    out.duration = absl::Now() - start;
-    return out;
+    return absl::OkStatus();
   }
 
+  const json& results() const { return results_; }
+  // Text of the last step (at any depth) that succeeded without being skipped.
+  const std::string& last_text() const { return last_text_; }
+
  private:
+  // Runs one step (at any depth) and records its StepResult; sub-steps of loops and nested
+  // pipelines record theirs first.
+  absl::Status ExecuteStep(const Step& step, bool top_level) {
+    ExecutionResult& out = *shared_->out;
+    StepResult sr;
+    sr.name = step.path.empty() ? step.name : step.path;
+    sr.type = step.type;
+    sr.ignored_options = step.ignored_options;
+    const absl::Time step_start = absl::Now();
+    absl::Status status = CheckAlive();
+    if (status.ok() && ++shared_->executed_steps > options_.max_executed_steps) {
+      shared_->limit_hit = true;
+      status = absl::ResourceExhaustedError(
+          absl::StrCat("the execution ran more than ", options_.max_executed_steps,
+                       " steps (loop iterations and nested pipelines included; "
+                       "pipeline.max_executed_steps)"));
+    }
+    if (status.ok()) status = RunStep(step, &sr);
+    sr.duration = absl::Now() - step_start;
+    for (const CallRecord& call : sr_calls_) {
+      AddUsage(&sr.usage, call.usage);
+      sr.simulated = sr.simulated || call.simulated;
+    }
+    if (!sr_calls_.empty()) {
+      sr.provider = sr_calls_.back().provider;
+      sr.model = sr_calls_.back().model;
+      if (execute_.include_prompts) {
+        sr.system_prompt = sr_calls_.back().system;
+        sr.prompt = sr_calls_.back().prompt;
+      }
+    }
+    sr_calls_.clear();
+    AddUsage(&out.usage, sr.usage);
+    if (!status.ok()) {
+      sr.status = StepStatus::kFailed;
+      sr.error = status;
+      sr.result = nullptr;
+      sr.text.clear();
+      out.steps.push_back(std::move(sr));
+      return absl::Status(status.code(),
+                          absl::StrCat("step \"", step.path.empty() ? step.name : step.path,
+                                       "\" failed: ", status.message()));
+    }
+    results_[step.name] = sr.result;
+    if (sr.status == StepStatus::kSucceeded) {
+      last_text_ = sr.text;
+      if (top_level) {
+        out.final_output = sr.text;
+        out.final_step = sr.name;
+      }
+    }
+    out.steps.push_back(std::move(sr));
+    return absl::OkStatus();
+  }
+
   absl::Status CheckAlive() const {
     if (execute_.cancel != nullptr && execute_.cancel->IsCancelled()) {
       return absl::CancelledError(execute_.cancel->reason());
@@ -250,6 +288,7 @@ class Run {
     if (status.code() == absl::StatusCode::kCancelled) return true;
     if (execute_.cancel != nullptr && execute_.cancel->IsCancelled()) return true;
     if (absl::Now() >= execute_.deadline) return true;
+    if (shared_->limit_hit) return true;
     if (status.code() == absl::StatusCode::kResourceExhausted &&
         absl::StartsWith(status.message(), "budget exhausted")) {
       return true;
@@ -297,7 +336,9 @@ class Run {
                                                            : options_.provider(spec.step_type);
     request.model = !execute_.model_override.empty() ? execute_.model_override : spec.model;
     request.system = spec.system;
+    request.messages = spec.history;
     request.messages.push_back(llm::Message{"user", spec.prompt});
+    request.response_schema = spec.response_schema;
     request.temperature = spec.temperature;
     request.max_tokens = spec.max_tokens;
     request.stop = spec.stop;
@@ -390,13 +431,16 @@ class Run {
   // interpolated separately when the prompt is built).
   absl::StatusOr<json> InterpolatedConfig(const Step& step) const {
     json config = step.config;
-    for (const char* key : {"prompt", "tasks", "parallel_tasks"}) config.erase(key);
+    // Sub-steps and inline child pipelines are interpolated when they run, in their own scope.
+    for (const char* key : {"prompt", "tasks", "parallel_tasks", "steps", "pipeline", "inputs"}) {
+      config.erase(key);
+    }
     return InterpolateValue(config, templates_);
   }
 
   absl::StatusOr<std::vector<PromptPart>> PromptFor(const Step& step) const {
     if (execute_.program == nullptr) return step.prompt;
-    auto it = execute_.program->steps.find(step.name);
+    auto it = execute_.program->steps.find(step.path.empty() ? step.name : step.path);
     if (it == execute_.program->steps.end()) return step.prompt;
     return ApplyProgram(step, it->second);
   }
@@ -453,7 +497,9 @@ class Run {
   absl::Status RunStep(const Step& step, StepResult* sr) {
     auto config = InterpolatedConfig(step);
     if (!config.ok()) return config.status();
-    const json condition = config->value("condition", json());
+    // A while_loop's `condition` is its loop condition, not a skip condition.
+    const json condition =
+        step.kind == StepKind::kWhileLoop ? json() : config->value("condition", json());
     if (!condition.is_null()) {
       auto met = EvaluateCondition(condition, results_);
       if (!met.ok()) {
@@ -491,6 +537,27 @@ class Run {
       case StepKind::kSetVariable:
         status = RunSetVariable(*config, sr);
         break;
+      case StepKind::kGeminiInstructor:
+        status = RunInstructor(step, *config, sr);
+        break;
+      case StepKind::kForLoop:
+        status = RunForLoop(step, *config, sr);
+        break;
+      case StepKind::kWhileLoop:
+        status = RunWhileLoop(step, *config, sr);
+        break;
+      case StepKind::kNestedPipeline:
+        status = RunNested(step, *config, sr);
+        break;
+      case StepKind::kDataTransform:
+        status = RunDataTransform(step, *config, sr);
+        break;
+      case StepKind::kFileOps: {
+        auto result = RunFileOps(*config, outputs_, options_.max_prompt_file_bytes);
+        if (!result.ok()) return result.status();
+        sr->result = std::move(*result);
+        break;
+      }
     }
     RETURN_IF_ERROR_(status);
     return WriteOutput(step, *config, sr);
@@ -584,6 +651,11 @@ class Run {
     auto prompt = Build(*parts, results_);
     if (!prompt.ok()) return prompt.status();
     CallSpec spec = ClaudeSpec(step, options, std::move(*prompt));
+    for (const ConversationTurn& turn : step.conversation) {
+      auto content = InterpolateToText(turn.content, templates_);
+      if (!content.ok()) return content.status();
+      spec.history.push_back(llm::Message{turn.role, std::move(*content)});
+    }
     json retry_info;
     auto response = CallEnhancedHere(spec, options, &retry_info);
     if (!response.ok()) return response.status();
@@ -955,8 +1027,354 @@ class Run {
     return absl::OkStatus();
   }
 
+  // The loop context visible to sub-steps: results["loop"] (conditions, previous_response)
+  // and {{loop.x}} templates. `context` null restores "outside any loop".
+  void SetLoopContext(json context) {
+    loop_context_ = std::move(context);
+    if (loop_context_.is_null()) {
+      results_.erase("loop");
+      templates_.loop = nullptr;
+    } else {
+      results_["loop"] = loop_context_;
+      templates_.loop = &loop_context_;
+    }
+  }
+
+  absl::Status RunSubSteps(const std::vector<Step>& steps) {
+    for (const Step& sub : steps) RETURN_IF_ERROR_(ExecuteStep(sub, /*top_level=*/false));
+    return absl::OkStatus();
+  }
+
+  absl::Status LoopLimit(size_t count) {
+    shared_->limit_hit = true;
+    return absl::InvalidArgumentError(
+        absl::StrCat("data_source has ", count, " items; a loop runs at most ",
+                     options_.max_loop_iterations, " iterations (pipeline.max_loop_iterations)"));
+  }
+
+  // Step.Loop's data_source: "previous_response[:field]" (results["previous_response"]),
+  // "<step>:<field.path>" (the loop variable <step> first, then the step's result), or
+  // "<name>" (a variable, then a step result).
+  absl::StatusOr<json> ResolveLoopSource(const std::string& source) const {
+    const size_t colon = source.find(':');
+    const std::string head = source.substr(0, colon);
+    const std::string field = colon == std::string::npos ? "" : source.substr(colon + 1);
+    if (head == "previous_response") {
+      auto it = results_.find("previous_response");
+      if (it == results_.end()) return absl::NotFoundError("No previous_response found");
+      if (colon == std::string::npos) return *it;
+      json v = DataField(*it, field);
+      if (v.is_null())
+        return absl::NotFoundError(absl::StrCat("Data source field not found: ", field));
+      return v;
+    }
+    if (colon != std::string::npos) {
+      if (auto loop = results_.find("loop"); loop != results_.end() && loop->is_object()) {
+        if (auto var = loop->find(head); var != loop->end() && !var->is_null()) {
+          json v = DataField(*var, field);
+          if (v.is_null()) {
+            return absl::NotFoundError(absl::StrCat("Field not found in loop context: ", field));
+          }
+          return v;
+        }
+      }
+      auto it = results_.find(head);
+      if (it == results_.end() || it->is_null()) {
+        return absl::NotFoundError(absl::StrCat("Step result not found: ", head));
+      }
+      json v = DataField(*it, field);
+      if (v.is_null()) {
+        return absl::NotFoundError(absl::StrCat("Field not found in step result: ", field));
+      }
+      return v;
+    }
+    json var = GetVariable(variables_, head);
+    if (!var.is_null()) return var;
+    auto it = results_.find(head);
+    if (it == results_.end() || it->is_null()) {
+      return absl::NotFoundError(absl::StrCat("Step result not found: ", head));
+    }
+    return *it;
+  }
+
+  absl::StatusOr<bool> LoopControl(const json& config, const char* key) const {
+    const json condition = config.value(key, json());
+    if (condition.is_null()) return false;
+    auto met = EvaluateCondition(condition, results_);
+    return met.ok() && *met;  // pipeline_ex treats a failing control condition as false
+  }
+
+  absl::Status RunForLoop(const Step& step, const json& config, StepResult* sr) {
+    const std::string iterator = StringOption(config, "iterator");
+    auto data = ResolveLoopSource(StringOption(config, "data_source"));
+    if (!data.ok()) {
+      return absl::Status(data.status().code(),
+                          absl::StrCat("data_source: ", data.status().message()));
+    }
+    if (!data->is_array()) {
+      return absl::InvalidArgumentError(absl::StrCat("Data source must resolve to a list, got: ",
+                                                     JasonEncode(*data, false).substr(0, 200)));
+    }
+    const size_t total = data->size();
+    if (total > options_.max_loop_iterations) return LoopLimit(total);
+    const bool break_on_error = config.value("break_on_error", json(true)) != false;
+    const json parent = loop_context_;
+    json iterations = json::array();
+    bool success = true;
+    int64_t completed = 0;
+    last_text_.clear();
+    for (size_t i = 0; i < total; ++i) {
+      json context = {{iterator, (*data)[i]},
+                      {"index", static_cast<int64_t>(i)},
+                      {"total", static_cast<int64_t>(total)},
+                      {"first", i == 0},
+                      {"last", i + 1 == total},
+                      {"level", parent.is_object() ? parent.value("level", 0) + 1 : 0}};
+      if (parent.is_object()) context["parent"] = parent;
+      SetLoopContext(std::move(context));
+      absl::Status status = CheckAlive();
+      if (status.ok()) status = RunSubSteps(step.sub_steps);
+      if (!status.ok()) {
+        if (IsFatal(status)) {
+          SetLoopContext(parent);
+          return status;
+        }
+        iterations.push_back({{"index", static_cast<int64_t>(i)},
+                              {"item", (*data)[i]},
+                              {"success", false},
+                              {"error", std::string(status.message())}});
+        success = false;
+        if (break_on_error) break;
+        continue;
+      }
+      json sub_results = json::object();
+      for (const Step& sub : step.sub_steps)
+        sub_results[sub.name] = results_.value(sub.name, json());
+      iterations.push_back({{"index", static_cast<int64_t>(i)},
+                            {"item", (*data)[i]},
+                            {"success", true},
+                            {"results", std::move(sub_results)}});
+      ++completed;
+      auto stop = LoopControl(config, "break_condition");
+      if (stop.ok() && *stop) break;
+    }
+    SetLoopContext(parent);
+    sr->text = last_text_;
+    sr->result = {{"iterations", std::move(iterations)},
+                  {"success", success},
+                  {"total_items", static_cast<int64_t>(total)},
+                  {"completed_items", completed}};
+    return absl::OkStatus();
+  }
+
+  absl::Status RunWhileLoop(const Step& step, const json& config, StepResult* sr) {
+    const json condition = config.value("condition", json());
+    const int64_t max_iterations = IntOption(config, "max_iterations").value_or(100);
+    if (max_iterations > static_cast<int64_t>(options_.max_loop_iterations)) {
+      return LoopLimit(static_cast<size_t>(max_iterations));
+    }
+    const json parent = loop_context_;
+    last_text_.clear();
+    for (int64_t count = 0;; ++count) {
+      if (count >= max_iterations) {
+        sr->result = {{"success", false},
+                      {"iterations", count},
+                      {"max_iterations_reached", true},
+                      {"reason", "Maximum iterations exceeded"}};
+        break;
+      }
+      auto met = EvaluateCondition(condition, results_);
+      if (!met.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("While loop condition evaluation failed: ", met.status().message()));
+      }
+      if (!*met) {
+        sr->result = {{"success", true}, {"iterations", count}, {"condition_met", false}};
+        break;
+      }
+      SetLoopContext(json{{"iteration", count}, {"count", count}});
+      absl::Status status = CheckAlive();
+      if (status.ok()) status = RunSubSteps(step.sub_steps);
+      SetLoopContext(parent);
+      if (!status.ok()) {
+        if (IsFatal(status)) return status;
+        return absl::Status(status.code(), absl::StrCat("While loop failed at iteration ",
+                                                        count + 1, ": ", status.message()));
+      }
+    }
+    sr->text = last_text_;
+    return absl::OkStatus();
+  }
+
+  // type: pipeline. The child runs with its own results and variables; inputs are resolved
+  // against this run keeping types for whole-template values (Context.Nested).
+  absl::Status RunNested(const Step& step, const json& config, StepResult* sr) {
+    const json settings = config.value("config", json::object());
+    const bool inherit = settings.is_object() && settings.value("inherit_context", false) == true;
+    json inputs = json::object();
+    const json raw_inputs = step.config.value("inputs", json::object());
+    if (raw_inputs.is_object() && !raw_inputs.empty()) {
+      static const json kNoInputs = json::object();
+      TemplateContext typed = templates_;
+      if (typed.inputs == nullptr) typed.inputs = &kNoInputs;  // whole templates keep types
+      auto resolved = InterpolateValue(raw_inputs, typed);
+      if (!resolved.ok()) return resolved.status();
+      inputs = std::move(*resolved);
+    } else if (inherit && inputs_.is_object()) {
+      inputs = inputs_;
+    }
+    const Pipeline& child = *step.child;
+    Run run(options_, prompts_, outputs_, child, inputs, execute_, shared_);
+    if (inherit && templates_.global_vars != nullptr)
+      run.OverrideGlobalVars(templates_.global_vars);
+    absl::Status status = run.RunPipeline(/*top_level=*/false);
+    if (!status.ok()) {
+      if (IsFatal(status)) return status;
+      return absl::Status(status.code(), absl::StrCat("Nested pipeline '", child.name,
+                                                      "' failed: ", status.message()));
+    }
+    const json& child_results = run.results();
+    json extracted = json::object();
+    const json outputs = config.value("outputs", json());
+    if (!outputs.is_array() || outputs.empty()) {
+      for (auto it = child_results.begin(); it != child_results.end(); ++it) {
+        const json& r = it.value();
+        extracted[it.key()] = (r.is_object() && r.contains("result")) ? r["result"] : r;
+      }
+    } else {
+      for (const json& output : outputs) {
+        if (output.is_string()) {
+          const std::string name = output.get<std::string>();
+          auto it = child_results.find(name);
+          if (it == child_results.end() || it->is_null()) {
+            return absl::NotFoundError(absl::StrCat("Output '", name, "' not found in results"));
+          }
+          extracted[name] = *it;
+          continue;
+        }
+        const std::string path = output.value("path", "");
+        const json as = output.value("as", json());
+        const json* at = &child_results;
+        for (absl::string_view key : absl::StrSplit(path, '.')) {
+          auto it = at->is_object() ? at->find(std::string(key)) : at->end();
+          if (!at->is_object() || it == at->end() || it->is_null()) {
+            return absl::NotFoundError(absl::StrCat("Path '", path, "' not found in results"));
+          }
+          at = &*it;
+        }
+        extracted[as.is_string() ? as.get<std::string>() : path] = *at;
+      }
+    }
+    sr->text = run.last_text();
+    sr->result =
+        raw_inputs.is_object() && !raw_inputs.empty() ? json{{"result", extracted}} : extracted;
+    return absl::OkStatus();
+  }
+
+  // data_transform's input_source / right_source: "previous_response:<step>[:<path>]",
+  // "context:<inputs|global_vars|results>[.path]", or "<name>" (a variable, then a step).
+  json ResolveDataSource(const std::string& source) const {
+    const std::vector<std::string> parts = absl::StrSplit(source, absl::MaxSplits(':', 2));
+    if (parts.size() >= 2 && parts[0] == "previous_response") {
+      auto it = results_.find(parts[1]);
+      if (it == results_.end()) return nullptr;
+      return parts.size() == 3 ? DataField(*it, parts[2]) : *it;
+    }
+    if (parts.size() == 2 && parts[0] == "context") {
+      json context = {{"results", results_},
+                      {"inputs", inputs_.is_object() ? inputs_ : json::object()},
+                      {"global_vars", templates_.global_vars != nullptr ? *templates_.global_vars
+                                                                        : json::object()}};
+      return DataField(context, parts[1]);
+    }
+    if (parts.size() != 1) return nullptr;
+    json var = GetVariable(variables_, source);
+    if (!var.is_null()) return var;
+    auto it = results_.find(source);
+    return it == results_.end() ? json() : *it;
+  }
+
+  absl::Status RunDataTransform(const Step& step, const json& config, StepResult* sr) {
+    const std::string source = StringOption(config, "input_source");
+    const json input = ResolveDataSource(source);
+    if (input.is_null()) {
+      return absl::NotFoundError(absl::StrCat("Input source '", source, "' not found"));
+    }
+    auto data = ApplyDataOperations(input, config.value("operations", json::array()),
+                                    [this](const std::string& s) { return ResolveDataSource(s); });
+    if (!data.ok()) return data.status();
+    const std::string format = StringOption(config, "output_format");
+    if (format == "json") {
+      *data = JasonEncode(*data, false);
+    } else if (format == "string") {
+      auto text = ElixirToString(*data);
+      if (!text.ok()) return text.status();
+      *data = *text;
+    }
+    std::string field = StringOption(config, "output_field");
+    if (field.empty()) field = step.name;
+    const int64_t operation_count = static_cast<int64_t>(
+        config.value("operations", json::array()).is_array() ? config["operations"].size() : 0);
+    sr->text = data->is_string() ? data->get<std::string>() : JasonEncode(*data, false);
+    sr->result = {{field, *data},
+                  {"metadata",
+                   {{"operation_count", operation_count},
+                    {"input_type", DataTypeName(input)},
+                    {"output_type", DataTypeName(*data)}}}};
+    return absl::OkStatus();
+  }
+
+  // gemini_instructor: one Gemini call constrained by a JSON response schema (InstructorLite
+  // over Gemini: temperature 0.7 and 2048 output tokens unless token_budget says otherwise).
+  absl::Status RunInstructor(const Step& step, const json& config, StepResult* sr) {
+    auto parts = PromptFor(step);
+    if (!parts.ok()) return parts.status();
+    auto prompt = Build(*parts, results_);
+    if (!prompt.ok()) return prompt.status();
+    CallSpec spec;
+    spec.step_type = step.type;
+    spec.model = StringOption(config, "model");
+    spec.prompt = std::move(*prompt);
+    const bool tools = step.config.contains("functions");
+    spec.temperature = tools ? 0.3 : 0.7;
+    spec.max_tokens = 2048;
+    const json budget = config.value("token_budget", json::object());
+    if (budget.is_object()) {
+      if (auto t = NumberOption(budget, "temperature")) spec.temperature = *t;
+      if (auto m = IntOption(budget, "max_output_tokens")) spec.max_tokens = static_cast<int>(*m);
+    }
+    spec.timeout_ms = IntOption(config, "timeout_ms").value_or(120000);
+    spec.json = true;
+    spec.response_schema = step.response_schema.dump();
+    auto response = Call(spec);
+    if (!response.ok()) return response.status();
+    std::optional<json> parsed = ParseJsonResponse(response->text);
+    if (!parsed.has_value() || !parsed->is_object()) {
+      return absl::InternalError("Gemini call failed: the response is not a JSON object");
+    }
+    for (const json& field : step.response_schema.value("required", json::array())) {
+      if (field.is_string() && !parsed->contains(field.get<std::string>())) {
+        return absl::InternalError(
+            absl::StrCat("Gemini call failed: the response misses required field \"",
+                         field.get<std::string>(), "\""));
+      }
+    }
+    json result = *parsed;
+    result["success"] = true;
+    result["cost"] = response->cost_usd;
+    result["model"] = response->model.empty() ? spec.model : response->model;
+    const json text = parsed->value("text", json());
+    sr->text = text.is_string() ? text.get<std::string>() : response->text;
+    sr->parsed_json = std::move(parsed);
+    sr->result = std::move(result);
+    return absl::OkStatus();
+  }
+
   absl::Status RunSetVariable(const json& config, StepResult* sr) {
-    const json variables = config.value("variables", json::object());
+    json variables = config.value("variables", json::object());
+    if (auto var = config.find("variable"); var != config.end() && var->is_string()) {
+      variables = json{{var->get<std::string>(), config.value("value", json())}};
+    }
     if (!variables.is_object() || variables.empty()) {
       sr->result = json::object();
       return absl::OkStatus();
@@ -993,7 +1411,11 @@ class Run {
   const Pipeline& pipeline_;
   const json& inputs_;
   const ExecuteOptions& execute_;
+  RunShared* shared_;
   json results_ = json::object();
+  // The innermost loop's context (also results_["loop"]); null outside loops.
+  json loop_context_;
+  std::string last_text_;
   VariableState variables_;
   TemplateContext templates_;
   // Calls of the step being run.
@@ -1055,8 +1477,15 @@ absl::StatusOr<ExecutionResult> PipelineExecutor::Execute(const Pipeline& pipeli
   if (options.program != nullptr) {
     if (absl::Status s = ValidateProgram(pipeline, *options.program); !s.ok()) return s;
   }
-  Run run(options_, prompts_.get(), outputs_.get(), pipeline, inputs, options);
-  return run.Go();
+  const absl::Time start = absl::Now();
+  ExecutionResult out;
+  RunShared shared;
+  shared.out = &out;
+  Run run(options_, prompts_.get(), outputs_.get(), pipeline, inputs, options, &shared);
+  out.status = run.RunPipeline(/*top_level=*/true);
+  out.results = run.results();
+  out.duration = absl::Now() - start;
+  return out;
 }
 
 }  // namespace elexirion::pipeline

@@ -18,6 +18,23 @@
 //                       batch_results, text, claude_batch_metadata, performance_statistics}
 //      parallel_claude {combined_results, individual_results: {id: result}}
 //      set_variable    {variables_set, scope, variable_count}
+//      gemini_instructor  the schema-constrained JSON object + {success, cost, model}
+//      for_loop        {iterations: [{index, item, success, results | error}], success,
+//                       total_items, completed_items}; sub-step results also stay in the
+//                       results map (the last iteration's), as in pipeline_ex
+//      while_loop      {success, iterations: N, condition_met: false} or
+//                       {success: false, iterations, max_iterations_reached: true, reason}
+//      pipeline        the child's results (each unwrapped from {"result": x}), or the
+//                       `outputs` picked from them; wrapped as {"result": ...} when the step
+//                       has `inputs`
+//      data_transform  {<output_field or step name>: data, metadata: {operation_count,
+//                       input_type, output_type}}
+//      file_ops        see file_ops.h
+//    Steps inside loops and nested pipelines appear in ExecutionResult::steps under their
+//    qualified path ("loop/inner"), before the container, once per iteration; a program's
+//    entry for such a path applies at every iteration. For-loop iterations that fail are
+//    recorded ({success: false}) and stop the loop (break_on_error: false continues), as in
+//    pipeline_ex; cancellation, the deadline, budgets and execution limits always stop the run.
 //    Session ids, timestamps and timings, which pipeline_ex also puts there, are left out so
 //    that prompts (and LLM cache keys) are deterministic. When a step asks for JSON, the parsed
 //    object's fields are merged in (never over text/success/cost/model/tokens), so
@@ -93,7 +110,8 @@ struct ExecutionResult {
   // DEADLINE_EXCEEDED, CANCELLED, RESOURCE_EXHAUSTED for budgets, the provider's code...).
   absl::Status status;
   std::vector<StepResult> steps;  // in execution order, up to the failing step
-  // Text of the last step that ran (not skipped), and its name.
+  // Text of the last top-level step that ran (not skipped), and its name. A loop's text is its
+  // last sub-step's; a nested pipeline's is its child's final text.
   std::string final_output;
   std::string final_step;
   // step name -> result map: pipeline_ex's return value.
@@ -135,6 +153,12 @@ class PipelineExecutor {
     std::function<std::string(const std::string& step_type)> provider;
     // Pipelines with more steps are refused with INVALID_ARGUMENT.
     size_t max_steps = 500;
+    // Iterations of one for_loop (its data_source's length) or while_loop (its
+    // max_iterations); beyond, the step fails with INVALID_ARGUMENT.
+    size_t max_loop_iterations = 1000;
+    // Steps run by one execution, loop iterations and nested pipelines included; beyond, the
+    // execution fails with RESOURCE_EXHAUSTED.
+    size_t max_executed_steps = 10000;
     // Concurrent calls inside one claude_batch / parallel_claude step.
     int max_parallel_tasks = 4;
     // Directory for `output_to_file`; "" ignores output_to_file (reported in ignored_options).

@@ -8,10 +8,15 @@
 //     gemini_functions: {...}        validated; function calling itself is not performed
 //     steps: [ ... ]                 required, non-empty, unique names
 //     <anything else>                ignored
-// Step types: claude, gemini, claude_smart, claude_extract, claude_robust, claude_session,
-// claude_batch, parallel_claude, set_variable. pipeline_ex's other types (gemini_instructor,
-// for_loop, while_loop, data_transform, file_ops, pipeline) need Claude Code, the live Gemini
-// SDK or a sub-pipeline runtime and are refused by name; any other type is unknown.
+// Step types: claude, gemini, claude_smart, claude_extract, claude_robust, claude_session
+// (optional `conversation:` turns), claude_batch, parallel_claude, set_variable (`variables:`
+// or `variable:`/`value:`), gemini_instructor, for_loop / while_loop (sub-`steps`), pipeline
+// (`pipeline_file` read from prompts_dir, or an inline `pipeline:`), data_transform, file_ops.
+// test_echo (pipeline_ex's test environment only) is refused by name; any other type is
+// unknown. Nested steps get the qualified path "<parent>/<name>" (Step::path).
+// Limits: max_steps counts every step, nested ones included; loops and nested pipelines nest
+// at most max_nesting_depth deep; a while_loop's max_iterations is at most
+// max_loop_iterations; a pipeline_file that (indirectly) includes itself is refused.
 // Our extension: `signature: "a, b -> c"` on a step (pipeline_ex ignores unknown keys).
 //
 // Every error is INVALID_ARGUMENT and names the place: "line L, column C: ..." and, inside a
@@ -33,7 +38,12 @@ namespace elexirion::pipeline {
 struct LoadOptions {
   // Bytes (1 MiB), nodes (100k, counting alias expansions), depth (64).
   YamlLimits yaml;
+  // Steps in the document and its pipeline files, nested ones included.
   size_t max_steps = 500;
+  // Loops and nested pipelines inside one another (pipeline_ex's max_depth default).
+  int max_nesting_depth = 10;
+  // Largest while_loop max_iterations accepted (pipeline_ex caps at 1000).
+  size_t max_loop_iterations = 1000;
   // When set, file prompt parts whose path holds no {{template}} are checked now: the file must
   // be a regular file under this directory, no larger than max_prompt_file_bytes. (The
   // executor checks again when it reads them.) Path syntax is always checked.

@@ -285,6 +285,58 @@ std::string EmitYaml(const ojson& document) {
   return out;
 }
 
+namespace {
+
+// Writes the program's prompts for `steps` (and the steps inside them) into `document`, the
+// document those steps were loaded from; true when anything changed.
+absl::StatusOr<bool> ApplyToDocument(const std::vector<Step>& steps, const ProgramState& program,
+                                     ojson* document) {
+  bool changed = false;
+  for (const Step& step : steps) {
+    const ojson::json_pointer pointer(step.document_pointer);
+    const bool present = !step.document_pointer.empty() && document->contains(pointer);
+    auto missing = [&] {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step \"", step.path, "\" is not in the exported document"));
+    };
+    auto it = program.steps.find(step.path);
+    if (it != program.steps.end() && !it->second.empty()) {
+      if (!present) return missing();
+      auto parts = ApplyProgram(step, it->second);
+      if (!parts.ok()) return parts.status();
+      ojson prompt = ojson::array();
+      for (const PromptPart& part : *parts) prompt.push_back(part.source);
+      (*document)[pointer]["prompt"] = std::move(prompt);
+      changed = true;
+    }
+    auto sub = ApplyToDocument(step.sub_steps, program, document);
+    if (!sub.ok()) return sub.status();
+    changed = changed || *sub;
+    if (step.child == nullptr) continue;
+    if (step.child_file.empty()) {
+      auto child = ApplyToDocument(step.child->steps, program, document);
+      if (!child.ok()) return child.status();
+      changed = changed || *child;
+      continue;
+    }
+    // A learned step inside a pipeline_file: the exported pipeline inlines that file, so it
+    // stands alone and renders the learned prompts without a program.
+    ojson child_document = step.child->document;
+    auto child = ApplyToDocument(step.child->steps, program, &child_document);
+    if (!child.ok()) return child.status();
+    if (*child) {
+      if (!present) return missing();
+      ojson& node = (*document)[pointer];
+      node.erase("pipeline_file");
+      node["pipeline"] = child_document["workflow"];
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> RenderOptimizedYaml(const Pipeline& pipeline,
                                                 const ProgramState& program) {
   if (absl::Status s = ValidateProgram(pipeline, program); !s.ok()) return s;
@@ -294,19 +346,8 @@ absl::StatusOr<std::string> RenderOptimizedYaml(const Pipeline& pipeline,
       !document["workflow"]["steps"].is_array()) {
     return absl::InvalidArgumentError("pipeline has no workflow.steps document to export");
   }
-  ojson& steps = document["workflow"]["steps"];
-  for (const auto& [name, step_program] : program.steps) {
-    const Step* step = pipeline.FindStep(name);
-    if (step == nullptr || step->index >= steps.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("program: unknown step \"", name, "\""));
-    }
-    if (step_program.empty()) continue;
-    auto parts = ApplyProgram(*step, step_program);
-    if (!parts.ok()) return parts.status();
-    ojson prompt = ojson::array();
-    for (const PromptPart& part : *parts) prompt.push_back(part.source);
-    steps[step->index]["prompt"] = std::move(prompt);
-  }
+  auto applied = ApplyToDocument(pipeline.steps, program, &document);
+  if (!applied.ok()) return applied.status();
   NormalizePreviousResponse(&document);
   return EmitYaml(document);
 }

@@ -12,17 +12,40 @@ bool Step::IsOptimizable() const {
     case StepKind::kClaudeExtract:
     case StepKind::kClaudeRobust:
     case StepKind::kClaudeSession:
+    case StepKind::kGeminiInstructor:
       return true;
     default:
       return false;
   }
 }
 
+namespace {
+
+void CollectSteps(const std::vector<Step>& steps, std::vector<const Step*>* out) {
+  for (const Step& step : steps) {
+    out->push_back(&step);
+    CollectSteps(step.sub_steps, out);
+    if (step.child != nullptr) CollectSteps(step.child->steps, out);
+  }
+}
+
+}  // namespace
+
 const Step* Pipeline::FindStep(std::string_view name) const {
   for (const Step& step : steps) {
     if (step.name == name) return &step;
   }
+  if (name.find('/') == std::string_view::npos) return nullptr;
+  for (const Step* step : AllSteps()) {
+    if (step->path == name) return step;
+  }
   return nullptr;
+}
+
+std::vector<const Step*> Pipeline::AllSteps() const {
+  std::vector<const Step*> out;
+  CollectSteps(steps, &out);
+  return out;
 }
 
 const char* StepKindName(StepKind kind) {
@@ -45,6 +68,18 @@ const char* StepKindName(StepKind kind) {
       return "parallel_claude";
     case StepKind::kSetVariable:
       return "set_variable";
+    case StepKind::kGeminiInstructor:
+      return "gemini_instructor";
+    case StepKind::kForLoop:
+      return "for_loop";
+    case StepKind::kWhileLoop:
+      return "while_loop";
+    case StepKind::kNestedPipeline:
+      return "pipeline";
+    case StepKind::kDataTransform:
+      return "data_transform";
+    case StepKind::kFileOps:
+      return "file_ops";
   }
   return "unknown";
 }

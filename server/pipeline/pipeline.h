@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,7 +27,15 @@ enum class StepKind {
   kClaudeBatch,
   kParallelClaude,
   kSetVariable,
+  kGeminiInstructor,  // one Gemini call with a JSON response schema
+  kForLoop,           // sub-steps per item of data_source
+  kWhileLoop,         // sub-steps while condition holds
+  kNestedPipeline,    // type: pipeline (pipeline_file or inline pipeline)
+  kDataTransform,     // filter/map/aggregate/join/group_by/sort over a result
+  kFileOps,           // copy/move/delete/validate/list/convert under pipeline.output_dir
 };
+
+struct Pipeline;
 
 enum class PromptPartKind {
   kStatic,            // {type: static, content}
@@ -66,8 +75,20 @@ struct ParallelTask {
   std::vector<PromptPart> prompt;
 };
 
+// One prior turn of a claude_session `conversation:` (sent before the step's prompt).
+struct ConversationTurn {
+  std::string role;     // "user" or "assistant"
+  std::string content;  // may hold {{templates}}
+};
+
 struct Step {
   std::string name;
+  // Qualified name: the name for a top-level step, "<parent path>/<name>" for a step inside a
+  // loop or a nested pipeline. Programs, predictors and StepResults use it.
+  std::string path;
+  // JSON pointer of the step's map inside its Pipeline's `document`
+  // ("/workflow/steps/2/steps/0").
+  std::string document_pointer;
   std::string type;  // as written ("claude_smart")
   StepKind kind = StepKind::kClaude;
   size_t index = 0;  // position in workflow.steps
@@ -88,8 +109,16 @@ struct Step {
   std::vector<std::string> ignored_options;
   // The whole step map (type-specific settings: extraction_config, retry_config, variables).
   nlohmann::json config = nlohmann::json::object();
-  std::vector<BatchTask> tasks;              // claude_batch
-  std::vector<ParallelTask> parallel_tasks;  // parallel_claude
+  std::vector<BatchTask> tasks;                // claude_batch
+  std::vector<ParallelTask> parallel_tasks;    // parallel_claude
+  std::vector<ConversationTurn> conversation;  // claude_session
+  std::vector<Step> sub_steps;                 // for_loop, while_loop
+  // type: pipeline: the child workflow, loaded with the parent (its steps' paths start with
+  // this step's path). `child_file` is the pipeline_file it came from ("" when inline).
+  std::shared_ptr<const Pipeline> child;
+  std::string child_file;
+  // gemini_instructor: the JSON schema sent as Gemini's responseSchema.
+  nlohmann::json response_schema;
   SourceLocation location;
 
   // Steps whose prompt is one model call with an optimizable instruction.
@@ -108,7 +137,11 @@ struct Pipeline {
   // The whole document as parsed (aliases expanded, key order kept), for the export.
   nlohmann::ordered_json document;
 
+  // A top-level step by name, or any step by qualified path ("loop/inner",
+  // "nested/child_step").
   const Step* FindStep(std::string_view name) const;
+  // Every step, nested ones included, in document order (a container before its children).
+  std::vector<const Step*> AllSteps() const;
 };
 
 const char* StepKindName(StepKind kind);

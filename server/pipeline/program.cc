@@ -43,10 +43,11 @@ std::string StaticInstruction(const Step& step) {
 
 std::vector<OptimizableStep> ListOptimizableSteps(const Pipeline& pipeline) {
   std::vector<OptimizableStep> out;
-  for (const Step& step : pipeline.steps) {
+  for (const Step* s : pipeline.AllSteps()) {
+    const Step& step = *s;
     if (!step.IsOptimizable()) continue;
     OptimizableStep o;
-    o.name = step.name;
+    o.name = step.path.empty() ? step.name : step.path;
     o.type = step.type;
     o.signature_text = step.signature_text;
     o.signature = step.signature;

@@ -1,7 +1,9 @@
 // Optimizable parameters of a pipeline and how a learned program is rendered into prompts.
 //
 // Each optimizable step (claude, gemini, claude_smart, claude_extract, claude_robust,
-// claude_session: one model call built from prompt parts) exposes:
+// claude_session, gemini_instructor: one model call built from prompt parts), at any depth
+// (inside for_loop / while_loop and nested pipelines too, named by its qualified path such
+// as "each_file/summarize"), exposes:
 //  - its signature (declared `signature:` or "input_data -> pipeline_output");
 //  - its instruction: the contents of its `static` prompt parts joined with "\n", exactly as
 //    written ({{templates}} unexpanded). A static part holding only templates (an input slot

@@ -53,6 +53,11 @@ class Evaluator {
         return v.is_null() ? Preserved(e) : v;
       }
       if (absl::StartsWith(e, "steps.")) return StepResult(e);
+      if (context_.loop != nullptr && (e == "loop" || absl::StartsWith(e, "loop."))) {
+        std::vector<std::string> parts = absl::StrSplit(e, '.');
+        json v = Nested(*context_.loop, parts, 1);
+        return v.is_null() ? json("") : v;
+      }
     }
     if (e.find_first_of("+-*/") != absl::string_view::npos) return Arithmetic(e);
     if (absl::StartsWith(e, "state.")) return NestedVariable(e.substr(6));

@@ -12,6 +12,10 @@
 //     (missing -> 0); if it does not evaluate, the substituted text is rendered;
 //  6. `state.a.b`: variable state (loop > session > global), missing -> "";
 //  7. a bare name: variable lookup, missing -> "".
+// Our extension: inside a for_loop / while_loop, `loop.<key>` (before step 5) reads the loop
+// context ({<iterator>: item, index, total, first, last, level, parent} or {iteration,
+// count}), missing -> "". pipeline_ex interpolates sub-steps once, before the loop, so there
+// `{{loop.x}}` always renders ""; here sub-steps are interpolated per iteration.
 // Values are rendered with Elixir's to_string (a map is an error: pipeline_ex crashes).
 // When the execution has inputs (pipeline_ex's `inputs:` option), a string that is exactly one
 // template (after trimming) yields the value itself, typed, as pipeline_ex's type-preserving
@@ -39,6 +43,7 @@ struct TemplateContext {
   const nlohmann::json* global_vars = nullptr;  // nullptr: the workflow has none
   const nlohmann::json* results = nullptr;      // step name -> result map
   const VariableState* state = nullptr;
+  const nlohmann::json* loop = nullptr;  // the innermost loop context, inside loops
 };
 
 // Interpolates one string (see above). The result is a string unless type preservation

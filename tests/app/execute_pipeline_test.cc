@@ -243,6 +243,100 @@ TEST_F(ExecutePipelineTest, ProgramIsAppliedByNameAndVersion) {
   EXPECT_THAT(status.error_message(), HasSubstr("program.label"));
 }
 
+TEST_F(ExecutePipelineTest, ForLoopAndNestedPipelineOverRealHttp) {
+  auto request = Inline(ReadTestdata("review_loop.yaml"), R"j({"code": "total = sum(cart)"})j");
+  request.set_include_prompts(true);
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.success()) << response.error();
+  std::vector<std::string> names;
+  for (const auto& step : response.steps()) names.push_back(step.name());
+  EXPECT_THAT(names, ::testing::ElementsAre("files", "each_file/summarize", "each_file/summarize",
+                                            "each_file", "review/analyze", "review", "report"));
+  EXPECT_EQ(response.steps(1).rendered_prompt(),
+            "Summarize the risks in cart.py (item 0 of 2).\ncart.py");
+  EXPECT_EQ(response.steps(2).rendered_prompt(),
+            "Summarize the risks in auth.py (item 1 of 2).\nauth.py");
+  EXPECT_EQ(response.steps(4).rendered_prompt(), "Review this code for bugs.\ntotal = sum(cart)");
+  EXPECT_EQ(response.steps(6).rendered_prompt(),
+            "Write the report.\n2\nanswer to: Review this code for bugs.");
+  EXPECT_EQ(response.steps(6).provider(), "gemini");
+  EXPECT_EQ(response.final_output(), "answer to: Write the report.");
+  EXPECT_EQ(fake_->request_count(), 4);
+}
+
+TEST_F(ExecutePipelineTest, ProgramReachesStepsInsideLoopsAndNestedPipelines) {
+  store::ProgramRecord program;
+  program.name = "review_loop";
+  program.pipeline_name = "review_loop";
+  // Save keys are Python identifiers: the step path "each_file/summarize" is saved as
+  // "each_file_summarize", as the optimizer writes it.
+  program.dspy_json = R"json({
+    "each_file_summarize": {
+      "traces": [], "train": [], "demos": [],
+      "signature": {"instructions": "Name the single worst risk.", "fields": [
+          {"prefix": "Input Data:", "description": "${input_data}"},
+          {"prefix": "Pipeline Output:", "description": "${pipeline_output}"}]},
+      "lm": null
+    },
+    "review_analyze": {
+      "traces": [], "train": [], "demos": [],
+      "signature": {"instructions": "Hunt for off-by-one errors.", "fields": [
+          {"prefix": "Input Data:", "description": "${input_data}"},
+          {"prefix": "Pipeline Output:", "description": "${pipeline_output}"}]},
+      "lm": null
+    },
+    "metadata": {"dependency_versions": {"dspy": "elexirion"}}
+  })json";
+  auto stored = server_->server().store()->CreateProgramVersion(program);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  fake_->SetHandler([](const fakes::RecordedRequest&) {
+    return fakes::FakeResponse::Text("[[ ## pipeline_output ## ]]\nok\n\n[[ ## completed ## ]]\n");
+  });
+  auto request = Inline(ReadTestdata("review_loop.yaml"), R"j({"code": "for i in range(n+1)"})j");
+  request.mutable_program()->set_name("review_loop");
+  v1::ExecutePipelineResponse response;
+  grpc::Status status = Execute(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(response.success()) << response.error();
+  ASSERT_EQ(fake_->request_count(), 4);
+  int loop_calls = 0, nested_calls = 0;
+  for (const auto& recorded : fake_->requests()) {
+    if (absl::StrContains(recorded.body, "Name the single worst risk.")) {
+      ++loop_calls;
+      EXPECT_THAT(recorded.body, ::testing::AnyOf(HasSubstr("cart.py"), HasSubstr("auth.py")));
+    }
+    if (absl::StrContains(recorded.body, "Hunt for off-by-one errors.")) {
+      ++nested_calls;
+      EXPECT_THAT(recorded.body, HasSubstr("for i in range(n+1)"));
+    }
+  }
+  EXPECT_EQ(loop_calls, 2);  // every iteration
+  EXPECT_EQ(nested_calls, 1);
+}
+
+TEST_F(ExecutePipelineTest, BadLoopsAndNestedPipelinesAreInvalid) {
+  ExpectInvalid(
+      "workflow:\n  name: x\n  steps:\n    - name: s\n      type: for_loop\n"
+      "      data_source: items\n      steps: [{name: a, type: set_variable, "
+      "variables: {}}]\n",
+      "line 4, column 7: step \"s\": for_loop needs a `iterator` string");
+  ExpectInvalid(
+      "workflow:\n  name: x\n  steps:\n"
+      "    - {name: s, type: pipeline, pipeline_file: pipelines/cycle_a.yaml}\n",
+      "circular pipeline_file reference");
+  ExpectInvalid(
+      "workflow:\n  name: x\n  steps:\n"
+      "    - {name: s, type: pipeline, pipeline_file: ../../secret.yaml}\n",
+      "must not contain \"..\"");
+  ExpectInvalid(
+      "workflow:\n  name: x\n  steps:\n    - name: s\n      type: while_loop\n"
+      "      condition: \"true\"\n      max_iterations: 100000\n"
+      "      steps: [{name: a, type: set_variable, variables: {}}]\n",
+      "max_iterations must be an integer from 1 to 1000");
+}
+
 TEST_F(ExecutePipelineTest, BudgetEndsTheRunCleanly) {
   const std::string two_steps =
       "workflow:\n  name: two\n  steps:\n"

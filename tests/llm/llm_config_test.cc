@@ -35,6 +35,7 @@ TEST(ProvidersConfigTest, DefaultsWithoutSection) {
       EXPECT_EQ(c->step_types[step], "anthropic") << step;
     }
     EXPECT_EQ(c->step_types["gemini"], "gemini");
+    EXPECT_EQ(c->step_types["gemini_instructor"], "gemini");
     EXPECT_EQ(c->model_aliases["haiku"], "claude-haiku-4-5");
     EXPECT_EQ(c->model_aliases["sonnet"], "claude-sonnet-4-5");
     EXPECT_EQ(c->model_aliases["opus"], "claude-opus-4-5");

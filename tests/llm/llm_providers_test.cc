@@ -159,6 +159,27 @@ TEST_F(ProvidersTest, GeminiRequestAndResponseShape) {
   EXPECT_EQ(body["generationConfig"]["responseMimeType"], "application/json");
 }
 
+TEST_F(ProvidersTest, GeminiSendsTheResponseSchema) {
+  // gemini_instructor's structured output: the schema goes into generationConfig with the
+  // JSON mime type; a schema that is not a JSON object is refused before any HTTP call.
+  server_->Enqueue(FakeResponse::Text(R"({"text":"ok"})"));
+  LlmRequest request = testing::UserRequest("gemini", "Assess it.");
+  request.response_schema =
+      R"({"type":"object","properties":{"text":{"type":"string"}},"required":["text"]})";
+  absl::StatusOr<LlmResponse> r = router_->Complete(request, {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->text, R"({"text":"ok"})");
+  ASSERT_EQ(server_->requests().size(), 1u);
+  json config = server_->requests()[0].Json()["generationConfig"];
+  EXPECT_EQ(config["responseMimeType"], "application/json");
+  EXPECT_EQ(config["responseSchema"], json::parse(request.response_schema));
+
+  request.response_schema = "[1, 2]";
+  absl::StatusOr<LlmResponse> bad = router_->Complete(request, {});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server_->requests().size(), 1u);
+}
+
 TEST_F(ProvidersTest, GeminiSafetyBlockIsAResponseNotARetry) {
   server_->Enqueue(FakeResponse::Status(
       200,

@@ -153,6 +153,67 @@ TEST(ProgramRunner, MultiStepInputResolution) {
 
 // A step whose only static part is a {{template}} input slot has no instruction text: its
 // input_data is exactly what pipeline_ex would send.
+TEST(ProgramRunner, StepsInsideLoopsAndNestedPipelinesArePredictors) {
+  auto pipe = LoadOrDie(R"(workflow:
+  name: nested
+  steps:
+    - {name: items, type: set_variable, variables: {topics: [rivers, mountains]}}
+    - name: each
+      type: for_loop
+      iterator: topic
+      data_source: topics
+      steps:
+        - name: fact
+          type: claude
+          signature: "input_data -> fact"
+          prompt: [{type: static, content: "One fact about {{loop.topic}}."}]
+    - name: wrap
+      type: pipeline
+      pipeline:
+        name: inner
+        steps:
+          - name: title
+            type: gemini
+            signature: "input_data -> title"
+            prompt: [{type: static, content: "A title."}]
+)");
+  FnClient client([](const llm::LlmRequest& r) -> absl::StatusOr<llm::LlmResponse> {
+    if (absl::StrContains(r.system, "`fact`")) {
+      return TextResponse("[[ ## fact ## ]]\nwet\n\n[[ ## completed ## ]]");
+    }
+    return TextResponse("[[ ## title ## ]]\nT\n\n[[ ## completed ## ]]");
+  });
+  auto runner = Runner(&client, pipe);
+  auto program = BuildProgram(*pipe);
+  ASSERT_TRUE(program.ok()) << program.status();
+  ASSERT_EQ(program->predictors.size(), 2u);
+  EXPECT_EQ(program->predictors[0].name, "each/fact");
+  EXPECT_EQ(program->predictors[1].name, "wrap/title");
+  program->predictors[0].signature.instructions = "Give one surprising fact.";
+  RunOutcome out = runner->Run(*program, Example{}, RunConfig{});
+  ASSERT_TRUE(out.status.ok()) << out.status;
+  // The learned instruction reaches every iteration; the rendered step is the input.
+  ASSERT_EQ(client.calls(), 3u);
+  EXPECT_THAT(client.requests()[0].system, HasSubstr("Give one surprising fact."));
+  EXPECT_THAT(client.requests()[0].messages.back().content, HasSubstr("One fact about rivers."));
+  EXPECT_THAT(client.requests()[1].messages.back().content, HasSubstr("One fact about mountains."));
+  ASSERT_EQ(out.trace.size(), 3u);
+  EXPECT_EQ(out.trace[1].predictor, "each/fact");
+  EXPECT_EQ(out.trace[2].predictor, "wrap/title");
+  // Saved under Python identifiers, mapped back to the step paths.
+  EXPECT_EQ(program->predictors[0].SaveKey(), "each_fact");
+  EXPECT_EQ(StepForSaveKey(*pipe, "each_fact"), "each/fact");
+  EXPECT_EQ(StepForSaveKey(*pipe, "items"), "items");
+  auto restored = ApplyDspyJson(*program, ToDspyJson(*program, "nested", ojson::object()));
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->predictors[0].signature.instructions, "Give one surprising fact.");
+  ProgramOptions only;
+  only.steps = {"wrap/title"};
+  auto one = BuildProgram(*pipe, only);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->predictors.size(), 1u);
+}
+
 TEST(ProgramRunner, TemplateOnlyStepRendersInputDataLikePipelineEx) {
   auto pipe = LoadOrDie(R"(workflow:
   name: slot
