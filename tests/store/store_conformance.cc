@@ -1227,6 +1227,25 @@ TEST_P(StoreConformanceTest, InsertExecutionsKeepsAwkwardValuesExactly) {
   EXPECT_EQ(retry[0].id, results[0].id);
 }
 
+// A batch of several megabytes (PostgreSQL sends COPY data in chunks of about 1 MB).
+TEST_P(StoreConformanceTest, InsertExecutionsOfSeveralMegabytes) {
+  std::vector<ExecutionRecordRow> batch;
+  for (int i = 0; i < 3000; ++i) {
+    ExecutionRecordRow r = NewExecution("big", kT0 + absl::Milliseconds(i), absl::StrCat("r", i));
+    r.input_json = absl::StrCat(std::string(1000, 'x'), "\t\n\\", i);
+    batch.push_back(std::move(r));
+  }
+  ASSERT_OK_AND_ASSIGN(auto results, store().InsertExecutions(batch));
+  ASSERT_EQ(results.size(), batch.size());
+  for (const auto &r : results) EXPECT_OK(r.status);
+  ASSERT_OK_AND_ASSIGN(auto rows, store().ListExecutions("big", kT0, absl::InfiniteFuture(), 5000));
+  ASSERT_EQ(rows.size(), batch.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].input_json, batch[i].input_json) << i;
+    EXPECT_EQ(rows[i].record_id, batch[i].record_id) << i;
+  }
+}
+
 TEST_P(StoreConformanceTest, ListAndPruneExecutionsByTime) {
   std::vector<ExecutionRecordRow> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(NewExecution("p", kT0 + absl::Minutes(i)));
