@@ -199,6 +199,34 @@ std::string DoubleArray(const std::vector<double>& values) {
   return out;
 }
 
+void AppendCopyField(absl::string_view value, std::string& out) {
+  size_t start = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    char escaped;
+    switch (value[i]) {
+      case '\\':
+        escaped = '\\';
+        break;
+      case '\t':
+        escaped = 't';
+        break;
+      case '\n':
+        escaped = 'n';
+        break;
+      case '\r':
+        escaped = 'r';
+        break;
+      default:
+        continue;
+    }
+    out.append(value.data() + start, i - start);
+    out.push_back('\\');
+    out.push_back(escaped);
+    start = i + 1;
+  }
+  out.append(value.data() + start, value.size() - start);
+}
+
 bool IsStorableText(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

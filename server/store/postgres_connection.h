@@ -59,6 +59,9 @@ std::string BoolArray(const std::vector<bool>& values);
 std::string DoubleArray(const std::vector<double>& values);
 // Shortest exact decimal form of one double (parameters must not lose precision).
 std::string DoubleText(double v);
+// Appends `value` as one field of COPY's text format (backslash, tab, newline and carriage
+// return escaped) to `out`.
+void AppendCopyField(absl::string_view value, std::string& out);
 // True when `s` is valid UTF-8 without NUL bytes: what a PostgreSQL text column accepts.
 bool IsStorableText(absl::string_view s);
 

@@ -1161,6 +1161,91 @@ TEST_P(StoreConformanceTest, InsertExecutionsIsIdempotentOnRecordId) {
   EXPECT_EQ(rows[3].id, "my-own-id");
 }
 
+// A batch without in-batch repeats whose rows meet a stored record_id or a taken id
+// (PostgreSQL: the COPY fails and the batch is redone row by row) stores the others.
+TEST_P(StoreConformanceTest, InsertExecutionsSortsOutConflictsWithStoredRows) {
+  ASSERT_OK_AND_ASSIGN(auto first, store().InsertExecutions({NewExecution("p", kT0, "rec-1")}));
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_OK(first[0].status);
+  ExecutionRecordRow taken = NewExecution("p", kT0 + absl::Seconds(3), "rec-3");
+  taken.id = first[0].id;
+  ASSERT_OK_AND_ASSIGN(
+      auto second, store().InsertExecutions({NewExecution("p", kT0 + absl::Seconds(1), "rec-0"),
+                                             NewExecution("p", kT0 + absl::Seconds(2), "rec-1"),
+                                             taken, NewExecution("p", kT0 + absl::Seconds(4))}));
+  ASSERT_EQ(second.size(), 4u);
+  EXPECT_OK(second[0].status);
+  EXPECT_FALSE(second[0].duplicate);
+  EXPECT_OK(second[1].status);
+  EXPECT_TRUE(second[1].duplicate);
+  EXPECT_EQ(second[1].id, first[0].id);
+  EXPECT_EQ(second[2].status.code(), absl::StatusCode::kAlreadyExists) << second[2].status;
+  EXPECT_OK(second[3].status);
+  ASSERT_OK_AND_ASSIGN(auto rows, store().ListExecutions("p", kT0, absl::InfiniteFuture(), 0));
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].id, first[0].id);
+  EXPECT_EQ(rows[1].id, second[0].id);
+  EXPECT_EQ(rows[2].id, second[3].id);
+}
+
+// Text with the characters COPY escapes (tab, newline, backslash, "\N") and extreme numbers
+// come back exactly.
+TEST_P(StoreConformanceTest, InsertExecutionsKeepsAwkwardValuesExactly) {
+  ExecutionRecordRow r = NewExecution("p\tq", kT0, "rec\\N");
+  r.input_json = "{\"a\": \"tab\\there\"}\t\n\r\\N\\\\ \xc3\xa9\xe2\x82\xac";
+  r.output_json = "\\N";
+  r.metadata_json = "line1\nline2\\";
+  r.program_version = -9007199254740993;
+  r.success = false;
+  r.duration_seconds = 0.1;
+  r.quality_score = 1.7976931348623157e308;
+  ExecutionRecordRow tiny = NewExecution("p\tq", kT0 + absl::Seconds(1));
+  tiny.duration_seconds = 4.9406564584124654e-324;
+  tiny.quality_score = -2.5e-300;
+  ASSERT_OK_AND_ASSIGN(auto results, store().InsertExecutions({r, tiny}));
+  ASSERT_EQ(results.size(), 2u);
+  ASSERT_OK(results[0].status);
+  ASSERT_OK(results[1].status);
+  ASSERT_OK_AND_ASSIGN(auto rows, store().ListExecutions("p\tq", kT0, absl::InfiniteFuture(), 0));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].pipeline_name, "p\tq");
+  EXPECT_EQ(rows[0].record_id, "rec\\N");
+  EXPECT_EQ(rows[0].input_json, r.input_json);
+  EXPECT_EQ(rows[0].output_json, "\\N");
+  EXPECT_EQ(rows[0].metadata_json, r.metadata_json);
+  EXPECT_EQ(rows[0].program_version, r.program_version);
+  EXPECT_FALSE(rows[0].success);
+  EXPECT_EQ(rows[0].duration_seconds, 0.1);
+  EXPECT_EQ(rows[0].quality_score, 1.7976931348623157e308);
+  EXPECT_EQ(rows[1].record_id, "");
+  EXPECT_EQ(rows[1].duration_seconds, 4.9406564584124654e-324);
+  EXPECT_EQ(rows[1].quality_score, -2.5e-300);
+  // The retry of the first is a duplicate (its record_id went in as text, not as NULL).
+  ASSERT_OK_AND_ASSIGN(auto retry, store().InsertExecutions({r}));
+  ASSERT_EQ(retry.size(), 1u);
+  EXPECT_TRUE(retry[0].duplicate);
+  EXPECT_EQ(retry[0].id, results[0].id);
+}
+
+// A batch of several megabytes (PostgreSQL sends COPY data in chunks of about 1 MB).
+TEST_P(StoreConformanceTest, InsertExecutionsOfSeveralMegabytes) {
+  std::vector<ExecutionRecordRow> batch;
+  for (int i = 0; i < 3000; ++i) {
+    ExecutionRecordRow r = NewExecution("big", kT0 + absl::Milliseconds(i), absl::StrCat("r", i));
+    r.input_json = absl::StrCat(std::string(1000, 'x'), "\t\n\\", i);
+    batch.push_back(std::move(r));
+  }
+  ASSERT_OK_AND_ASSIGN(auto results, store().InsertExecutions(batch));
+  ASSERT_EQ(results.size(), batch.size());
+  for (const auto &r : results) EXPECT_OK(r.status);
+  ASSERT_OK_AND_ASSIGN(auto rows, store().ListExecutions("big", kT0, absl::InfiniteFuture(), 5000));
+  ASSERT_EQ(rows.size(), batch.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].input_json, batch[i].input_json) << i;
+    EXPECT_EQ(rows[i].record_id, batch[i].record_id) << i;
+  }
+}
+
 TEST_P(StoreConformanceTest, ListAndPruneExecutionsByTime) {
   std::vector<ExecutionRecordRow> batch;
   for (int i = 0; i < 10; ++i) batch.push_back(NewExecution("p", kT0 + absl::Minutes(i)));
