@@ -25,6 +25,7 @@
 #include "client/cli/command.h"
 #include "client/cli/datasets_command.h"
 #include "client/cli/help.h"
+#include "client/cli/optimizer_params.h"
 #include "client/cli/text_file.h"
 #include "client/cli/usage_command.h"
 #include "yaml-cpp/yaml.h"
@@ -623,16 +624,10 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
       !st.ok()) {
     return UsageError(absl::StrCat("--metric: ", st.message().ToString()));
   }
-  nlohmann::json params = nlohmann::json::object();
-  for (const auto& kv : args.All("param")) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return UsageError(absl::StrCat("--param: expected key=value, got \"", kv, "\""));
-    }
-    auto value = nlohmann::json::parse(kv.substr(eq + 1), nullptr, false);
-    params[kv.substr(0, eq)] = value.is_discarded() ? nlohmann::json(kv.substr(eq + 1)) : value;
-  }
-  nlohmann::json spec = {{args.Get("optimizer", "bootstrap_few_shot"), params}};
+  auto spec_json =
+      OptimizerSpecJson(args.Get("optimizer", "bootstrap_few_shot"), args.All("param"));
+  if (!spec_json.ok()) return UsageError(spec_json.status().message());
+  nlohmann::json& spec = *spec_json;
   if (!args.Get("seed").empty()) spec["seed"] = args.Get("seed");
   if (auto st = google::protobuf::util::JsonStringToMessage(spec.dump(),
                                                              request.mutable_optimizer());
