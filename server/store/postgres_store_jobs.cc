@@ -65,28 +65,12 @@ absl::StatusOr<std::optional<JobRecord>> FirstJob(const pqxx::result& result) {
   return job;
 }
 
-absl::Status JobNotFound(absl::string_view id) {
-  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-}
-
-absl::Status ValidateLease(const JobLease& lease) {
-  if (lease.job_id.empty()) return absl::InvalidArgumentError("lease.job_id is empty");
-  if (lease.worker_id.empty()) return absl::InvalidArgumentError("lease.worker_id is empty");
-  return absl::OkStatus();
-}
-
 // Called after a fenced write matched no row: NOT_FOUND or lease lost.
 absl::Status FenceFailure(Tx& tx, const JobLease& lease) {
   pqxx::result r =
       tx.Exec("SELECT state, lease_owner, attempt FROM jobs WHERE id = $1", lease.job_id);
-  if (r.empty()) return JobNotFound(lease.job_id);
-  std::string state = pg::Text(r[0][0]);
-  if (state != "running") {
-    return LeaseLostError(lease.job_id, absl::StrCat("the job is ", state));
-  }
-  return LeaseLostError(lease.job_id, absl::StrCat("attempt ", pg::Int(r[0][2]), " by ",
-                                                   pg::Text(r[0][1]), " holds it (caller: attempt ",
-                                                   lease.attempt, " by ", lease.worker_id, ")"));
+  if (r.empty()) return FencedWriteError(lease, std::nullopt);
+  return FencedWriteError(lease, FencedRow{pg::Text(r[0][0]), pg::Text(r[0][1]), pg::Int(r[0][2])});
 }
 
 // Appends one event inside the caller's transaction and notifies kJobEventsChannel (delivered
@@ -155,10 +139,7 @@ std::string StatesArray(const std::vector<std::string>& names) {
 absl::StatusOr<JobRecord> PostgresStore::CreateJob(const JobRecord& job, bool* already_existed,
                                                    const NewJobEvent* first_event) {
   if (already_existed != nullptr) *already_existed = false;
-  if (job.program_name.empty()) return absl::InvalidArgumentError("program_name is empty");
-  if (job.state != JobState::kQueued) {
-    return absl::InvalidArgumentError("state: a job is created QUEUED");
-  }
+  RETURN_IF_ERROR(ValidateNewJob(job));
   JobRecord fresh;
   fresh.id = job.id.empty() ? NewStoreId(16) : job.id;
   fresh.request_id = job.request_id;
@@ -290,8 +271,7 @@ absl::StatusOr<int64_t> PostgresStore::CountJobs(const std::vector<JobState>& st
 absl::StatusOr<std::optional<JobRecord>> PostgresStore::ClaimJob(const std::string& worker_id,
                                                                  absl::Duration lease,
                                                                  absl::Time now) {
-  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
-  if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease must be > 0");
+  RETURN_IF_ERROR(ValidateClaim(worker_id, lease));
   // The oldest runnable candidate of each kind (queued, or running with an expired lease) is
   // locked with FOR UPDATE SKIP LOCKED: rows another claimer holds are skipped rather than
   // waited for, so concurrent claimers on any replica never get the same job and never
@@ -351,13 +331,7 @@ absl::Status PostgresStore::CheckpointJob(const JobLease& lease, const std::stri
 
 absl::StatusOr<JobRecord> PostgresStore::FinishJob(const JobLease& lease, const JobOutcome& outcome,
                                                    absl::Time now) {
-  RETURN_IF_ERROR(ValidateLease(lease));
-  if (!IsTerminal(outcome.state)) {
-    return absl::InvalidArgumentError("outcome.state must be kSucceeded, kFailed or kCancelled");
-  }
-  if (outcome.event.has_value() && outcome.event->kind.empty()) {
-    return absl::InvalidArgumentError("outcome.event.kind is empty");
-  }
+  RETURN_IF_ERROR(ValidateOutcome(lease, outcome));
   // One statement (no BEGIN/COMMIT round trips): the fenced update, and with $11 = 1 the
   // terminal event and its notification. $8: keep the stored progress when false; $9 the
   // new one.
@@ -455,14 +429,7 @@ absl::StatusOr<int64_t> PostgresStore::AppendJobEvent(const std::string& job_id,
                                                       const std::optional<JobLease>& fence,
                                                       const std::string& kind,
                                                       const std::string& payload, absl::Time now) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
-  if (kind.empty()) return absl::InvalidArgumentError("kind is empty");
-  if (fence.has_value()) {
-    RETURN_IF_ERROR(ValidateLease(*fence));
-    if (fence->job_id != job_id) {
-      return absl::InvalidArgumentError("fence.job_id differs from job_id");
-    }
-  }
+  RETURN_IF_ERROR(ValidateEventAppend(job_id, fence, kind));
   int64_t seq = 0;
   RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     ASSIGN_OR_RETURN(

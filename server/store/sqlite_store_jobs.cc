@@ -69,16 +69,6 @@ absl::StatusOr<std::optional<JobRecord>> StepJob(Stmt& s) {
   return job;
 }
 
-absl::Status JobNotFound(absl::string_view id) {
-  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-}
-
-absl::Status ValidateLease(const JobLease& lease) {
-  if (lease.job_id.empty()) return absl::InvalidArgumentError("lease.job_id is empty");
-  if (lease.worker_id.empty()) return absl::InvalidArgumentError("lease.worker_id is empty");
-  return absl::OkStatus();
-}
-
 // Binds ?1..?3 of kFence.
 void BindFence(Stmt& s, const JobLease& lease) {
   s.BindText(1, lease.job_id).BindText(2, lease.worker_id).BindInt(3, lease.attempt);
@@ -89,14 +79,8 @@ absl::Status FenceFailure(Connection& c, const JobLease& lease) {
   ASSIGN_OR_RETURN(Stmt s, c.Prepare("SELECT state, lease_owner, attempt FROM jobs WHERE id = ?1"));
   s.BindText(1, lease.job_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return JobNotFound(lease.job_id);
-  std::string state = s.ColumnText(0);
-  if (state != "running") {
-    return LeaseLostError(lease.job_id, absl::StrCat("the job is ", state));
-  }
-  return LeaseLostError(lease.job_id, absl::StrCat("attempt ", s.ColumnInt(2), " by ",
-                                                   s.ColumnText(1), " holds it (caller: attempt ",
-                                                   lease.attempt, " by ", lease.worker_id, ")"));
+  if (!row) return FencedWriteError(lease, std::nullopt);
+  return FencedWriteError(lease, FencedRow{s.ColumnText(0), s.ColumnText(1), s.ColumnInt(2)});
 }
 
 // Appends one event inside the caller's write transaction; the job row's last_event_seq was
@@ -169,10 +153,7 @@ void BindStates(Stmt& s, int first_param, const std::vector<std::string>& names)
 absl::StatusOr<JobRecord> SqliteStore::CreateJob(const JobRecord& job, bool* already_existed,
                                                  const NewJobEvent* first_event) {
   if (already_existed != nullptr) *already_existed = false;
-  if (job.program_name.empty()) return absl::InvalidArgumentError("program_name is empty");
-  if (job.state != JobState::kQueued) {
-    return absl::InvalidArgumentError("state: a job is created QUEUED");
-  }
+  RETURN_IF_ERROR(ValidateNewJob(job));
   JobRecord fresh;
   fresh.id = job.id.empty() ? NewStoreId(16) : job.id;
   fresh.request_id = job.request_id;
@@ -310,8 +291,7 @@ absl::StatusOr<int64_t> SqliteStore::CountJobs(const std::vector<JobState>& stat
 absl::StatusOr<std::optional<JobRecord>> SqliteStore::ClaimJob(const std::string& worker_id,
                                                                absl::Duration lease,
                                                                absl::Time now) {
-  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
-  if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease must be > 0");
+  RETURN_IF_ERROR(ValidateClaim(worker_id, lease));
   // One statement: SQLite has a single writer, so the row picked cannot be claimed by anyone
   // else before the UPDATE commits (PostgreSQL needs FOR UPDATE SKIP LOCKED instead). Oldest
   // first by (created_at, id); each candidate subquery walks jobs_by_state in that order and
@@ -381,13 +361,7 @@ absl::Status SqliteStore::CheckpointJob(const JobLease& lease, const std::string
 
 absl::StatusOr<JobRecord> SqliteStore::FinishJob(const JobLease& lease, const JobOutcome& outcome,
                                                  absl::Time now) {
-  RETURN_IF_ERROR(ValidateLease(lease));
-  if (!IsTerminal(outcome.state)) {
-    return absl::InvalidArgumentError("outcome.state must be kSucceeded, kFailed or kCancelled");
-  }
-  if (outcome.event.has_value() && outcome.event->kind.empty()) {
-    return absl::InvalidArgumentError("outcome.event.kind is empty");
-  }
+  RETURN_IF_ERROR(ValidateOutcome(lease, outcome));
   std::optional<JobRecord> out;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     {
@@ -500,14 +474,7 @@ absl::StatusOr<int64_t> SqliteStore::AppendJobEvent(const std::string& job_id,
                                                     const std::optional<JobLease>& fence,
                                                     const std::string& kind,
                                                     const std::string& payload, absl::Time now) {
-  if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
-  if (kind.empty()) return absl::InvalidArgumentError("kind is empty");
-  if (fence.has_value()) {
-    RETURN_IF_ERROR(ValidateLease(*fence));
-    if (fence->job_id != job_id) {
-      return absl::InvalidArgumentError("fence.job_id differs from job_id");
-    }
-  }
+  RETURN_IF_ERROR(ValidateEventAppend(job_id, fence, kind));
   int64_t seq = 0;
   RETURN_IF_ERROR(Write([&](Connection& c) -> absl::Status {
     if (fence.has_value()) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "server/common/status_macros.h"
 #include "server/store/store.h"
 
 namespace elexirion::store {
@@ -121,6 +122,64 @@ absl::StatusOr<int64_t> PageTokenInt(const std::string& key) {
   int64_t v = 0;
   if (!absl::SimpleAtoi(key, &v)) return BadToken("malformed key");
   return v;
+}
+
+absl::Status JobNotFound(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+}
+
+absl::Status ValidateLease(const JobLease& lease) {
+  if (lease.job_id.empty()) return absl::InvalidArgumentError("lease.job_id is empty");
+  if (lease.worker_id.empty()) return absl::InvalidArgumentError("lease.worker_id is empty");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNewJob(const JobRecord& job) {
+  if (job.program_name.empty()) return absl::InvalidArgumentError("program_name is empty");
+  if (job.state != JobState::kQueued) {
+    return absl::InvalidArgumentError("state: a job is created QUEUED");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateClaim(absl::string_view worker_id, absl::Duration lease) {
+  if (worker_id.empty()) return absl::InvalidArgumentError("worker_id is empty");
+  if (lease <= absl::ZeroDuration()) return absl::InvalidArgumentError("lease must be > 0");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateOutcome(const JobLease& lease, const JobOutcome& outcome) {
+  RETURN_IF_ERROR(ValidateLease(lease));
+  if (!IsTerminal(outcome.state)) {
+    return absl::InvalidArgumentError("outcome.state must be kSucceeded, kFailed or kCancelled");
+  }
+  if (outcome.event.has_value() && outcome.event->kind.empty()) {
+    return absl::InvalidArgumentError("outcome.event.kind is empty");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEventAppend(absl::string_view job_id, const std::optional<JobLease>& fence,
+                                 absl::string_view kind) {
+  if (job_id.empty()) return absl::InvalidArgumentError("job_id is empty");
+  if (kind.empty()) return absl::InvalidArgumentError("kind is empty");
+  if (fence.has_value()) {
+    RETURN_IF_ERROR(ValidateLease(*fence));
+    if (fence->job_id != job_id) {
+      return absl::InvalidArgumentError("fence.job_id differs from job_id");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FencedWriteError(const JobLease& lease, const std::optional<FencedRow>& row) {
+  if (!row.has_value()) return JobNotFound(lease.job_id);
+  if (row->state != "running") {
+    return LeaseLostError(lease.job_id, absl::StrCat("the job is ", row->state));
+  }
+  return LeaseLostError(lease.job_id, absl::StrCat("attempt ", row->attempt, " by ",
+                                                   row->lease_owner, " holds it (caller: attempt ",
+                                                   lease.attempt, " by ", lease.worker_id, ")"));
 }
 
 }  // namespace elexirion::store

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "server/store/records.h"
 
 namespace elexirion::store {
 
@@ -17,6 +19,24 @@ int NormalizePageSize(int page_size);
 
 // The ABORTED status of a fenced write whose lease is gone.
 absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail);
+
+// Argument checks and errors of the job methods, the same on every backend (INVALID_ARGUMENT
+// naming the field, NOT_FOUND, ABORTED lease lost), so backends differ only in their SQL.
+absl::Status JobNotFound(absl::string_view id);
+absl::Status ValidateLease(const JobLease& lease);
+absl::Status ValidateNewJob(const JobRecord& job);
+absl::Status ValidateClaim(absl::string_view worker_id, absl::Duration lease);
+absl::Status ValidateOutcome(const JobLease& lease, const JobOutcome& outcome);
+absl::Status ValidateEventAppend(absl::string_view job_id, const std::optional<JobLease>& fence,
+                                 absl::string_view kind);
+// The error of a fenced write that matched no row, from the job row read afterwards (state,
+// lease owner and attempt; nullopt when the job does not exist).
+struct FencedRow {
+  std::string state;
+  std::string lease_owner;
+  int64_t attempt = 0;
+};
+absl::Status FencedWriteError(const JobLease& lease, const std::optional<FencedRow>& row);
 
 // A random lowercase hex id of `length` characters for store-generated keys. Unlike
 // RandomHexId it re-seeds after fork(), so processes forked from one parent never generate
