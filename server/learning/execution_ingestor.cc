@@ -201,9 +201,10 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
                      {{"rows", rows.size()}, {"error", stored.status().ToString()}});
   }
   std::map<std::string, PipelineIngest> per_pipeline;
+  std::vector<std::vector<IngestResult>> results_per_submission;
   size_t offset = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
-    std::vector<IngestResult> results(sizes[b]);
+    std::vector<IngestResult>& results = results_per_submission.emplace_back(sizes[b]);
     for (size_t i = 0; i < results.size(); ++i, ++offset) {
       IngestResult& r = results[i];
       const store::ExecutionRecordRow& row = rows[offset];
@@ -227,9 +228,11 @@ void ExecutionIngestor::Commit(std::vector<Submission> batch) {
       counts.durations.push_back(row.duration_seconds);
       counts.qualities.push_back(r.quality_score);
     }
-    batch[b].done(std::move(results));
   }
+  // Metrics first: a caller that reads /metrics right after its acknowledgement sees its
+  // records counted.
   for (const auto& [pipeline, counts] : per_pipeline) RecordIngested(pipeline, counts);
+  for (size_t b = 0; b < batch.size(); ++b) batch[b].done(std::move(results_per_submission[b]));
 }
 
 }  // namespace elexirion::learning
