@@ -4,30 +4,30 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
-#include <iostream>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iomanip>
+#include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "nlohmann/json.hpp"
+#include "absl/time/time.h"
 #include "client/cli/command.h"
 #include "client/cli/datasets_command.h"
 #include "client/cli/help.h"
 #include "client/cli/optimizer_params.h"
 #include "client/cli/text_file.h"
 #include "client/cli/usage_command.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 #include "yaml-cpp/yaml.h"
 
 namespace elexirion::cli {
@@ -76,9 +76,8 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   for (const auto& state : args.All("state")) {
     v1::JobState parsed;
     if (!v1::JobState_Parse("JOB_STATE_" + absl::AsciiStrToUpper(state), &parsed)) {
-      return UsageError(absl::StrCat(
-          "--state: unknown state \"", state,
-          "\" (queued, running, succeeded, failed, cancelled)"));
+      return UsageError(absl::StrCat("--state: unknown state \"", state,
+                                     "\" (queued, running, succeeded, failed, cancelled)"));
     }
     request.add_states(parsed);
   }
@@ -94,15 +93,17 @@ absl::Status JobsList(Context& c, const CommandArgs& args) {
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::ListJobsResponse response;
-  absl::Status s = client::FromGrpcStatus(c.client.optimizer().ListJobs(&context, request,
-                                                                        &response));
+  absl::Status s =
+      client::FromGrpcStatus(c.client.optimizer().ListJobs(&context, request, &response));
   if (!s.ok()) return s;
   if (c.inv.json) {
     c.out << ToJson(response);
     return absl::OkStatus();
   }
   c.out << std::left << std::setw(34) << "ID" << std::setw(11) << "STATE" << std::setw(24)
-        << "PROGRAM" << std::setw(10) << "BEST" << "CREATED" << "\n";
+        << "PROGRAM" << std::setw(10) << "BEST"
+        << "CREATED"
+        << "\n";
   for (const auto& job : response.jobs()) PrintJobLine(c.out, job);
   if (response.jobs().empty()) c.out << "(no jobs)\n";
   if (!response.next_page_token().empty()) {
@@ -128,9 +129,9 @@ void PrintJob(std::ostream& out, const v1::Job& job) {
   if (!job.error().empty()) out << "error:      " << job.error() << "\n";
   if (job.progress().has_provider_wait()) {
     const v1::ProviderWait& w = job.progress().provider_wait();
-    out << "paused:     waiting for the provider since " << FormatTime(w.since())
-        << ", next probe " << FormatTime(w.next_probe()) << ", gives up "
-        << FormatTime(w.give_up_at()) << " (" << w.probes() << " failed probes)\n"
+    out << "paused:     waiting for the provider since " << FormatTime(w.since()) << ", next probe "
+        << FormatTime(w.next_probe()) << ", gives up " << FormatTime(w.give_up_at()) << " ("
+        << w.probes() << " failed probes)\n"
         << "            " << w.reason() << "\n";
   }
   if (job.has_result()) {
@@ -141,8 +142,7 @@ void PrintJob(std::ostream& out, const v1::Job& job) {
 absl::Status JobsGetOrCancel(Context& c, const CommandArgs& args, bool cancel) {
   if (auto s = args.Check({}); !s.ok()) return s;
   if (args.positional().size() != 1) {
-    return UsageError(
-        absl::StrCat("usage: elexirion jobs ", cancel ? "cancel" : "get", " JOB_ID"));
+    return UsageError(absl::StrCat("usage: elexirion jobs ", cancel ? "cancel" : "get", " JOB_ID"));
   }
   grpc::ClientContext context;
   c.client.Prepare(&context);
@@ -176,16 +176,14 @@ absl::StatusOr<google::protobuf::Struct> ParseInputs(const CommandArgs& args) {
     if (!text.ok()) return text.status();
     auto json = nlohmann::json::parse(*text, nullptr, false);
     if (json.is_discarded() || !json.is_object()) {
-      return UsageError(
-          absl::StrCat("--input-json: ", path, " must hold a JSON object"));
+      return UsageError(absl::StrCat("--input-json: ", path, " must hold a JSON object"));
     }
     inputs.update(json);
   }
   for (const auto& kv : args.All("input")) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      return UsageError(
-          absl::StrCat("--input: expected key=value, got \"", kv, "\""));
+      return UsageError(absl::StrCat("--input: expected key=value, got \"", kv, "\""));
     }
     std::string value = kv.substr(eq + 1);
     auto json = nlohmann::json::parse(value, nullptr, false);
@@ -229,18 +227,17 @@ absl::Status ParseBudget(const CommandArgs& args, v1::Budget* budget) {
 }
 
 absl::Status Run(Context& c, const CommandArgs& args) {
-  if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program",
-                           "program-version", "provider", "model", "prompts", "no-cache",
-                           "max-calls", "max-usd"});
+  if (auto s = args.Check({"file", "f", "name", "input", "input-json", "program", "program-version",
+                           "provider", "model", "prompts", "no-cache", "max-calls", "max-usd"});
       !s.ok()) {
     return s;
   }
   v1::ExecutePipelineRequest request;
-  if (auto st = ParsePipelineRef(
-          args,
-          "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
-          "[--input-json FILE] [--program NAME [--program-version N]]",
-          request.mutable_pipeline());
+  if (auto st =
+          ParsePipelineRef(args,
+                           "usage: elexirion run (-f pipeline.yaml | --name NAME) [--input k=v]... "
+                           "[--input-json FILE] [--program NAME [--program-version N]]",
+                           request.mutable_pipeline());
       !st.ok()) {
     return st;
   }
@@ -315,16 +312,15 @@ absl::Status PipelinesRegister(Context& c, const CommandArgs& args) {
   grpc::ClientContext context;
   c.client.Prepare(&context);
   v1::Pipeline pipeline;
-  absl::Status s = client::FromGrpcStatus(
-      c.client.pipelines().RegisterPipeline(&context, request, &pipeline));
+  absl::Status s =
+      client::FromGrpcStatus(c.client.pipelines().RegisterPipeline(&context, request, &pipeline));
   if (!s.ok()) return s;
   if (c.inv.json) {
     c.out << ToJson(pipeline);
   } else {
     c.out << "registered " << pipeline.name() << " revision " << pipeline.revision() << "\n";
     for (const auto& step : pipeline.steps()) {
-      c.out << "  step " << step.name() << " (" << step.type() << "): " << step.signature()
-            << "\n";
+      c.out << "  step " << step.name() << " (" << step.type() << "): " << step.signature() << "\n";
     }
   }
   return absl::OkStatus();
@@ -343,8 +339,7 @@ absl::Status PipelinesList(Context& c, const CommandArgs& args) {
     return absl::OkStatus();
   }
   for (const auto& p : response.pipelines()) {
-    c.out << p.name() << "  revision " << p.revision() << "  " << p.steps_size()
-          << " LLM steps\n";
+    c.out << p.name() << "  revision " << p.revision() << "  " << p.steps_size() << " LLM steps\n";
   }
   if (response.pipelines().empty()) c.out << "(no pipelines)\n";
   return absl::OkStatus();
@@ -435,8 +430,7 @@ absl::StatusOr<v1::InlineExamples> ReadTrainset(const std::string& flag, const s
     v1::Example* example = examples.add_examples();
     auto status = google::protobuf::util::JsonStringToMessage(rows[i].dump(), example);
     if (!status.ok()) {
-      return UsageError(absl::StrCat(flag, ": example ", i + 1, ": ",
-                                     status.message().ToString()));
+      return UsageError(absl::StrCat(flag, ": example ", i + 1, ": ", status.message().ToString()));
     }
   }
   if (examples.examples().empty()) {
@@ -484,85 +478,89 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
     v1::StreamProgressRequest request;
     request.set_job_id(job_id);
     request.set_after_seq(last_seq);
-    auto reader = c.client.optimizer().StreamProgress(&context, request);
-    v1::ProgressEvent event;
-    while (reader->Read(&event)) {
-      last_seq = event.seq();
-      if (c.inv.json) {
-        c.out << ToJson(event);
-        continue;
-      }
-      switch (event.kind_case()) {
-        case v1::ProgressEvent::kStateChanged: {
-          const auto& changed = event.state_changed();
-          const std::string state = StateName(changed.state());
-          ProgressLine() << "\r\033[K";
-          // The terminal event's message may only repeat the state ("failed (failed)").
-          c.out << "job " << job_id << ": " << state
-                << (changed.message().empty() || changed.message() == state
-                        ? ""
-                        : " (" + changed.message() + ")")
-                << "\n";
-          break;
+    // Batches: a watcher that falls behind catches up in a few messages.
+    auto reader = c.client.optimizer().StreamProgressBatches(&context, request);
+    v1::ProgressEventBatch batch;
+    while (reader->Read(&batch)) {
+      for (const v1::ProgressEvent& event : batch.events()) {
+        last_seq = event.seq();
+        if (c.inv.json) {
+          c.out << ToJson(event);
+          continue;
         }
-        case v1::ProgressEvent::kTrialFinished:
-          progress.set_trials_done(std::max(progress.trials_done(), event.trial_finished().trial()));
-          break;
-        case v1::ProgressEvent::kNewBest:
-          progress.set_best_score(event.new_best().score());
-          break;
-        case v1::ProgressEvent::kUsage:
-          progress = event.usage();
-          // Without trials (bootstrapping optimizers) the bootstrap line is the progress
-          // line; the snapshot only refreshes its ETA.
-          if (progress.trials_total() == 0 && bootstrap.has_value()) {
+        switch (event.kind_case()) {
+          case v1::ProgressEvent::kStateChanged: {
+            const auto& changed = event.state_changed();
+            const std::string state = StateName(changed.state());
+            ProgressLine() << "\r\033[K";
+            // The terminal event's message may only repeat the state ("failed (failed)").
+            c.out << "job " << job_id << ": " << state
+                  << (changed.message().empty() || changed.message() == state
+                          ? ""
+                          : " (" + changed.message() + ")")
+                  << "\n";
+            break;
+          }
+          case v1::ProgressEvent::kTrialFinished:
+            progress.set_trials_done(
+                std::max(progress.trials_done(), event.trial_finished().trial()));
+            break;
+          case v1::ProgressEvent::kNewBest:
+            progress.set_best_score(event.new_best().score());
+            break;
+          case v1::ProgressEvent::kUsage:
+            progress = event.usage();
+            // Without trials (bootstrapping optimizers) the bootstrap line is the progress
+            // line; the snapshot only refreshes its ETA.
+            if (progress.trials_total() == 0 && bootstrap.has_value()) {
+              DrawBootstrap(*bootstrap, progress);
+              continue;
+            }
+            break;
+          case v1::ProgressEvent::kProviderWait:
+            std::cerr << "\r\033[K";
+            c.out << "job " << job_id << ": paused, provider unavailable (next probe "
+                  << FormatTime(event.provider_wait().next_probe())
+                  << "): " << event.provider_wait().reason() << "\n";
+            continue;
+          case v1::ProgressEvent::kProviderResumed:
+            std::cerr << "\r\033[K";
+            c.out << "job " << job_id << ": resumed after "
+                  << absl::StrFormat("%.0fs", event.provider_resumed().waited_seconds())
+                  << " waiting for the provider\n";
+            continue;
+          case v1::ProgressEvent::kBootstrap:
+            bootstrap = event.bootstrap();
             DrawBootstrap(*bootstrap, progress);
             continue;
+          case v1::ProgressEvent::kSummary: {
+            const auto& s = event.summary();
+            ProgressLine() << "\r\033[K";
+            c.out << absl::StrFormat(
+                "baseline %.1f%% -> optimized %.1f%%  (%d calls, %d tokens, $%.4f)\n",
+                s.baseline_score(), s.best_score(), s.usage().llm_calls(),
+                s.usage().input_tokens() + s.usage().output_tokens(), s.usage().cost_usd());
+            if (!s.program_name().empty()) {
+              c.out << "program " << s.program_name() << " v" << s.program_version()
+                    << (s.promoted() ? " (promoted to production)" : "") << "\n";
+            }
+            continue;
           }
-          break;
-        case v1::ProgressEvent::kProviderWait:
-          std::cerr << "\r\033[K";
-          c.out << "job " << job_id << ": paused, provider unavailable (next probe "
-                << FormatTime(event.provider_wait().next_probe())
-                << "): " << event.provider_wait().reason() << "\n";
-          continue;
-        case v1::ProgressEvent::kProviderResumed:
-          std::cerr << "\r\033[K";
-          c.out << "job " << job_id << ": resumed after "
-                << absl::StrFormat("%.0fs", event.provider_resumed().waited_seconds())
-                << " waiting for the provider\n";
-          continue;
-        case v1::ProgressEvent::kBootstrap:
-          bootstrap = event.bootstrap();
-          DrawBootstrap(*bootstrap, progress);
-          continue;
-        case v1::ProgressEvent::kSummary: {
-          const auto& s = event.summary();
-          ProgressLine() << "\r\033[K";
-          c.out << absl::StrFormat(
-              "baseline %.1f%% -> optimized %.1f%%  (%d calls, %d tokens, $%.4f)\n",
-              s.baseline_score(), s.best_score(), s.usage().llm_calls(),
-              s.usage().input_tokens() + s.usage().output_tokens(), s.usage().cost_usd());
-          if (!s.program_name().empty()) {
-            c.out << "program " << s.program_name() << " v" << s.program_version()
-                  << (s.promoted() ? " (promoted to production)" : "") << "\n";
-          }
-          continue;
+          default:
+            break;
         }
-        default:
-          break;
-      }
-      if (!event.has_state_changed()) {
-        double fraction = progress.trials_total() > 0
-                              ? static_cast<double>(progress.trials_done()) /
-                                    progress.trials_total()
-                              : 0;
-        ProgressLine() << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done() << "/"
-                       << progress.trials_total() << " trials  best "
-                       << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
-                       << progress.usage().llm_calls() << "  "
-                       << absl::StrFormat("$%.4f", progress.usage().cost_usd());
-        ProgressLine() << EtaText(progress) << std::flush;
+        if (!event.has_state_changed()) {
+          double fraction =
+              progress.trials_total() > 0
+                  ? static_cast<double>(progress.trials_done()) / progress.trials_total()
+                  : 0;
+          ProgressLine() << "\r\033[K[" << Bar(fraction, 20) << "] " << progress.trials_done()
+                         << "/" << progress.trials_total() << " trials  best "
+                         << absl::StrFormat("%.1f", progress.best_score()) << "  calls "
+                         << progress.usage().llm_calls() << "  "
+                         << absl::StrFormat("$%.4f", progress.usage().cost_usd());
+          ProgressLine() << EtaText(progress) << std::flush;
+        }
       }
     }
     grpc::Status status = reader->Finish();
@@ -586,8 +584,8 @@ absl::StatusOr<v1::Job> Follow(Context& c, const std::string& job_id) {
 
 absl::Status Optimize(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"file", "f", "name", "trainset", "valset", "dataset", "metric",
-                           "optimizer", "param", "program", "follow", "request-id",
-                           "max-calls", "max-usd", "seed", "provider", "model"});
+                           "optimizer", "param", "program", "follow", "request-id", "max-calls",
+                           "max-usd", "seed", "provider", "model"});
       !s.ok()) {
     return s;
   }
@@ -619,8 +617,8 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
   if (args.Get("metric").empty()) return UsageError("--metric: required (a metric YAML file)");
   auto metric = ReadYamlOrJson("--metric", args.Get("metric"));
   if (!metric.ok()) return metric.status();
-  if (auto st = google::protobuf::util::JsonStringToMessage(metric->dump(),
-                                                             request.mutable_metric());
+  if (auto st =
+          google::protobuf::util::JsonStringToMessage(metric->dump(), request.mutable_metric());
       !st.ok()) {
     return UsageError(absl::StrCat("--metric: ", st.message().ToString()));
   }
@@ -629,8 +627,8 @@ absl::Status Optimize(Context& c, const CommandArgs& args) {
   if (!spec_json.ok()) return UsageError(spec_json.status().message());
   nlohmann::json& spec = *spec_json;
   if (!args.Get("seed").empty()) spec["seed"] = args.Get("seed");
-  if (auto st = google::protobuf::util::JsonStringToMessage(spec.dump(),
-                                                             request.mutable_optimizer());
+  if (auto st =
+          google::protobuf::util::JsonStringToMessage(spec.dump(), request.mutable_optimizer());
       !st.ok()) {
     return UsageError(absl::StrCat("--optimizer/--param: ", st.message().ToString()));
   }
@@ -683,8 +681,9 @@ absl::Status JobsWatch(Context& c, const CommandArgs& args) {
 absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
   if (auto s = args.Check({"version", "label", "yaml", "dspy"}); !s.ok()) return s;
   if (args.positional().size() != 1) {
-    return UsageError("usage: elexirion programs get NAME [--version N | --label L] "
-                      "[--yaml | --dspy]");
+    return UsageError(
+        "usage: elexirion programs get NAME [--version N | --label L] "
+        "[--yaml | --dspy]");
   }
   v1::GetProgramRequest request;
   request.mutable_program()->set_name(args.positional()[0]);
@@ -709,8 +708,8 @@ absl::Status ProgramsGet(Context& c, const CommandArgs& args) {
     c.out << ToJson(program);
   } else {
     c.out << program.name() << " v" << program.version()
-          << (program.production() ? " (production)" : "") << "  optimizer "
-          << program.optimizer() << "  job " << program.job_id() << "\n"
+          << (program.production() ? " (production)" : "") << "  optimizer " << program.optimizer()
+          << "  job " << program.job_id() << "\n"
           << absl::StrFormat("baseline %.1f%%  validation %.1f%%\n", program.scores().baseline(),
                              program.scores().validation());
   }

@@ -1,19 +1,23 @@
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/api/job_convert.h"
 #include "server/api/optimize_request.h"
-#include "server/api/stream_progress.h"
-#include "server/jobs/worker_pool.h"
 #include "server/api/services.h"
+#include "server/api/stream_progress.h"
 #include "server/common/status_macros.h"
+#include "server/jobs/worker_pool.h"
 #include "server/store/store.h"
 
 namespace elexirion::api {
 namespace {
 
-absl::Status RequireJobId(const std::string& id) {
-  if (id.empty()) return absl::InvalidArgumentError("id: required");
-  if (id.size() > 128) return absl::InvalidArgumentError("id: longer than 128 characters");
+// `field` is the request's name for it (GetJob: id, StreamProgress: job_id).
+absl::Status RequireJobId(const std::string& id, const char* field = "id") {
+  if (id.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  if (id.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": longer than 128 characters"));
+  }
   return absl::OkStatus();
 }
 
@@ -77,9 +81,9 @@ ServerUnaryReactor* OptimizerServiceImpl::CancelJob(CallbackServerContext* ctx,
       event.mutable_state_changed()->set_state(v1::JOB_STATE_CANCELLED);
       event.mutable_state_changed()->set_end_reason(v1::END_REASON_CANCELLED);
       event.mutable_state_changed()->set_message("cancelled before it started");
-      ASSIGN_OR_RETURN(int64_t seq, api_.store->AppendJobEvent(record.id, std::nullopt,
-                                                               "state_changed",
-                                                               event.SerializeAsString(), now));
+      ASSIGN_OR_RETURN(int64_t seq,
+                       api_.store->AppendJobEvent(record.id, std::nullopt, "state_changed",
+                                                  event.SerializeAsString(), now));
       record.last_event_seq = seq;
       // Watchers already following the queued job end with it.
       event.set_job_id(record.id);
@@ -93,23 +97,34 @@ ServerUnaryReactor* OptimizerServiceImpl::CancelJob(CallbackServerContext* ctx,
   });
 }
 
-grpc::ServerWriteReactor<v1::ProgressEvent>* OptimizerServiceImpl::StreamProgress(
+template <typename Response>
+grpc::ServerWriteReactor<Response>* OptimizerServiceImpl::StartProgressStream(
     CallbackServerContext* ctx, const v1::StreamProgressRequest* request) {
   Admission::Ticket ticket;
   absl::Status status = api_.admission->AdmitStream(&ticket);
   if (status.ok()) status = api_.auth->Authorize(*ctx);
-  if (status.ok()) status = RequireJobId(request->job_id());
+  if (status.ok()) status = RequireJobId(request->job_id(), "job_id");
   if (status.ok() && request->after_seq() < 0) {
     status = absl::InvalidArgumentError("after_seq: must be >= 0");
   }
   absl::StatusOr<store::JobRecord> job = status.ok() ? api_.store->GetJob(request->job_id())
                                                      : absl::StatusOr<store::JobRecord>(status);
-  if (!job.ok()) return new FinishedWriter<v1::ProgressEvent>(ToGrpcStatus(job.status()));
+  if (!job.ok()) return new FinishedWriter<Response>(ToGrpcStatus(job.status()));
   const bool ended = job->state == store::JobState::kSucceeded ||
                      job->state == store::JobState::kFailed ||
                      job->state == store::JobState::kCancelled;
-  return new StreamProgressReactor(api_.store, api_.bus, job->id, request->after_seq(),
-                                   ended ? job->last_event_seq : 0, std::move(ticket));
+  return new ProgressStreamReactor<Response>(api_.store, api_.bus, job->id, request->after_seq(),
+                                             ended ? job->last_event_seq : 0, std::move(ticket));
+}
+
+grpc::ServerWriteReactor<v1::ProgressEvent>* OptimizerServiceImpl::StreamProgress(
+    CallbackServerContext* ctx, const v1::StreamProgressRequest* request) {
+  return StartProgressStream<v1::ProgressEvent>(ctx, request);
+}
+
+grpc::ServerWriteReactor<v1::ProgressEventBatch>* OptimizerServiceImpl::StreamProgressBatches(
+    CallbackServerContext* ctx, const v1::StreamProgressRequest* request) {
+  return StartProgressStream<v1::ProgressEventBatch>(ctx, request);
 }
 
 }  // namespace elexirion::api

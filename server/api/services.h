@@ -29,8 +29,15 @@ class OptimizerServiceImpl final : public v1::OptimizerService::CallbackService 
                                 v1::Job* response) override;
   grpc::ServerWriteReactor<v1::ProgressEvent>* StreamProgress(
       CallbackServerContext* ctx, const v1::StreamProgressRequest* request) override;
+  grpc::ServerWriteReactor<v1::ProgressEventBatch>* StreamProgressBatches(
+      CallbackServerContext* ctx, const v1::StreamProgressRequest* request) override;
 
  private:
+  // Admission, auth and argument checks shared by both progress streams.
+  template <typename Response>
+  grpc::ServerWriteReactor<Response>* StartProgressStream(CallbackServerContext* ctx,
+                                                          const v1::StreamProgressRequest* request);
+
   ApiContext api_;
 };
 
@@ -40,8 +47,7 @@ class PipelineServiceImpl final : public v1::PipelineService::CallbackService {
   ServerUnaryReactor* RegisterPipeline(CallbackServerContext* ctx,
                                        const v1::RegisterPipelineRequest* request,
                                        v1::Pipeline* response) override;
-  ServerUnaryReactor* GetPipeline(CallbackServerContext* ctx,
-                                  const v1::GetPipelineRequest* request,
+  ServerUnaryReactor* GetPipeline(CallbackServerContext* ctx, const v1::GetPipelineRequest* request,
                                   v1::Pipeline* response) override;
   ServerUnaryReactor* ListPipelines(CallbackServerContext* ctx,
                                     const v1::ListPipelinesRequest* request,
@@ -60,8 +66,7 @@ class PipelineServiceImpl final : public v1::PipelineService::CallbackService {
 class ProgramServiceImpl final : public v1::ProgramService::CallbackService {
  public:
   explicit ProgramServiceImpl(ApiContext api) : api_(api) {}
-  ServerUnaryReactor* GetProgram(CallbackServerContext* ctx,
-                                 const v1::GetProgramRequest* request,
+  ServerUnaryReactor* GetProgram(CallbackServerContext* ctx, const v1::GetProgramRequest* request,
                                  v1::Program* response) override;
   ServerUnaryReactor* ListPrograms(CallbackServerContext* ctx,
                                    const v1::ListProgramsRequest* request,
@@ -86,8 +91,7 @@ class DatasetServiceImpl final : public v1::DatasetService::CallbackService {
   ServerUnaryReactor* DeleteDataset(CallbackServerContext* ctx,
                                     const v1::DeleteDatasetRequest* request,
                                     v1::DeleteDatasetResponse* response) override;
-  ServerUnaryReactor* AddExamples(CallbackServerContext* ctx,
-                                  const v1::AddExamplesRequest* request,
+  ServerUnaryReactor* AddExamples(CallbackServerContext* ctx, const v1::AddExamplesRequest* request,
                                   v1::AddExamplesResponse* response) override;
   ServerUnaryReactor* ListExamples(CallbackServerContext* ctx,
                                    const v1::ListExamplesRequest* request,

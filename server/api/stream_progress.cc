@@ -13,9 +13,11 @@ bool IsTerminalEvent(const v1::ProgressEvent& event) {
          state == v1::JOB_STATE_CANCELLED;
 }
 
-StreamProgressReactor::StreamProgressReactor(store::Store* store, jobs::JobEventBus* bus,
-                                             std::string job_id, int64_t after_seq,
-                                             int64_t terminal_seq, Admission::Ticket ticket)
+template <typename Response>
+ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus,
+                                                       std::string job_id, int64_t after_seq,
+                                                       int64_t terminal_seq,
+                                                       Admission::Ticket ticket)
     : store_(store),
       bus_(bus),
       job_id_(std::move(job_id)),
@@ -30,7 +32,9 @@ StreamProgressReactor::StreamProgressReactor(store::Store* store, jobs::JobEvent
   Pump();
 }
 
-void StreamProgressReactor::OnLiveEvents(absl::Span<const jobs::JobEventBus::EventPtr> events) {
+template <typename Response>
+void ProgressStreamReactor<Response>::OnLiveEvents(
+    absl::Span<const jobs::JobEventBus::EventPtr> events) {
   absl::MutexLock lock(&mu_);
   if (finished_ || !first_read_done_) return;
   for (const auto& event : events) {
@@ -45,7 +49,8 @@ void StreamProgressReactor::OnLiveEvents(absl::Span<const jobs::JobEventBus::Eve
   Pump();
 }
 
-void StreamProgressReactor::CatchUp() {
+template <typename Response>
+void ProgressStreamReactor<Response>::CatchUp() {
   need_catch_up_ = false;
   if (first_read_done_) {
     bool complete = false;
@@ -63,7 +68,8 @@ void StreamProgressReactor::CatchUp() {
   first_read_done_ = true;
 }
 
-void StreamProgressReactor::ReadStore() {
+template <typename Response>
+void ProgressStreamReactor<Response>::ReadStore() {
   auto events = store_->ListJobEvents(job_id_, last_queued_seq_, kMaxBuffered);
   if (!events.ok()) {
     FinishOnce(ToGrpcStatus(events.status()));
@@ -82,16 +88,13 @@ void StreamProgressReactor::ReadStore() {
   if (events->size() >= kMaxBuffered) need_catch_up_ = true;
 }
 
-void StreamProgressReactor::Pump() {
+template <typename Response>
+void ProgressStreamReactor<Response>::Pump() {
   if (finished_ || writing_) return;
   if (pending_.empty() && need_catch_up_) CatchUp();
   if (finished_) return;
   if (!pending_.empty()) {
-    in_flight_ = std::move(pending_.front());
-    pending_.pop_front();
-    writing_ = true;
-    if (IsTerminalEvent(*in_flight_)) terminal_sent_ = true;
-    StartWrite(in_flight_.get());
+    WriteNext();
     return;
   }
   // Done after the terminal event, or when the job had ended before the caller's sequence
@@ -101,10 +104,37 @@ void StreamProgressReactor::Pump() {
   }
 }
 
-void StreamProgressReactor::OnWriteDone(bool ok) {
+template <>
+void ProgressStreamReactor<v1::ProgressEvent>::WriteNext() {
+  in_flight_ = std::move(pending_.front());
+  pending_.pop_front();
+  writing_ = true;
+  if (IsTerminalEvent(*in_flight_)) terminal_sent_ = true;
+  this->StartWrite(in_flight_.get());
+}
+
+template <>
+void ProgressStreamReactor<v1::ProgressEventBatch>::WriteNext() {
+  batch_.Clear();
+  size_t bytes = 0;
+  while (!pending_.empty() && static_cast<size_t>(batch_.events_size()) < kMaxBatchEvents &&
+         (batch_.events_size() == 0 || bytes < kMaxBatchBytes)) {
+    const v1::ProgressEvent& event = *pending_.front();
+    bytes += event.ByteSizeLong();
+    *batch_.add_events() = event;
+    if (IsTerminalEvent(event)) terminal_sent_ = true;
+    pending_.pop_front();
+  }
+  writing_ = true;
+  this->StartWrite(&batch_);
+}
+
+template <typename Response>
+void ProgressStreamReactor<Response>::OnWriteDone(bool ok) {
   absl::MutexLock lock(&mu_);
   writing_ = false;
   in_flight_.reset();
+  batch_.Clear();
   if (!ok) {
     FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream closed"));
     return;
@@ -112,20 +142,26 @@ void StreamProgressReactor::OnWriteDone(bool ok) {
   Pump();
 }
 
-void StreamProgressReactor::FinishOnce(const grpc::Status& status) {
+template <typename Response>
+void ProgressStreamReactor<Response>::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
-  Finish(status);
+  this->Finish(status);
 }
 
-void StreamProgressReactor::OnCancel() {
+template <typename Response>
+void ProgressStreamReactor<Response>::OnCancel() {
   absl::MutexLock lock(&mu_);
   if (!writing_) FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
 }
 
-void StreamProgressReactor::OnDone() {
+template <typename Response>
+void ProgressStreamReactor<Response>::OnDone() {
   bus_->Unsubscribe(subscription_);
   delete this;
 }
+
+template class ProgressStreamReactor<v1::ProgressEvent>;
+template class ProgressStreamReactor<v1::ProgressEventBatch>;
 
 }  // namespace elexirion::api

@@ -1,5 +1,6 @@
-// StreamProgress: replays a job's persisted events after the caller's sequence number, then
-// follows live events until the job's terminal state change has been sent.
+// StreamProgress and StreamProgressBatches: replay a job's persisted events after the
+// caller's sequence number, then follow live events until the job's terminal state change
+// has been sent.
 //
 // Live events arrive in batches from the JobEventBus's dispatch thread into a bounded buffer of
 // shared events; when a watcher falls behind (buffer full, or a gap in sequence numbers) it
@@ -21,14 +22,20 @@
 
 namespace elexirion::api {
 
-class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::ProgressEvent> {
+// `Response` is v1::ProgressEvent (StreamProgress: one event per write) or
+// v1::ProgressEventBatch (StreamProgressBatches: every event ready when the previous write
+// completes, up to kMaxBatchEvents / kMaxBatchBytes per write).
+template <typename Response>
+class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
  public:
   // Live events buffered per watcher before it switches to catching up from the store.
   static constexpr size_t kMaxBuffered = 256;
+  static constexpr size_t kMaxBatchEvents = kMaxBuffered;
+  static constexpr size_t kMaxBatchBytes = 1 << 20;
 
   // Starts streaming at once. `terminal_seq` is the sequence number of the job's last event
   // when it has already ended (0 while it runs). `ticket` holds the watcher's admission slot.
-  StreamProgressReactor(store::Store* store, jobs::JobEventBus* bus, std::string job_id,
+  ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus, std::string job_id,
                         int64_t after_seq, int64_t terminal_seq, Admission::Ticket ticket);
 
   void OnWriteDone(bool ok) override;
@@ -39,6 +46,8 @@ class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::Progress
   void OnLiveEvents(absl::Span<const jobs::JobEventBus::EventPtr> events);
   // Starts the next write, or finishes after the terminal event. Caller holds mu_.
   void Pump() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves the next pending event(s) into the write buffer and starts the write.
+  void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads events after last_queued_seq_ into pending_: from the bus's memory when it holds
   // them (never on the first read: memory may lack older events), else from the store.
   void CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -53,8 +62,10 @@ class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::Progress
 
   absl::Mutex mu_;
   std::deque<jobs::JobEventBus::EventPtr> pending_ ABSL_GUARDED_BY(mu_);
-  // Shared with the bus and other watchers; alive until its write completes.
+  // Single events: shared with the bus and other watchers, alive until the write completes.
   jobs::JobEventBus::EventPtr in_flight_ ABSL_GUARDED_BY(mu_);
+  // Batches: this watcher's message being written.
+  v1::ProgressEventBatch batch_ ABSL_GUARDED_BY(mu_);
   int64_t last_queued_seq_ ABSL_GUARDED_BY(mu_);
   const int64_t terminal_seq_;
   bool need_catch_up_ ABSL_GUARDED_BY(mu_) = true;
@@ -64,6 +75,9 @@ class StreamProgressReactor final : public grpc::ServerWriteReactor<v1::Progress
   bool terminal_sent_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+using StreamProgressReactor = ProgressStreamReactor<v1::ProgressEvent>;
+using StreamProgressBatchesReactor = ProgressStreamReactor<v1::ProgressEventBatch>;
 
 // True for a state change into SUCCEEDED, FAILED or CANCELLED.
 bool IsTerminalEvent(const v1::ProgressEvent& event);

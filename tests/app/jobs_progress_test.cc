@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/store/store.h"
@@ -103,6 +104,25 @@ class JobsProgressTest : public ::testing::Test {
     std::vector<v1::ProgressEvent> events;
     v1::ProgressEvent event;
     while (reader->Read(&event)) events.push_back(event);
+    EXPECT_TRUE(reader->Finish().ok());
+    return events;
+  }
+
+  // Every event of the job through StreamProgressBatches, and the batch sizes.
+  std::vector<v1::ProgressEvent> StreamBatches(const std::string& id, int64_t after_seq,
+                                               std::vector<int>* sizes) {
+    grpc::ClientContext context;
+    client_->Prepare(&context, absl::Seconds(120));
+    v1::StreamProgressRequest request;
+    request.set_job_id(id);
+    request.set_after_seq(after_seq);
+    auto reader = client_->optimizer().StreamProgressBatches(&context, request);
+    std::vector<v1::ProgressEvent> events;
+    v1::ProgressEventBatch batch;
+    while (reader->Read(&batch)) {
+      sizes->push_back(batch.events_size());
+      events.insert(events.end(), batch.events().begin(), batch.events().end());
+    }
     EXPECT_TRUE(reader->Finish().ok());
     return events;
   }
@@ -217,6 +237,126 @@ TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
     ASSERT_EQ(seqs[i], static_cast<int64_t>(i + 1)) << "at position " << i;
   }
   EXPECT_EQ(last.state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+// StreamProgressBatches carries exactly StreamProgress's events: live while the job runs,
+// replayed after it ended, and from a caller's after_seq; never an empty batch.
+TEST_F(JobsProgressTest, BatchesCarryTheSameEventsAsSingleEvents) {
+  StartServer(absl::Milliseconds(5),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+  const auto examples = BundledExamples();
+  auto request = Request("batches", {examples.begin(), examples.begin() + 12},
+                         {examples.begin() + 12, examples.end()});
+  request.mutable_optimizer()->mutable_bootstrap_random_search()->set_num_candidate_programs(4);
+  v1::Job job = Submit(request);
+  std::vector<int> live_sizes;
+  std::vector<v1::ProgressEvent> batched_live;
+  std::thread follower([&] { batched_live = StreamBatches(job.id(), 0, &live_sizes); });
+  const std::vector<v1::ProgressEvent> single = Stream(job.id());
+  follower.join();
+  ASSERT_GT(single.size(), 20u);
+  EXPECT_EQ(single.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+
+  std::vector<int> replay_sizes, resume_sizes;
+  std::vector<v1::ProgressEvent> batched_replay = StreamBatches(job.id(), 0, &replay_sizes);
+  const std::vector<v1::ProgressEvent> resumed = StreamBatches(job.id(), 10, &resume_sizes);
+  for (const auto* got : {&batched_live, &batched_replay}) {
+    ASSERT_EQ(got->size(), single.size());
+    for (size_t i = 0; i < single.size(); ++i) {
+      ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals((*got)[i], single[i]))
+          << "event " << i << ": " << (*got)[i].DebugString() << " vs " << single[i].DebugString();
+    }
+  }
+  ASSERT_EQ(resumed.size(), single.size() - 10);
+  EXPECT_EQ(resumed.front().seq(), 11);
+  for (const auto* sizes : {&live_sizes, &replay_sizes, &resume_sizes}) {
+    for (int n : *sizes) {
+      EXPECT_GE(n, 1);
+      EXPECT_LE(n, 256);
+    }
+  }
+  // An ended job's events are all ready at once: far fewer messages than events.
+  EXPECT_LT(replay_sizes.size(), single.size() / 4);
+}
+
+// Bad requests get the same answers as on StreamProgress, and the server stays healthy.
+TEST_F(JobsProgressTest, BadBatchRequestsNameTheField) {
+  StartServer(absl::ZeroDuration(),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+  auto status_of = [&](const std::string& job_id, int64_t after_seq) {
+    grpc::ClientContext context;
+    client_->Prepare(&context);
+    v1::StreamProgressRequest request;
+    request.set_job_id(job_id);
+    request.set_after_seq(after_seq);
+    auto reader = client_->optimizer().StreamProgressBatches(&context, request);
+    v1::ProgressEventBatch batch;
+    EXPECT_FALSE(reader->Read(&batch));
+    return reader->Finish();
+  };
+  grpc::Status missing = status_of("", 0);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(missing.error_message(), ::testing::HasSubstr("job_id"));
+  grpc::Status unknown = status_of("no-such-job", 0);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  const auto examples = BundledExamples();
+  auto request = Request("bad-batches", {examples.begin(), examples.begin() + 4},
+                         {examples.begin() + 4, examples.begin() + 8});
+  request.mutable_optimizer()->mutable_labeled_few_shot()->set_k(2);
+  v1::Job job = Submit(request);
+  grpc::Status negative = status_of(job.id(), -1);
+  EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(negative.error_message(), ::testing::HasSubstr("after_seq"));
+  // Still serving: the job runs to its end and can be followed.
+  EXPECT_EQ(Stream(job.id()).back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+// A batch watcher that does not read while the job runs costs the job nothing and gets every
+// event in order once it does.
+TEST_F(JobsProgressTest, StalledBatchWatcherMissesNothing) {
+  StartServer(absl::ZeroDuration(),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+  const auto examples = BundledExamples();
+  auto request = Request("stalled-batches", {examples.begin(), examples.begin() + 16},
+                         {examples.begin() + 16, examples.end()});
+  auto* search = request.mutable_optimizer()->mutable_bootstrap_random_search();
+  search->set_num_candidate_programs(60);
+  search->set_max_bootstrapped_demos(50);
+  v1::Job job = Submit(request);
+
+  grpc::ClientContext context;
+  client_->Prepare(&context, absl::Seconds(300));
+  v1::StreamProgressRequest watch;
+  watch.set_job_id(job.id());
+  auto reader = client_->optimizer().StreamProgressBatches(&context, watch);
+  v1::Job ended;
+  for (int i = 0; i < 1200; ++i) {
+    ended = GetJob(job.id());
+    if (ended.state() == v1::JOB_STATE_SUCCEEDED || ended.state() == v1::JOB_STATE_FAILED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
+  ASSERT_GT(ended.last_event_seq(), 1000);
+
+  std::vector<int64_t> seqs;
+  size_t messages = 0;
+  int largest = 0;
+  v1::ProgressEventBatch batch;
+  while (reader->Read(&batch)) {
+    ++messages;
+    ASSERT_GT(batch.events_size(), 0);
+    ASSERT_LE(batch.events_size(), 256);
+    largest = std::max(largest, batch.events_size());
+    for (const auto& event : batch.events()) seqs.push_back(event.seq());
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(seqs.size(), static_cast<size_t>(ended.last_event_seq()));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    ASSERT_EQ(seqs[i], static_cast<int64_t>(i + 1)) << "at position " << i;
+  }
+  // The job's events come in bursts (parallel calls finishing together): a burst that
+  // arrives while a write is in flight goes out as one message.
+  EXPECT_LT(messages, seqs.size()) << "largest batch " << largest;
 }
 
 // The fake model answers with the right severity only when the prompt carries at least
