@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -10,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/common/logging.h"
+#include "yaml-cpp/yaml.h"
 
 namespace elexirion::config {
 namespace {
@@ -63,14 +65,14 @@ TEST_F(ServerConfigTest, FlagsBeatEnvBeatFileBeatDefaults) {
                                "grpc:\n  listen: 127.0.0.1:1000\n  max_inflight_rpcs: 7\n"
                                "http:\n  listen: 127.0.0.1:2000\n"
                                "log:\n  level: debug\n");
-  auto config = Load({"--grpc.listen=127.0.0.1:3000"},
-                     {"ELEXIRION_GRPC_LISTEN=127.0.0.1:4000", "ELEXIRION_HTTP_LISTEN=127.0.0.1:5000"},
-                     file);
+  auto config =
+      Load({"--grpc.listen=127.0.0.1:3000"},
+           {"ELEXIRION_GRPC_LISTEN=127.0.0.1:4000", "ELEXIRION_HTTP_LISTEN=127.0.0.1:5000"}, file);
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->grpc.listen, "127.0.0.1:3000");  // flag
-  EXPECT_EQ(config->http.listen, "127.0.0.1:5000");  // env
-  EXPECT_EQ(config->grpc.max_inflight_rpcs, 7);      // file
-  EXPECT_EQ(config->log.level, "debug");             // file
+  EXPECT_EQ(config->grpc.listen, "127.0.0.1:3000");      // flag
+  EXPECT_EQ(config->http.listen, "127.0.0.1:5000");      // env
+  EXPECT_EQ(config->grpc.max_inflight_rpcs, 7);          // file
+  EXPECT_EQ(config->log.level, "debug");                 // file
   EXPECT_EQ(config->shutdown.grace, absl::Seconds(10));  // default
 }
 
@@ -95,10 +97,10 @@ TEST_F(ServerConfigTest, ParsesSizesDurationsAndBools) {
 }
 
 TEST_F(ServerConfigTest, KeepsModuleSectionsRaw) {
-  std::string file = WriteFile(
-      "c.yaml",
-      "default_provider: simulated\nproviders:\n  simulated:\n    kind: simulated\n"
-      "step_types:\n  claude: simulated\nlearning:\n  enabled: true\n");
+  std::string file =
+      WriteFile("c.yaml",
+                "default_provider: simulated\nproviders:\n  simulated:\n    kind: simulated\n"
+                "step_types:\n  claude: simulated\nlearning:\n  enabled: true\n");
   auto config = Load({}, {"A=1"}, file);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->llm["providers"]["simulated"]["kind"].as<std::string>(), "simulated");
@@ -161,8 +163,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--store.busy_timeout=abc"}, "store.busy_timeout"},
         BadCase{{"--shutdown.grace=-1s"}, "shutdown.grace"},
         BadCase{{"--shutdown.drain_delay=1y"}, "shutdown.drain_delay"},
-        BadCase{{"--log.level=loud"}, "log.level"},
-        BadCase{{"--jobs.workers=0"}, "jobs.workers"},
+        BadCase{{"--log.level=loud"}, "log.level"}, BadCase{{"--jobs.workers=0"}, "jobs.workers"},
         BadCase{{"--jobs.lease=100ms"}, "jobs.lease"},
         BadCase{{"--jobs.heartbeat=20s"}, "jobs.heartbeat"},
         BadCase{{"--jobs.poll=0"}, "jobs.poll"},
@@ -176,8 +177,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--pipeline.execute_threads=0"}, "pipeline.execute_threads"},
         BadCase{{"--pipeline.max_queued_executions=x"}, "pipeline.max_queued_executions"},
         BadCase{{"--pipeline.default_execute_timeout=0"}, "pipeline.default_execute_timeout"},
-        BadCase{{"--no.such.key=1"}, "no.such.key"},
-        BadCase{{"--grpc.listen"}, "grpc.listen"},
+        BadCase{{"--no.such.key=1"}, "no.such.key"}, BadCase{{"--grpc.listen"}, "grpc.listen"},
         BadCase{{"positional"}, "positional"}));
 
 TEST_F(ServerConfigTest, BadFileValueNamesKeyAndLine) {
@@ -234,8 +234,8 @@ TEST_F(ServerConfigTest, ShortTokensAndEmptyTokenFileAreRejected) {
 }
 
 TEST_F(ServerConfigTest, PostgresDsnIsRedacted) {
-  auto config = Load({"--store.driver=postgres",
-                      "--store.postgres_dsn=postgresql://u:hunter2secret@db/elx"});
+  auto config =
+      Load({"--store.driver=postgres", "--store.postgres_dsn=postgresql://u:hunter2secret@db/elx"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(EffectiveConfigForLog(*config)["store.postgres_dsn"], "[REDACTED]");
 }
@@ -245,6 +245,25 @@ TEST_F(ServerConfigTest, HelpListsEveryKey) {
   EXPECT_THAT(help, HasSubstr("grpc.listen"));
   EXPECT_THAT(help, HasSubstr("shutdown.grace"));
   EXPECT_THAT(help, HasSubstr("store.sqlite_path"));
+}
+
+// The shipped Kubernetes ConfigMaps carry a server.yaml that the real loader accepts (the
+// token file and the DSN come from a Secret in the cluster: stand-ins here).
+TEST_F(ServerConfigTest, ShippedConfigMapsLoad) {
+  const char* root = std::getenv("ELEXIRION_SOURCE_DIR");
+  ASSERT_NE(root, nullptr);
+  const std::string tokens = WriteFile("tokens", "tok-0123456789abcdef0123\n");
+  for (const char* configmap :
+       {"deploy/k8s/configmap.yaml", "deploy/k8s/multi-replica/configmap.yaml"}) {
+    SCOPED_TRACE(configmap);
+    YAML::Node map = YAML::LoadFile(std::string(root) + "/" + configmap);
+    ASSERT_TRUE(map["data"]["server.yaml"]) << "no data.server.yaml";
+    const std::string file = WriteFile("server.yaml", map["data"]["server.yaml"].as<std::string>());
+    auto config = Load({"--auth.tokens_file=" + tokens},
+                       {"ELEXIRION_STORE_POSTGRES_DSN=postgresql://elx@db/elx"}, file);
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(config->jobs.max_provider_outage, absl::Minutes(15));
+  }
 }
 
 }  // namespace
