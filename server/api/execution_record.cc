@@ -80,15 +80,15 @@ absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     }
     out.record_id = record.record_id();
   }
-  auto input = StructToJson(record.input());
+  auto input = StructToJsonText(record.input());
   if (!input.ok()) return Field(where, "input", std::string(input.status().message()));
-  out.input = *std::move(input);
-  auto output = StructToJson(record.output());
+  out.input_json = *std::move(input);
+  auto output = StructToJsonText(record.output());
   if (!output.ok()) return Field(where, "output", std::string(output.status().message()));
-  out.output = *std::move(output);
-  auto metadata = StructToJson(record.metadata());
+  out.output_json = *std::move(output);
+  auto metadata = StructToJsonText(record.metadata());
   if (!metadata.ok()) return Field(where, "metadata", std::string(metadata.status().message()));
-  out.metadata = *std::move(metadata);
+  out.metadata_json = *std::move(metadata);
   return out;
 }
 

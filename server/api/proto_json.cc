@@ -1,14 +1,20 @@
 #include "server/api/proto_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/common/status_macros.h"
 
 namespace elexirion::api {
 
 namespace {
+
+// Integral values within 2^53 become integers, as a client writing JSON text would have them.
+bool IsIntegral(double n) { return std::fabs(n) < 9007199254740992.0 && n == std::trunc(n); }
 
 // Direct conversion (no JSON text in between: this runs for every telemetry record).
 absl::StatusOr<nlohmann::json> ValueToJson(const google::protobuf::Value& value, int depth) {
@@ -23,7 +29,7 @@ absl::StatusOr<nlohmann::json> ValueToJson(const google::protobuf::Value& value,
       if (!std::isfinite(n)) return absl::InvalidArgumentError("numbers must be finite");
       // Integral values stay integers, as JSON text would have them ("n": 1, not 1.0):
       // templates and content hashes see the number the client wrote.
-      if (std::fabs(n) < 9007199254740992.0 && n == std::trunc(n)) {
+      if (IsIntegral(n)) {
         return nlohmann::json(static_cast<int64_t>(n));
       }
       return nlohmann::json(n);
@@ -54,7 +60,120 @@ absl::StatusOr<nlohmann::json> ValueToJson(const google::protobuf::Value& value,
   return nlohmann::json(nullptr);
 }
 
+// nlohmann's dump() escaping (ensure_ascii off): quote, backslash, and control characters;
+// the bytes are valid UTF-8 already (protobuf checks string fields when it parses them).
+void AppendJsonString(const std::string& text, std::string* out) {
+  out->push_back('"');
+  size_t plain = 0;  // start of the run not yet copied
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(text, plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
+      }
+    }
+  }
+  out->append(text, plain, text.size() - plain);
+  out->push_back('"');
+}
+
+absl::Status AppendValueText(const google::protobuf::Value& value, int depth, std::string* out);
+
+absl::Status AppendStructText(const google::protobuf::Struct& value, int depth, std::string* out) {
+  // Keys in std::string order, as nlohmann::json's std::map keeps them.
+  std::vector<const google::protobuf::Map<std::string, google::protobuf::Value>::value_type*>
+      fields;
+  fields.reserve(value.fields().size());
+  for (const auto& field : value.fields()) fields.push_back(&field);
+  std::sort(fields.begin(), fields.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  out->push_back('{');
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(fields[i]->first, out);
+    out->push_back(':');
+    RETURN_IF_ERROR(AppendValueText(fields[i]->second, depth + 1, out));
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+absl::Status AppendValueText(const google::protobuf::Value& value, int depth, std::string* out) {
+  if (depth > 100) return absl::InvalidArgumentError("nested deeper than 100 levels");
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNullValue:
+    case google::protobuf::Value::KIND_NOT_SET:
+      out->append("null");
+      return absl::OkStatus();
+    case google::protobuf::Value::kNumberValue: {
+      const double n = value.number_value();
+      if (!std::isfinite(n)) return absl::InvalidArgumentError("numbers must be finite");
+      if (IsIntegral(n)) {
+        absl::StrAppend(out, static_cast<int64_t>(n));
+      } else {
+        out->append(nlohmann::json(n).dump());  // nlohmann's shortest round-trip form
+      }
+      return absl::OkStatus();
+    }
+    case google::protobuf::Value::kStringValue:
+      AppendJsonString(value.string_value(), out);
+      return absl::OkStatus();
+    case google::protobuf::Value::kBoolValue:
+      out->append(value.bool_value() ? "true" : "false");
+      return absl::OkStatus();
+    case google::protobuf::Value::kStructValue:
+      return AppendStructText(value.struct_value(), depth, out);
+    case google::protobuf::Value::kListValue: {
+      out->push_back('[');
+      bool first = true;
+      for (const auto& item : value.list_value().values()) {
+        if (!first) out->push_back(',');
+        first = false;
+        RETURN_IF_ERROR(AppendValueText(item, depth + 1, out));
+      }
+      out->push_back(']');
+      return absl::OkStatus();
+    }
+  }
+  out->append("null");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> StructToJsonText(const google::protobuf::Struct& value) {
+  std::string out;
+  out.reserve(static_cast<size_t>(value.ByteSizeLong()) + 16);
+  RETURN_IF_ERROR(AppendStructText(value, 0, &out));
+  return out;
+}
 
 absl::StatusOr<nlohmann::json> StructToJson(const google::protobuf::Struct& value) {
   nlohmann::json out = nlohmann::json::object();

@@ -17,6 +17,12 @@ namespace {
 constexpr size_t kMaxEmbeddedYamlBytes = 64 << 10;
 constexpr size_t kMaxCachedConfigs = 1000;
 
+// A record's JSON text (written by the API from a Struct, so always an object).
+nlohmann::json ParseObject(const std::string& text) {
+  nlohmann::json parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_object() ? parsed : nlohmann::json::object();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExecutionIngestor>> ExecutionIngestor::Create(Options options) {
@@ -61,7 +67,8 @@ const QualityScorer& ExecutionIngestor::ScorerFor(const std::string& pipeline) c
 double ExecutionIngestor::QualityOf(const ExecutionInput& record) const {
   if (record.quality_score.has_value()) return *record.quality_score;
   return ScorerFor(record.pipeline_name)
-      .Score(record.success, record.input, record.output, record.metadata);
+      .Score(record.success, ParseObject(record.input_json), ParseObject(record.output_json),
+             ParseObject(record.metadata_json));
 }
 
 nlohmann::json ExecutionIngestor::PipelineConfig(const std::string& pipeline,
@@ -109,19 +116,19 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
     row.success = record.success;
     row.duration_seconds = record.duration_seconds;
     row.quality_score = quality;
-    row.input_json = record.input.dump();
-    row.output_json = record.output.dump();
-    row.metadata_json = record.metadata.dump();
+    row.input_json = std::move(record.input_json);
+    row.output_json = std::move(record.output_json);
+    row.metadata_json = std::move(record.metadata_json);
     row.time = record.time == store::kUnsetTime ? now : record.time;
     if (ShouldHarvest(record.success, quality, harvest.threshold)) {
       HarvestSource source;
       source.pipeline_name = record.pipeline_name;
       source.program_version = record.program_version;
       source.execution_id = row.id;
-      source.execution_metadata = record.metadata;
+      source.execution_metadata = ParseObject(row.metadata_json);
       source.quality_score = quality;
       source.pipeline_config = PipelineConfig(record.pipeline_name, record.program_version);
-      row.harvest = HarvestedExample(harvest.dataset, record.input, record.output, source);
+      row.harvest = HarvestedExample(harvest.dataset, row.input_json, row.output_json, source);
     }
     submission.rows.push_back(std::move(row));
   }

@@ -44,9 +44,11 @@ struct ExecutionInput {
   double duration_seconds = 0;
   // Computed when absent.
   std::optional<double> quality_score;
-  nlohmann::json input = nlohmann::json::object();
-  nlohmann::json output = nlohmann::json::object();
-  nlohmann::json metadata = nlohmann::json::object();
+  // JSON objects as canonical text (what nlohmann::json::dump() writes: keys sorted, no
+  // spaces); stored as they are and parsed only when the record is scored or harvested.
+  std::string input_json = "{}";
+  std::string output_json = "{}";
+  std::string metadata_json = "{}";
   // kUnsetTime = when the server received it.
   absl::Time time = store::kUnsetTime;
 };

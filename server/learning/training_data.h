@@ -17,6 +17,9 @@ namespace elexirion::learning {
 // JSON of {input, expected_output}. Metadata and ids do not count. Every writer of examples
 // (AddExamples, import, harvest) uses this, so a duplicate is caught whichever way it came.
 std::string ExampleContentHash(const nlohmann::json& input, const nlohmann::json& expected_output);
+// The same from canonical text (what dump() writes for input and expected_output).
+std::string ExampleContentHashOfText(const std::string& input_json,
+                                     const std::string& expected_output_json);
 
 // The design's threshold rule (a failed execution is never harvested).
 inline bool ShouldHarvest(bool success, double quality_score, double threshold) {
@@ -38,5 +41,8 @@ struct HarvestSource {
 // The example harvested from an execution: input -> input, output -> expected_output.
 store::ExampleRecord HarvestedExample(const std::string& dataset, const nlohmann::json& input,
                                       const nlohmann::json& output, const HarvestSource& source);
+// The same from canonical text of input and output (the telemetry path has it already).
+store::ExampleRecord HarvestedExample(const std::string& dataset, const std::string& input_json,
+                                      const std::string& output_json, const HarvestSource& source);
 
 }  // namespace elexirion::learning

@@ -136,8 +136,8 @@ ExecutionInput Record(const std::string& pipeline, int n, bool good) {
   r.record_id = "r-" + std::to_string(n);
   r.success = true;
   r.duration_seconds = 1;
-  r.input = {{"n", n}};
-  r.output = good ? json{{"findings", {"f"}}} : json{{"severity", "low"}};
+  r.input_json = json{{"n", n}}.dump();
+  r.output_json = (good ? json{{"findings", {"f"}}} : json{{"severity", "low"}}).dump();
   return r;
 }
 
@@ -268,9 +268,9 @@ TEST_F(IngestorTest, PolicyChoosesDatasetThresholdAndQualityMetric) {
   options.config.pipelines["graded"] = policy;
   auto ingestor = NewIngestor(options);
   ExecutionInput right = Record("graded", 1, false);
-  right.output = {{"answer", "42"}};
+  right.output_json = json{{"answer", "42"}}.dump();
   ExecutionInput wrong = Record("graded", 2, false);
-  wrong.output = {{"answer", "41"}};
+  wrong.output_json = json{{"answer", "41"}}.dump();
   ExecutionInput rated = Record("graded", 3, false);
   rated.quality_score = 9.0;  // given by the runtime, below this pipeline's 9.5
   auto results = IngestAndWait(*ingestor, {right, wrong, rated});
