@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/common/byte_scan.h"
 #include "server/common/status_macros.h"
 
 namespace elexirion::api {
@@ -66,6 +67,16 @@ void AppendJsonString(const std::string& text, std::string* out) {
   out->push_back('"');
   size_t plain = 0;  // start of the run not yet copied
   for (size_t i = 0; i < text.size(); ++i) {
+    // Skip words with nothing to escape.
+    while (i + 8 <= text.size()) {
+      const uint64_t word = bytes::LoadWord(text.data() + i);
+      if (bytes::HasByteBelow(word, 0x20) || bytes::HasByte(word, '"') ||
+          bytes::HasByte(word, '\\')) {
+        break;
+      }
+      i += 8;
+    }
+    if (i >= text.size()) break;
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(text, plain, i - plain);
@@ -170,7 +181,7 @@ absl::Status AppendValueText(const google::protobuf::Value& value, int depth, st
 
 absl::StatusOr<std::string> StructToJsonText(const google::protobuf::Struct& value) {
   std::string out;
-  out.reserve(static_cast<size_t>(value.ByteSizeLong()) + 16);
+  out.reserve(256);
   RETURN_IF_ERROR(AppendStructText(value, 0, &out));
   return out;
 }

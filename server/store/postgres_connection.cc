@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "server/common/byte_scan.h"
 #include "server/store/records.h"
 
 namespace elexirion::store::pg {
@@ -202,6 +203,16 @@ std::string DoubleArray(const std::vector<double>& values) {
 void AppendCopyField(absl::string_view value, std::string& out) {
   size_t start = 0;
   for (size_t i = 0; i < value.size(); ++i) {
+    // Skip words with nothing to escape.
+    while (i + 8 <= value.size()) {
+      const uint64_t word = bytes::LoadWord(value.data() + i);
+      if (bytes::HasByte(word, '\\') || bytes::HasByte(word, '\t') || bytes::HasByte(word, '\n') ||
+          bytes::HasByte(word, '\r')) {
+        break;
+      }
+      i += 8;
+    }
+    if (i >= value.size()) break;
     char escaped;
     switch (value[i]) {
       case '\\':
@@ -230,6 +241,14 @@ void AppendCopyField(absl::string_view value, std::string& out) {
 bool IsStorableText(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    // Plain ASCII without NUL, a word at a time.
+    if (i + 8 <= s.size()) {
+      const uint64_t word = bytes::LoadWord(s.data() + i);
+      if (!bytes::HasNonAscii(word) && !bytes::HasZeroByte(word)) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == 0) return false;
     if (c < 0x80) {
