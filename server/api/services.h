@@ -8,6 +8,7 @@
 #include "elexirion/v1/program.grpc.pb.h"
 #include "elexirion/v1/telemetry.grpc.pb.h"
 #include "server/api/api_context.h"
+#include "server/api/arena_allocator.h"
 
 namespace elexirion::api {
 
@@ -112,7 +113,10 @@ class DatasetServiceImpl final : public v1::DatasetService::CallbackService {
 
 class TelemetryServiceImpl final : public v1::TelemetryService::CallbackService {
  public:
-  explicit TelemetryServiceImpl(ApiContext api) : api_(api) {}
+  explicit TelemetryServiceImpl(ApiContext api) : api_(api) {
+    SetMessageAllocatorFor_RecordExecution(&record_allocator_);
+    SetMessageAllocatorFor_RecordExecutions(&records_allocator_);
+  }
   ServerUnaryReactor* RecordExecution(CallbackServerContext* ctx,
                                       const v1::RecordExecutionRequest* request,
                                       v1::RecordExecutionResponse* response) override;
@@ -127,6 +131,9 @@ class TelemetryServiceImpl final : public v1::TelemetryService::CallbackService 
 
  private:
   ApiContext api_;
+  ArenaMessageAllocator<v1::RecordExecutionRequest, v1::RecordExecutionResponse> record_allocator_;
+  ArenaMessageAllocator<v1::RecordExecutionsRequest, v1::RecordExecutionsResponse>
+      records_allocator_;
 };
 
 }  // namespace elexirion::api
