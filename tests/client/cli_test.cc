@@ -6,7 +6,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -338,6 +340,92 @@ TEST_F(CliServerTest, FailedJobFollowedPrintsItsErrorOnce) {
   EXPECT_THAT(r.err, HasSubstr(kMarker));
   // Not a terminal: no progress line redrawn with escape codes.
   EXPECT_THAT(r.err, Not(HasSubstr("\033[K")));
+}
+
+fakes::FakeResponse SeverityMedium(const fakes::RecordedRequest&) {
+  return fakes::FakeResponse::Text(
+      "[[ ## findings ## ]]\nno issues\n\n[[ ## recommendations ## ]]\nnone\n\n"
+      "[[ ## severity ## ]]\nmedium\n\n[[ ## completed ## ]]\n");
+}
+
+// A provider outage as the CLI shows it: `jobs get` prints the pause, `jobs watch` prints a
+// paused line and a resumed line, and the job still succeeds. The fake provider is stopped
+// mid-job and started again on the same port; the instance cools down after 2 failed
+// attempts for 1 s.
+TEST(CliOutageTest, PausedAndResumedLinesInJobsGetAndWatch) {
+  TempDir dir;
+  fakes::FakeProviderServer::Options fake_options;
+  fake_options.latency = absl::Milliseconds(200);
+  auto fake = fakes::FakeProviderServer::Start(fake_options);
+  ASSERT_TRUE(fake.ok()) << fake.status();
+  (*fake)->SetHandler(SeverityMedium);
+  const int port = (*fake)->port();
+  config::ServerConfig config = testutil::TestConfig(dir);
+  config.jobs.workers = 1;
+  config.jobs.poll = absl::Milliseconds(50);
+  config.jobs.heartbeat = absl::Milliseconds(100);
+  const std::string key = dir.Write("anthropic.key", "sk-ant-CANARY-cli-outage-0001");
+  config.llm = YAML::Load(
+      absl::StrCat(testutil::FakeAnthropicProviders((*fake)->base_url(), key),
+                   "    max_retries: 1\n    connect_timeout: 1s\n    cooldown_after_failures: 2\n"
+                   "    cooldown: 1s\n"));
+  auto server = InProcessServer::Start(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--addr", (*server)->address()});
+    return RunCli(args);
+  };
+
+  Output submitted =
+      cli({"optimize", "-f", testutil::CodeAnalysisExample("pipeline.yaml"), "--trainset",
+           testutil::CodeAnalysisExample("examples"), "--metric",
+           testutil::CodeAnalysisExample("metric.yaml"), "--optimizer", "bootstrap_random_search",
+           "--param", "num_candidate_programs=2", "--param", "max_bootstrapped_demos=3", "--json"});
+  ASSERT_EQ(submitted.code, 0) << submitted.err;
+  const std::string job_id = nlohmann::json::parse(submitted.out).value("id", "");
+  ASSERT_FALSE(job_id.empty()) << submitted.out;
+
+  Output watched;
+  std::thread watcher([&] { watched = cli({"jobs", "watch", job_id}); });
+  auto client = (*server)->NewClient();
+  auto wait_for = [&](const std::function<bool(const v1::Job&)>& done) {
+    for (int i = 0; i < 600; ++i) {
+      v1::Job job = testutil::GetJob(*client, job_id);
+      if (done(job)) return job;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return testutil::GetJob(*client, job_id);
+  };
+  // Some work done, then the provider goes away.
+  v1::Job running =
+      wait_for([](const v1::Job& j) { return j.progress().usage().llm_calls() >= 2; });
+  ASSERT_EQ(running.state(), v1::JOB_STATE_RUNNING) << running.DebugString();
+  (*fake)->Stop();
+  v1::Job paused = wait_for([](const v1::Job& j) { return j.progress().has_provider_wait(); });
+  ASSERT_TRUE(paused.progress().has_provider_wait()) << paused.DebugString();
+
+  Output got = cli({"jobs", "get", job_id});
+  EXPECT_EQ(got.code, 0) << got.err;
+  EXPECT_THAT(got.out, HasSubstr("paused:     waiting for the provider since"));
+  EXPECT_THAT(got.out, Not(HasSubstr("CANARY")));
+
+  fakes::FakeProviderServer::Options again = fake_options;
+  again.port = port;
+  auto restarted = fakes::FakeProviderServer::Start(again);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  (*restarted)->SetHandler(SeverityMedium);
+  watcher.join();
+  EXPECT_EQ(watched.code, 0) << watched.out << watched.err;
+  EXPECT_THAT(watched.out,
+              HasSubstr(absl::StrCat("job ", job_id, ": paused, provider unavailable")));
+  EXPECT_THAT(watched.out, HasSubstr(absl::StrCat("job ", job_id, ": resumed after ")));
+  EXPECT_THAT(watched.out, HasSubstr(": succeeded"));
+  // One line per provider_wait event (each probe that fails reports its reason), not a
+  // progress-line redraw per second.
+  EXPECT_LE(Count(watched.out, "paused, provider unavailable"), 5) << watched.out;
+
+  Output after = cli({"jobs", "get", job_id});
+  EXPECT_THAT(after.out, Not(HasSubstr("paused:")));
 }
 
 }  // namespace
