@@ -1,6 +1,7 @@
 // The `elexirion` CLI's habits, run as a process: --help/-h on every command (no server
 // needed), unknown commands, files that are not UTF-8 (named with the byte, nothing sent, the
-// server healthy) and a failed `run` whose provider error is printed once. The server is the
+// server healthy), a failed `run` whose provider error is printed once, and a provider
+// outage's paused/resumed lines in `jobs get` and `jobs watch`. The server is the
 // real one in process (SQLite, gRPC on 127.0.0.1 port 0); the provider is the fake HTTP one.
 #include "client/cli/cli.h"
 
