@@ -12,7 +12,7 @@
 #include "server/api/admission.h"
 #include "server/api/auth.h"
 #include "server/api/grpc_status.h"
-
+#include "server/api/metrics_interceptor.h"
 #include "server/pipeline/loader.h"
 
 namespace elexirion {
@@ -27,12 +27,12 @@ class PipelineExecutor;
 namespace elexirion::learning {
 class ExecutionIngestor;
 struct LearningConfig;
-}
+}  // namespace elexirion::learning
 namespace elexirion::jobs {
 class JobEventBus;
 class JobWorkerPool;
 struct OptimizationEnvironment;
-}
+}  // namespace elexirion::jobs
 
 namespace elexirion::api {
 
@@ -75,20 +75,38 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const ApiCo
   return reactor;
 }
 
-// A server-streaming reactor that ends at once with `status`.
+// A server-streaming reactor of `method` that ends at once with `status`.
 template <typename T>
 class FinishedWriter final : public grpc::ServerWriteReactor<T> {
  public:
-  explicit FinishedWriter(const grpc::Status& status) { this->Finish(status); }
-  void OnDone() override { delete this; }
+  FinishedWriter(const char* method, const grpc::Status& status) : metrics_(method) {
+    metrics_.Finishing(status);
+    this->Finish(status);
+  }
+  void OnDone() override {
+    metrics_.Record();
+    delete this;
+  }
+
+ private:
+  StreamRpcRecorder metrics_;
 };
 
-// A client-streaming reactor that ends at once with `status`.
+// A client-streaming reactor of `method` that ends at once with `status`.
 template <typename T>
 class FinishedReader final : public grpc::ServerReadReactor<T> {
  public:
-  explicit FinishedReader(const grpc::Status& status) { this->Finish(status); }
-  void OnDone() override { delete this; }
+  FinishedReader(const char* method, const grpc::Status& status) : metrics_(method) {
+    metrics_.Finishing(status);
+    this->Finish(status);
+  }
+  void OnDone() override {
+    metrics_.Record();
+    delete this;
+  }
+
+ private:
+  StreamRpcRecorder metrics_;
 };
 
 }  // namespace elexirion::api

@@ -31,7 +31,12 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
 grpc::experimental::Interceptor* MetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
+  if (info->type() != grpc::experimental::ServerRpcInfo::Type::UNARY) return nullptr;
   return new MetricsInterceptor(info);
+}
+
+void StreamRpcRecorder::Record() const {
+  metrics::RecordRpc(method_, static_cast<int>(code_), absl::ToDoubleSeconds(absl::Now() - start_));
 }
 
 }  // namespace elexirion::api

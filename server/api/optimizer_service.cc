@@ -1,3 +1,5 @@
+#include <type_traits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
@@ -109,7 +111,12 @@ grpc::ServerWriteReactor<Response>* OptimizerServiceImpl::StartProgressStream(
   }
   absl::StatusOr<store::JobRecord> job = status.ok() ? api_.store->GetJob(request->job_id())
                                                      : absl::StatusOr<store::JobRecord>(status);
-  if (!job.ok()) return new FinishedWriter<Response>(ToGrpcStatus(job.status()));
+  if (!job.ok()) {
+    constexpr const char* kMethod = std::is_same_v<Response, v1::ProgressEvent>
+                                        ? kStreamProgressMethod
+                                        : kStreamProgressBatchesMethod;
+    return new FinishedWriter<Response>(kMethod, ToGrpcStatus(job.status()));
+  }
   const bool ended = job->state == store::JobState::kSucceeded ||
                      job->state == store::JobState::kFailed ||
                      job->state == store::JobState::kCancelled;

@@ -1,5 +1,7 @@
 #include "server/api/stream_progress.h"
 
+#include <type_traits>
+
 #include "server/api/grpc_status.h"
 #include "server/common/logging.h"
 #include "server/jobs/worker_pool.h"
@@ -18,7 +20,9 @@ ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs
                                                        std::string job_id, int64_t after_seq,
                                                        int64_t terminal_seq,
                                                        Admission::Ticket ticket)
-    : store_(store),
+    : metrics_(std::is_same_v<Response, v1::ProgressEvent> ? kStreamProgressMethod
+                                                           : kStreamProgressBatchesMethod),
+      store_(store),
       bus_(bus),
       job_id_(std::move(job_id)),
       ticket_(std::move(ticket)),
@@ -146,6 +150,7 @@ template <typename Response>
 void ProgressStreamReactor<Response>::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
+  metrics_.Finishing(status);
   this->Finish(status);
 }
 
@@ -157,6 +162,7 @@ void ProgressStreamReactor<Response>::OnCancel() {
 
 template <typename Response>
 void ProgressStreamReactor<Response>::OnDone() {
+  metrics_.Record();
   bus_->Unsubscribe(subscription_);
   delete this;
 }

@@ -17,6 +17,7 @@
 #include "elexirion/v1/jobs.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "server/api/admission.h"
+#include "server/api/metrics_interceptor.h"
 #include "server/jobs/event_bus.h"
 #include "server/store/store.h"
 
@@ -54,6 +55,7 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
   void ReadStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  StreamRpcRecorder metrics_;
   store::Store* const store_;
   jobs::JobEventBus* const bus_;
   const std::string job_id_;

@@ -91,10 +91,16 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
     }
     // Outside the lock: gRPC may run OnReadDone / OnDone on another thread right away.
     if (read_next) StartRead(&record_);
-    if (finish.has_value()) Finish(*finish);
+    if (finish.has_value()) {
+      metrics_.Finishing(*finish);
+      Finish(*finish);
+    }
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    metrics_.Record();
+    delete this;
+  }
 
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
@@ -156,7 +162,10 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
       finish = MaybeFinishLocked();
     }
     if (read_next) StartRead(&record_);
-    if (finish.has_value()) Finish(*finish);
+    if (finish.has_value()) {
+      metrics_.Finishing(*finish);
+      Finish(*finish);
+    }
   }
 
   // The final status once nothing is in flight and reading ended (or failed); nullopt while
@@ -173,6 +182,7 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
 
   const ApiContext api_;
   Admission::Ticket ticket_;
+  StreamRpcRecorder metrics_{kStreamExecutionsMethod};
   v1::RecordExecutionsResponse* const response_;
   // Written by gRPC for the one read in flight, read in OnReadDone.
   v1::ExecutionRecord record_;
@@ -277,7 +287,9 @@ grpc::ServerReadReactor<v1::ExecutionRecord>* TelemetryServiceImpl::StreamExecut
   Admission::Ticket ticket;
   absl::Status status = api_.admission->AdmitStream(&ticket);
   if (status.ok()) status = api_.auth->Authorize(*ctx);
-  if (!status.ok()) return new FinishedReader<v1::ExecutionRecord>(ToGrpcStatus(status));
+  if (!status.ok()) {
+    return new FinishedReader<v1::ExecutionRecord>(kStreamExecutionsMethod, ToGrpcStatus(status));
+  }
   return new StreamExecutionsReactor(api_, std::move(ticket), response);
 }
 

@@ -309,6 +309,21 @@ TEST_F(JobsProgressTest, BadBatchRequestsNameTheField) {
   EXPECT_THAT(negative.error_message(), ::testing::HasSubstr("after_seq"));
   // Still serving: the job runs to its end and can be followed.
   EXPECT_EQ(Stream(job.id()).back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+
+  // Streams are not intercepted (per-message cost) but still counted. (Metrics are
+  // process-wide: earlier tests in this binary add to the counts.)
+  auto metrics = testutil::HttpGet(server_->http_port(), "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_THAT(metrics->second,
+              ::testing::HasSubstr("elexirion_rpc_requests_total{code=\"INVALID_ARGUMENT\","
+                                   "method=\"/elexirion.v1.OptimizerService/"
+                                   "StreamProgressBatches\"} "));
+  EXPECT_THAT(metrics->second,
+              ::testing::HasSubstr("elexirion_rpc_requests_total{code=\"NOT_FOUND\",method=\"/"
+                                   "elexirion.v1.OptimizerService/StreamProgressBatches\"} "));
+  EXPECT_THAT(metrics->second,
+              ::testing::HasSubstr("elexirion_rpc_requests_total{code=\"OK\",method=\"/"
+                                   "elexirion.v1.OptimizerService/StreamProgress\"} "));
 }
 
 // A batch watcher that does not read while the job runs costs the job nothing and gets every
