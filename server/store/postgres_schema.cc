@@ -149,20 +149,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )
 )sql";
 
-// Ingestion cost per row is mostly index maintenance (five btrees per execution row). Two of
-// them bought nothing another index could not give: the seq primary key only ordered rows
-// with the same time (the time-ordered id does that) and keyed pruning (the id does that),
-// and pruning by time needs no btree: rows arrive roughly in time order, which is what a
-// BRIN index (a few bytes per 128 pages, nearly free to keep up to date) is for.
-constexpr char kSchemaV2[] = R"sql(
-ALTER TABLE executions DROP CONSTRAINT executions_pkey;
-ALTER TABLE executions DROP COLUMN seq;
-ALTER TABLE executions DROP CONSTRAINT executions_id_key;
-ALTER TABLE executions ADD CONSTRAINT executions_pkey PRIMARY KEY (id);
-DROP INDEX executions_by_time;
-CREATE INDEX executions_by_time ON executions USING brin (time);
-)sql";
-
 // Key of the advisory lock migrations hold ("elxmigr" in ASCII).
 constexpr int64_t kMigrationLock = 0x656c786d696772;
 
@@ -181,7 +167,6 @@ const std::vector<Migration>& SchemaMigrations() {
        "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
        "schedules, baselines",
        kSchemaV1},
-      {2, "executions: id is the primary key (no seq), BRIN index on time", kSchemaV2},
   };
   return *migrations;
 }

@@ -23,7 +23,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/postgres_connection.h"
-#include "server/store/postgres_schema.h"
 #include "tests/store/store_conformance.h"
 #include "tests/testutil/postgres_server.h"
 
@@ -381,51 +380,7 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   ASSERT_TRUE(store.ok());
   auto version = (*store)->SchemaVersion();
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(*version, static_cast<int>(pg::SchemaMigrations().size()));
-}
-
-// A database written by the previous release (schema 1, executions keyed by seq) upgrades in
-// place: its rows stay, keep their order, stay idempotent by record_id and can be pruned.
-TEST(PostgresStoreTest, VersionOneDatabaseUpgradesWithItsExecutions) {
-  const std::string dsn = NewDsn();
-  if (dsn.empty()) GTEST_SKIP() << "no PostgreSQL";
-  {
-    auto conn = pg::Connection::Open(dsn, absl::Seconds(5));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    const std::vector<pg::Migration> v1 = {pg::SchemaMigrations()[0]};
-    ASSERT_TRUE(pg::Migrate(**conn, v1, absl::Now()).ok());
-    const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
-    for (int i = 0; i < 3; ++i) {
-      ASSERT_TRUE(Server()
-                      ->Exec(dbname, absl::StrCat(
-                                         "INSERT INTO executions (id, record_id, pipeline_name, "
-                                         "program_version, success, duration_seconds, "
-                                         "quality_score, input_json, output_json, metadata_json, "
-                                         "time) VALUES ('old",
-                                         i, "', 'r", i, "', 'p', 0, true, 1, 5, '{}', '{}', '{}', ",
-                                         1000 + i, ")"))
-                      .ok());
-    }
-  }
-  auto store = Open(dsn);
-  ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ(*(*store)->SchemaVersion(), static_cast<int>(pg::SchemaMigrations().size()));
-  auto rows = (*store)->ListExecutions("p", absl::InfinitePast(), absl::InfiniteFuture(), 0);
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  ASSERT_EQ(rows->size(), 3u);
-  for (int i = 0; i < 3; ++i) EXPECT_EQ((*rows)[static_cast<size_t>(i)].id, absl::StrCat("old", i));
-  ExecutionRecordRow again;
-  again.record_id = "r1";
-  again.pipeline_name = "p";
-  again.input_json = again.output_json = again.metadata_json = "{}";
-  again.time = absl::Now();
-  auto stored = (*store)->InsertExecutions({again});
-  ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_TRUE((*stored)[0].duplicate);
-  EXPECT_EQ((*stored)[0].id, "old1");
-  auto pruned = (*store)->PruneExecutions(absl::FromUnixMicros(1002), 10);
-  ASSERT_TRUE(pruned.ok()) << pruned.status();
-  EXPECT_EQ(*pruned, 2);
+  EXPECT_EQ(*version, 1);
 }
 
 TEST(PostgresStoreTest, NewerSchemaIsRefused) {
