@@ -1300,7 +1300,8 @@ class Run {
     if (input.is_null()) {
       return absl::NotFoundError(absl::StrCat("Input source '", source, "' not found"));
     }
-    auto data = ApplyDataOperations(input, config.value("operations", json::array()),
+    const json operations = config.value("operations", json::array());
+    auto data = ApplyDataOperations(input, operations,
                                     [this](const std::string& s) { return ResolveDataSource(s); });
     if (!data.ok()) return data.status();
     const std::string format = StringOption(config, "output_format");
@@ -1313,8 +1314,9 @@ class Run {
     }
     std::string field = StringOption(config, "output_field");
     if (field.empty()) field = step.name;
-    const int64_t operation_count = static_cast<int64_t>(
-        config.value("operations", json::array()).is_array() ? config["operations"].size() : 0);
+    // (operator[] on a const json without the key is undefined: the fuzzer found it.)
+    const int64_t operation_count =
+        static_cast<int64_t>(operations.is_array() ? operations.size() : 0);
     sr->text = data->is_string() ? data->get<std::string>() : JasonEncode(*data, false);
     sr->result = {{field, *data},
                   {"metadata",

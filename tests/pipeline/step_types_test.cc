@@ -371,6 +371,17 @@ workflow:
   EXPECT_EQ(failed.status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(failed.status.message(),
               HasSubstr("Input source 'previous_response:nope' not found"));
+
+  // No `operations` at all (found by the fuzzer: the count read a missing key): the input
+  // passes through unchanged, zero operations.
+  const Pipeline bare = Load(
+      "workflow:\n  name: b\n  steps:\n"
+      "    - {name: data, type: set_variable, variables: {items: [1, 2]}}\n"
+      "    - {name: t, type: data_transform, input_source: items}\n");
+  ExecutionResult passed = Run(bare);
+  ASSERT_TRUE(passed.ok()) << passed.status;
+  EXPECT_EQ(passed.results["t"]["t"], json({1, 2}));
+  EXPECT_EQ(passed.results["t"]["metadata"]["operation_count"], 0);
 }
 
 TEST_F(StepTypesTest, GeminiInstructorAsksForTheResponseSchema) {
