@@ -1,5 +1,6 @@
 #include "server/jobs/optimization_runner.h"
 
+#include <functional>
 #include <optional>
 #include <set>
 #include <string_view>
@@ -205,8 +206,10 @@ class JobEventSink final : public optimizer::EventSink {
   }
 
   // The job paused for its provider (or a probe failed): an event, and the pause in the
-  // progress GetJob shows until it ends.
-  void OnProviderWait(const ProviderOutageGate::Wait& w) {
+  // progress GetJob shows until it ends. `persist` runs once the progress shows the pause and
+  // before the event goes out, so a watcher that sees the event and then asks GetJob finds
+  // the pause there too.
+  void OnProviderWait(const ProviderOutageGate::Wait& w, const std::function<void()>& persist) {
     v1::ProgressEvent event;
     v1::ProviderWait* p = event.mutable_provider_wait();
     p->set_reason(w.reason);
@@ -218,9 +221,11 @@ class JobEventSink final : public optimizer::EventSink {
       absl::MutexLock lock(&mu_);
       *progress_.mutable_provider_wait() = *p;
     }
+    persist();
     Emit(event);
   }
-  void OnProviderResumed(absl::Time since, absl::Duration waited) {
+  void OnProviderResumed(absl::Time since, absl::Duration waited,
+                         const std::function<void()>& persist) {
     v1::ProgressEvent event;
     *event.mutable_provider_resumed()->mutable_since() = ToTimestamp(since);
     event.mutable_provider_resumed()->set_waited_seconds(absl::ToDoubleSeconds(waited));
@@ -228,6 +233,7 @@ class JobEventSink final : public optimizer::EventSink {
       absl::MutexLock lock(&mu_);
       progress_.clear_provider_wait();
     }
+    persist();
     Emit(event);
   }
 
@@ -414,14 +420,12 @@ class OptimizationRunner final : public JobRunner {
                         {"probes", w.probes},
                         {"next_probe_in_s", absl::ToDoubleSeconds(w.next_probe - absl::Now())},
                         {"error", w.reason}});
-      events.OnProviderWait(w);
-      checkpoints.SaveProgress();
+      events.OnProviderWait(w, [&] { checkpoints.SaveProgress(); });
     };
     gate_options.on_resume = [&](absl::Time since, absl::Duration waited) {
       logging::Info("job resumed: provider answered",
                     {{"job_id", ctx.job().id}, {"waited_s", absl::ToDoubleSeconds(waited)}});
-      events.OnProviderResumed(since, waited);
-      checkpoints.SaveProgress();
+      events.OnProviderResumed(since, waited, [&] { checkpoints.SaveProgress(); });
     };
     ProviderOutageGate gate(std::move(gate_options));
     optimizer::OptimizeHooks hooks;
