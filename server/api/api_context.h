@@ -75,11 +75,12 @@ grpc::ServerUnaryReactor* RunUnary(grpc::CallbackServerContext* ctx, const ApiCo
   return reactor;
 }
 
-// A server-streaming reactor of `method` that ends at once with `status`.
-template <typename T>
-class FinishedWriter final : public grpc::ServerWriteReactor<T> {
+// A streaming reactor (Base: grpc::ServerWriteReactor<T> or grpc::ServerReadReactor<T>) of
+// `method` that ends at once with `status`.
+template <typename Base>
+class FinishedStream final : public Base {
  public:
-  FinishedWriter(const char* method, const grpc::Status& status) : metrics_(method) {
+  FinishedStream(const char* method, const grpc::Status& status) : metrics_(method) {
     metrics_.Finishing(status);
     this->Finish(status);
   }
@@ -91,22 +92,9 @@ class FinishedWriter final : public grpc::ServerWriteReactor<T> {
  private:
   StreamRpcRecorder metrics_;
 };
-
-// A client-streaming reactor of `method` that ends at once with `status`.
 template <typename T>
-class FinishedReader final : public grpc::ServerReadReactor<T> {
- public:
-  FinishedReader(const char* method, const grpc::Status& status) : metrics_(method) {
-    metrics_.Finishing(status);
-    this->Finish(status);
-  }
-  void OnDone() override {
-    metrics_.Record();
-    delete this;
-  }
-
- private:
-  StreamRpcRecorder metrics_;
-};
+using FinishedWriter = FinishedStream<grpc::ServerWriteReactor<T>>;
+template <typename T>
+using FinishedReader = FinishedStream<grpc::ServerReadReactor<T>>;
 
 }  // namespace elexirion::api

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "server/common/byte_scan.h"
+#include "server/common/json_text.h"
 #include "server/common/status_macros.h"
 
 namespace elexirion::api {
@@ -61,60 +61,6 @@ absl::StatusOr<nlohmann::json> ValueToJson(const google::protobuf::Value& value,
   return nlohmann::json(nullptr);
 }
 
-// nlohmann's dump() escaping (ensure_ascii off): quote, backslash, and control characters;
-// the bytes are valid UTF-8 already (protobuf checks string fields when it parses them).
-void AppendJsonString(const std::string& text, std::string* out) {
-  out->push_back('"');
-  size_t plain = 0;  // start of the run not yet copied
-  for (size_t i = 0; i < text.size(); ++i) {
-    // Skip words with nothing to escape.
-    while (i + 8 <= text.size()) {
-      const uint64_t word = bytes::LoadWord(text.data() + i);
-      if (bytes::HasByteBelow(word, 0x20) || bytes::HasByte(word, '"') ||
-          bytes::HasByte(word, '\\')) {
-        break;
-      }
-      i += 8;
-    }
-    if (i >= text.size()) break;
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(text, plain, i - plain);
-    plain = i + 1;
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default: {
-        static constexpr char kHex[] = "0123456789abcdef";
-        out->append("\\u00");
-        out->push_back(kHex[c >> 4]);
-        out->push_back(kHex[c & 0xf]);
-      }
-    }
-  }
-  out->append(text, plain, text.size() - plain);
-  out->push_back('"');
-}
-
 absl::Status AppendValueText(const google::protobuf::Value& value, int depth, std::string* out);
 
 absl::Status AppendStructText(const google::protobuf::Struct& value, int depth, std::string* out) {
@@ -128,7 +74,7 @@ absl::Status AppendStructText(const google::protobuf::Struct& value, int depth, 
   out->push_back('{');
   for (size_t i = 0; i < fields.size(); ++i) {
     if (i > 0) out->push_back(',');
-    AppendJsonString(fields[i]->first, out);
+    AppendJsonQuoted(fields[i]->first, out);
     out->push_back(':');
     RETURN_IF_ERROR(AppendValueText(fields[i]->second, depth + 1, out));
   }
@@ -154,7 +100,7 @@ absl::Status AppendValueText(const google::protobuf::Value& value, int depth, st
       return absl::OkStatus();
     }
     case google::protobuf::Value::kStringValue:
-      AppendJsonString(value.string_value(), out);
+      AppendJsonQuoted(value.string_value(), out);
       return absl::OkStatus();
     case google::protobuf::Value::kBoolValue:
       out->append(value.bool_value() ? "true" : "false");

@@ -11,52 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "server/common/json_text.h"
 
 namespace elexirion::optimizer {
 namespace {
 
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// json.dumps string escaping with ensure_ascii=False: \" \\ \n \r \t \b \f, other control
-// characters as \u00XX (lower-case hex, as CPython writes them).
-void AppendJsonString(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\b':
-        out->append("\\b");
-        break;
-      case '\f':
-        out->append("\\f");
-        break;
-      default:
-        if (c < 0x20) {
-          static const char* kHex = "0123456789abcdef";
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 std::string NumberText(const ojson& v) {
   if (v.is_number_integer()) return v.dump();
@@ -82,7 +43,7 @@ void Dump(const ojson& v, int indent, int level, std::string* out) {
           out->push_back('\n');
           out->append(pad);
         }
-        AppendJsonString(it.key(), out);
+        AppendJsonQuoted(it.key(), out);
         out->append(": ");
         Dump(it.value(), indent, level + 1, out);
       }
@@ -117,7 +78,7 @@ void Dump(const ojson& v, int indent, int level, std::string* out) {
       return;
     }
     case ojson::value_t::string:
-      AppendJsonString(v.get_ref<const std::string&>(), out);
+      AppendJsonQuoted(v.get_ref<const std::string&>(), out);
       return;
     case ojson::value_t::boolean:
       out->append(v.get<bool>() ? "true" : "false");

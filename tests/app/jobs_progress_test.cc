@@ -94,6 +94,17 @@ class JobsProgressTest : public ::testing::Test {
 
   v1::Job GetJob(const std::string& id) { return testutil::GetJob(*client_, id); }
 
+  // Polls until the job succeeded or failed (or a minute passed); returns it as last seen.
+  v1::Job WaitUntilEnded(const std::string& id) {
+    v1::Job job;
+    for (int i = 0; i < 1200; ++i) {
+      job = GetJob(id);
+      if (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return job;
+  }
+
   // Every event of the job, following it until it ends.
   std::vector<v1::ProgressEvent> Stream(const std::string& id) {
     grpc::ClientContext context;
@@ -216,12 +227,7 @@ TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
   auto reader = client_->optimizer().StreamProgress(&context, watch);
 
   // The job ends while nobody reads the stream.
-  v1::Job ended;
-  for (int i = 0; i < 1200; ++i) {
-    ended = GetJob(job.id());
-    if (ended.state() == v1::JOB_STATE_SUCCEEDED || ended.state() == v1::JOB_STATE_FAILED) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  v1::Job ended = WaitUntilEnded(job.id());
   ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
   ASSERT_GT(ended.last_event_seq(), 1000) << "the job must outrun the watcher's buffers";
 
@@ -344,12 +350,7 @@ TEST_F(JobsProgressTest, StalledBatchWatcherMissesNothing) {
   v1::StreamProgressRequest watch;
   watch.set_job_id(job.id());
   auto reader = client_->optimizer().StreamProgressBatches(&context, watch);
-  v1::Job ended;
-  for (int i = 0; i < 1200; ++i) {
-    ended = GetJob(job.id());
-    if (ended.state() == v1::JOB_STATE_SUCCEEDED || ended.state() == v1::JOB_STATE_FAILED) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  v1::Job ended = WaitUntilEnded(job.id());
   ASSERT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.DebugString();
   ASSERT_GT(ended.last_event_seq(), 1000);
 
