@@ -38,6 +38,7 @@
 //                                                      includes the client's)
 //                               [--no-breakdown]       skip the in-process breakdown
 //                               [--postgres]           PostgreSQL store instead of SQLite
+//                               [--server-flag --k=v]  extra elexirion-server flag (repeatable)
 // A default run takes about 25-30 s on 2 cores.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -96,6 +97,9 @@ struct Options {
   bool in_process = false;
   bool breakdown = true;
   bool postgres = false;
+  // Extra elexirion-server flags (separate-process server only), e.g.
+  // --store.postgres_ingest_writers=1 to compare configurations.
+  std::vector<std::string> server_flags;
 };
 
 constexpr double kUnaryTarget = 5000;
@@ -903,6 +907,7 @@ absl::StatusOr<Target> StartTarget(const Options& options, const testutil::TempD
   }
   std::vector<std::string> args = {"--grpc.listen=127.0.0.1:0", "--http.listen=127.0.0.1:0"};
   args.insert(args.end(), store_args.begin(), store_args.end());
+  args.insert(args.end(), options.server_flags.begin(), options.server_flags.end());
   auto started = testutil::ServerProcess::Start(args);
   if (!started.ok()) return started.status();
   target.process = std::move(*started);
@@ -1069,6 +1074,13 @@ int main(int argc, char** argv) {
       options.breakdown = false;
     } else if (arg == "--postgres") {
       options.postgres = true;
+    } else if (arg == "--server-flag") {
+      if (value[0] == '\0') {
+        std::fprintf(stderr, "--server-flag: expected --key=value\n");
+        std::exit(2);
+      }
+      options.server_flags.push_back(value);
+      ++i;
     } else {
       std::fprintf(stderr,
                    "usage: record_execution_bench [--seconds N] [--batch-seconds N] "

@@ -1,6 +1,7 @@
 // TelemetryService: the runtime reports executions; they are acknowledged once durable.
 // Records go through the ExecutionIngestor's group commit, so a handler never waits on the
 // database: the reactor finishes from the ingestor's writer thread.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -175,6 +176,9 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
     if (!failed_ && !reading_done_) return std::nullopt;
     finished_ = true;
     ticket_.Release();
+    // Chunks may commit out of order (several ingest writers): list rejections by index.
+    std::sort(response_->mutable_rejected()->begin(), response_->mutable_rejected()->end(),
+              [](const auto& a, const auto& b) { return a.index() < b.index(); });
     if (failed_) return ToGrpcStatus(failure_);
     if (cancelled_) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
     return grpc::Status::OK;

@@ -240,6 +240,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   learning::ExecutionIngestor::Options ingest;
   ingest.store = server->store_.get();
   ingest.config = *server->learning_;
+  if (config.store.driver == "postgres") {
+    ingest.writers = static_cast<int>(std::clamp<int64_t>(
+        config.store.postgres_ingest_writers, 1,
+        std::max<int64_t>(config.store.postgres_pool_size - 1, 1)));
+  }
   ASSIGN_OR_RETURN(server->ingestor_, learning::ExecutionIngestor::Create(std::move(ingest)));
   api.ingestor = server->ingestor_.get();
   api.learning = server->learning_.get();

@@ -190,6 +190,9 @@ const std::vector<Field>& Fields() {
                   &StoreConfig::postgres_dsn, /*secret=*/true),
       IntField("store.postgres_pool_size", "connections to PostgreSQL per replica",
                &ServerConfig::store, &StoreConfig::postgres_pool_size, false),
+      IntField("store.postgres_ingest_writers",
+               "execution-ingestion commits in flight at once on PostgreSQL", &ServerConfig::store,
+               &StoreConfig::postgres_ingest_writers, false),
       DurationField("store.busy_timeout", "wait for a locked database", &ServerConfig::store,
                     &StoreConfig::busy_timeout),
       DurationField("shutdown.drain_delay", "NOT_SERVING period before refusing calls",
@@ -475,6 +478,11 @@ absl::Status Validate(const ServerConfig& c) {
     }
     if (c.store.postgres_pool_size < 1) {
       return absl::InvalidArgumentError("store.postgres_pool_size: must be >= 1");
+    }
+    if (c.store.postgres_ingest_writers < 1 || c.store.postgres_ingest_writers > 64) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("store.postgres_ingest_writers: must be in 1..64, got ",
+                       c.store.postgres_ingest_writers));
     }
   } else {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -80,6 +80,10 @@ struct StoreConfig {
   std::string postgres_dsn;
   // Connections each replica keeps to PostgreSQL (callers beyond wait for a free one).
   int64_t postgres_pool_size = 8;
+  // Execution-ingestion commits in flight at once on PostgreSQL, 1..64 (a second one starts
+  // only under load). They take connections from the pool, so the server uses at most
+  // postgres_pool_size - 1 of them (at least 1): other work always finds a connection.
+  int64_t postgres_ingest_writers = 2;
   absl::Duration busy_timeout = absl::Seconds(5);
 };
 

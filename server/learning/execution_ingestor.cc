@@ -27,6 +27,7 @@ nlohmann::json ParseObject(const std::string& text) {
 
 absl::StatusOr<std::unique_ptr<ExecutionIngestor>> ExecutionIngestor::Create(Options options) {
   if (options.store == nullptr) return absl::InvalidArgumentError("store is required");
+  if (options.writers < 1) return absl::InvalidArgumentError("writers must be >= 1");
   std::unique_ptr<ExecutionIngestor> ingestor(new ExecutionIngestor(std::move(options)));
   auto default_scorer = QualityScorer::Create(std::nullopt);
   if (!default_scorer.ok()) return default_scorer.status();
@@ -40,7 +41,10 @@ absl::StatusOr<std::unique_ptr<ExecutionIngestor>> ExecutionIngestor::Create(Opt
     }
     ingestor->scorers_[name] = *std::move(scorer);
   }
-  ingestor->writer_ = std::thread([p = ingestor.get()] { p->WriterLoop(); });
+  absl::MutexLock lock(&ingestor->stop_mu_);
+  for (int i = 0; i < ingestor->options_.writers; ++i) {
+    ingestor->writers_.emplace_back([p = ingestor.get()] { p->WriterLoop(); });
+  }
   return ingestor;
 }
 
@@ -55,8 +59,11 @@ void ExecutionIngestor::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    writer_cv_.SignalAll();
   }
-  if (writer_.joinable()) writer_.join();
+  for (std::thread& writer : writers_) {
+    if (writer.joinable()) writer.join();
+  }
 }
 
 const QualityScorer& ExecutionIngestor::ScorerFor(const std::string& pipeline) const {
@@ -142,32 +149,42 @@ absl::Status ExecutionIngestor::Ingest(std::vector<ExecutionInput> records, Done
   queued_rows_ += submission.rows.size();
   SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
   queue_.push_back(std::move(submission));
+  if (idle_writers_ > 0 && MayCommitLocked()) writer_cv_.Signal();
   return absl::OkStatus();
 }
 
+bool ExecutionIngestor::MayCommitLocked() const {
+  if (queue_.empty()) return false;
+  return stopping_ || commits_in_flight_ == 0 || queued_rows_ >= options_.parallel_commit_rows;
+}
+
 void ExecutionIngestor::WriterLoop() {
+  absl::MutexLock lock(&mu_);
   while (true) {
-    std::vector<Submission> batch;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](ExecutionIngestor* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->stopping_ || !self->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, and everything was committed
-      // Everything that queued up while the previous commit ran goes into this one.
-      size_t rows = 0;
-      while (!queue_.empty() &&
-             (batch.empty() || rows + queue_.front().rows.size() <= options_.max_commit_rows)) {
-        rows += queue_.front().rows.size();
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-      queued_rows_ -= rows;
-      SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
+    while (!MayCommitLocked()) {
+      if (stopping_ && queue_.empty()) return;  // everything was committed
+      ++idle_writers_;
+      writer_cv_.Wait(&mu_);
+      --idle_writers_;
     }
+    // Everything that queued up while the previous commit ran goes into this one.
+    std::vector<Submission> batch;
+    size_t rows = 0;
+    while (!queue_.empty() &&
+           (batch.empty() || rows + queue_.front().rows.size() <= options_.max_commit_rows)) {
+      rows += queue_.front().rows.size();
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_rows_ -= rows;
+    ++commits_in_flight_;
+    SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
+    mu_.Unlock();
     Commit(std::move(batch));
+    mu_.Lock();
+    // This writer looks at the queue again itself: waking another for it would only add a
+    // context switch per commit.
+    --commits_in_flight_;
   }
 }
 

@@ -2,11 +2,16 @@
 //
 // Callers hand over validated records; the ingestor scores the ones without a quality score
 // (QualityScorer of the pipeline's policy), turns the good ones into training examples
-// (harvest threshold of the policy) and queues the rows. One writer thread commits whatever
+// (harvest threshold of the policy) and queues the rows. A writer thread commits whatever
 // is queued in a single store transaction (group commit): concurrent callers share one
 // commit instead of each paying for their own, and no gRPC thread ever waits on the database.
-// A caller's `done` runs on the writer thread after its rows are durable, with one result per
+// A caller's `done` runs on a writer thread after its rows are durable, with one result per
 // record in order; rows and their harvested examples are committed together.
+//
+// With Options::writers > 1 (PostgreSQL) a second commit may run while one is in flight, but
+// only when enough rows wait for it (parallel_commit_rows): a light load keeps growing one
+// group commit, a heavy one keeps the database's writers busy. Commits then finish in any
+// order; each submission is still one transaction.
 //
 // Thread safe.
 #pragma once
@@ -77,10 +82,19 @@ class ExecutionIngestor {
     size_t max_queued_rows = 100000;
     // How long a registered pipeline's config is reused for harvest metadata.
     absl::Duration pipeline_config_ttl = absl::Seconds(30);
+    // Commits in flight at most. 1 suits SQLite (one writer at a time anyway); PostgreSQL
+    // takes concurrent transactions, and a second commit then overlaps the first one's round
+    // trips and the database's CPU (store.postgres_ingest_writers).
+    int writers = 1;
+    // With a commit in flight, another starts only when at least this many rows wait:
+    // below it, waiting for the running commit makes the next one larger, which costs the
+    // database less than two small ones.
+    size_t parallel_commit_rows = 200;
   };
   using Done = std::function<void(std::vector<IngestResult>)>;
 
-  // INVALID_ARGUMENT when a policy's quality metric is unusable. Starts the writer.
+  // INVALID_ARGUMENT when a policy's quality metric is unusable or `writers` < 1. Starts the
+  // writers.
   static absl::StatusOr<std::unique_ptr<ExecutionIngestor>> Create(Options options);
   // Stop()s.
   ~ExecutionIngestor();
@@ -90,7 +104,7 @@ class ExecutionIngestor {
   // Stop(); then `done` is never called.
   absl::Status Ingest(std::vector<ExecutionInput> records, Done done);
 
-  // Commits what is queued, then stops the writer. Idempotent.
+  // Commits what is queued, then stops the writers. Idempotent.
   void Stop();
 
   // The quality score a record would get (given or computed).
@@ -104,6 +118,9 @@ class ExecutionIngestor {
 
   explicit ExecutionIngestor(Options options);
   void WriterLoop();
+  // A writer may take the queue's head: something waits, and no commit is in flight or
+  // enough rows wait for another (or the ingestor is stopping and must drain).
+  bool MayCommitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Commit(std::vector<Submission> batch);
   const QualityScorer& ScorerFor(const std::string& pipeline) const;
   nlohmann::json PipelineConfig(const std::string& pipeline, int64_t program_version);
@@ -117,8 +134,12 @@ class ExecutionIngestor {
   std::deque<Submission> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_rows_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int commits_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // Writers waiting on writer_cv_ for MayCommitLocked(); Ingest signals one only then.
+  int idle_writers_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::CondVar writer_cv_;
   absl::Mutex stop_mu_;
-  std::thread writer_ ABSL_GUARDED_BY(stop_mu_);
+  std::vector<std::thread> writers_ ABSL_GUARDED_BY(stop_mu_);
 
   struct CachedConfig {
     nlohmann::json config;

@@ -121,6 +121,16 @@ class GatedStore : public testutil::ForwardingStore {
     absl::MutexLock lock(&mu_);
     return commits_;
   }
+  std::vector<size_t> rows_per_commit() {
+    absl::MutexLock lock(&mu_);
+    return rows_per_commit_;
+  }
+  // Waits (up to 10 s) until `n` commits have started.
+  bool WaitForCommits(int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return commits_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+  }
   absl::Duration delay_ = absl::ZeroDuration();
 
  private:
@@ -255,6 +265,46 @@ TEST_F(IngestorTest, FullQueueAnswersResourceExhaustedAndLosesNothingAccepted) {
   EXPECT_EQ(summary->executions, 11);
   EXPECT_EQ(ingestor->Ingest({Record("bp", 12, false)}, count).code(),
             absl::StatusCode::kUnavailable);
+}
+
+TEST_F(IngestorTest, SecondWriterCommitsOnlyWhenEnoughRowsWait) {
+  gated_->Close();
+  ExecutionIngestor::Options options;
+  options.writers = 2;
+  options.parallel_commit_rows = 50;
+  auto ingestor = NewIngestor(options);
+  std::atomic<int> acknowledged{0};
+  auto count = [&](std::vector<IngestResult> r) {
+    for (const auto& x : r) acknowledged += x.status.ok() ? 1 : 0;
+  };
+  ASSERT_TRUE(ingestor->Ingest({Record("pw", 0, false)}, count).ok());
+  ASSERT_TRUE(gated_->WaitForCommits(1));
+  // A commit is in flight and few rows wait: the idle writer leaves them to grow one group.
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(ingestor->Ingest({Record("pw", i, false)}, count).ok());
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(gated_->commits(), 1) << "a second commit started for 10 waiting rows";
+  // 50 rows wait: the second writer takes all of them while the first commit still runs.
+  std::vector<ExecutionInput> forty;
+  for (int i = 11; i <= 50; ++i) forty.push_back(Record("pw", i, false));
+  ASSERT_TRUE(ingestor->Ingest(forty, count).ok());
+  ASSERT_TRUE(gated_->WaitForCommits(2)) << "no second commit with 50 rows waiting";
+  EXPECT_EQ(gated_->rows_per_commit(), (std::vector<size_t>{1, 50}));
+  gated_->Open();
+  ingestor->Stop();
+  EXPECT_EQ(acknowledged.load(), 51);
+  auto summary = sqlite_->SummarizeExecutions("pw", absl::InfinitePast(), absl::InfiniteFuture());
+  ASSERT_TRUE(summary.ok());
+  EXPECT_EQ(summary->executions, 51);
+}
+
+TEST_F(IngestorTest, RefusesZeroWriters) {
+  ExecutionIngestor::Options options;
+  options.store = gated_.get();
+  options.writers = 0;
+  auto ingestor = ExecutionIngestor::Create(std::move(options));
+  ASSERT_FALSE(ingestor.ok());
+  EXPECT_EQ(ingestor.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ingestor.status().message(), HasSubstr("writers"));
 }
 
 TEST_F(IngestorTest, PolicyChoosesDatasetThresholdAndQualityMetric) {
