@@ -3,9 +3,65 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "pqxx/subtransaction"
+#include "pqxx/tablewriter"
 #include "server/store/store_util.h"
 
 namespace elexirion::store::pg {
+namespace {
+
+// The fast path: every pending entry by COPY, in a savepoint. Measured on bench-sized
+// examples, COPY costs PostgreSQL about half the CPU per row of the INSERT ... SELECT FROM
+// unnest(arrays) ON CONFLICT below (no array parsing, no speculative insertion). COPY cannot
+// skip a row: a stored content_hash or a taken id fails it with a unique violation; then the
+// savepoint is rolled back, nothing of the attempt remains, and the caller takes the INSERT
+// path, which sorts the entries out one by one. True when every entry was inserted.
+bool CopyExamples(Tx& tx, const std::string& dataset, const std::vector<NewExample>& batch,
+                  const std::vector<size_t>& pending, std::vector<std::string>& ids,
+                  absl::Time now) {
+  static const std::vector<std::string> kColumns = {
+      "dataset", "id", "input_json", "expected_output_json", "metadata_json", "content_hash",
+      "created_at"};
+  std::string rows;
+  for (size_t i : pending) {
+    const ExampleRecord& e = *batch[i].example;
+    ids[i] = e.id.empty() ? NewStoreId(8) : e.id;
+    if (!rows.empty()) rows.push_back('\n');
+    AppendCopyField(dataset, rows);
+    rows.push_back('\t');
+    AppendCopyField(ids[i], rows);
+    rows.push_back('\t');
+    AppendCopyField(e.input_json, rows);
+    rows.push_back('\t');
+    AppendCopyField(e.expected_output_json, rows);
+    rows.push_back('\t');
+    AppendCopyField(e.metadata_json, rows);
+    rows.push_back('\t');
+    AppendCopyField(e.content_hash, rows);
+    absl::StrAppend(&rows, "\t", Micros(e.created_at == kUnsetTime ? now : e.created_at));
+  }
+  auto* outer = dynamic_cast<pqxx::dbtransaction*>(&tx.txn());
+  if (outer == nullptr) return false;  // not in a transaction: no savepoint to fall back to
+  try {
+    pqxx::subtransaction savepoint(*outer, "copy_examples");
+    {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+      pqxx::tablewriter copy(savepoint, "examples", kColumns.begin(), kColumns.end());
+#pragma GCC diagnostic pop
+      copy.write_raw_line(rows);
+      copy.complete();
+    }
+    savepoint.commit();
+    return true;
+  } catch (const pqxx::unique_violation&) {
+    // The savepoint was rolled back; the INSERT path finds out which entries conflict.
+    for (size_t i : pending) ids[i].clear();
+    return false;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::string& dataset,
                                                         const std::vector<NewExample>& batch,
@@ -18,6 +74,11 @@ absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::strin
     for (size_t i = 0; i < batch.size(); ++i) {
       if (hashes.insert(batch[i].example->content_hash).second) pending.push_back(i);
     }
+  }
+  if (!pending.empty() && CopyExamples(tx, dataset, batch, pending, ids, now)) {
+    tx.Exec("UPDATE datasets SET example_count = example_count + $2 WHERE name = $1", dataset,
+            static_cast<int64_t>(pending.size()));
+    return ids;
   }
   static const std::string kInsert =
       "INSERT INTO examples (dataset, id, input_json, expected_output_json, metadata_json, "

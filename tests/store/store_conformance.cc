@@ -1335,6 +1335,29 @@ TEST_P(StoreConformanceTest, HarvestedExamplesAreStoredWithTheirExecution) {
   EXPECT_TRUE(retry[0].example_id.empty());
   ASSERT_OK_AND_ASSIGN(ds, store().GetDataset("pipe-harvest"));
   EXPECT_EQ(ds.example_count, 2);
+
+  // New records whose content the dataset already holds are stored; only their example is a
+  // duplicate, and the new content beside them is harvested in the same transaction.
+  ASSERT_OK_AND_ASSIGN(auto again, store().InsertExecutions({harvested("r4", "b"),
+                                                             harvested("r5", "d"),
+                                                             harvested("r6", "a")}));
+  ASSERT_EQ(again.size(), 3u);
+  for (const auto &r : again) {
+    EXPECT_OK(r.status);
+    EXPECT_FALSE(r.duplicate);
+    EXPECT_EQ(r.id.size(), 16u);
+  }
+  EXPECT_TRUE(again[0].example_id.empty());
+  EXPECT_EQ(again[1].example_id.size(), 8u);
+  EXPECT_TRUE(again[2].example_id.empty());
+  ASSERT_OK_AND_ASSIGN(ds, store().GetDataset("pipe-harvest"));
+  EXPECT_EQ(ds.example_count, 3);
+  ASSERT_OK_AND_ASSIGN(page, store().ListExamples("pipe-harvest", 0, ""));
+  EXPECT_EQ(page.examples.size(), 3u);
+  ASSERT_OK_AND_ASSIGN(ExecutionSummary summary,
+                       store().SummarizeExecutions("pipe", absl::InfinitePast(),
+                                                   absl::InfiniteFuture()));
+  EXPECT_EQ(summary.executions, 6);
 }
 
 TEST_P(StoreConformanceTest, LatestProgramForPipelineIsTheNewestOfAnyName) {
