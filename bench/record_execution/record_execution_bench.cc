@@ -4,7 +4,7 @@
 //
 //   1. RecordExecution (unary) at concurrency 16: callback clients, 16 calls always in flight
 //      on one channel; records/s and ack latency p50/p99/max.
-//   2. RecordExecutions in batches of 100 at concurrency 1, 4 and 8 (one thread per caller):
+//   2. RecordExecutions in batches of 100 at concurrency 1, 4, 8 and 16 (one thread per caller):
 //      records/s and batch ack latency p50/p99.
 //   3. StreamExecutions: one (or --streams) client stream of 100k records: records/s.
 //
@@ -33,13 +33,13 @@
 //                               [--streams N]          concurrent streams (default 1)
 //                               [--concurrency N]      unary callers in flight (default 16)
 //                               [--batch-size N]       records per RecordExecutions (100)
-//                               [--batch-concurrency 1,4,8]
+//                               [--batch-concurrency 1,4,8,16]
 //                               [--in-process]         server in this process (its CPU then
 //                                                      includes the client's)
 //                               [--no-breakdown]       skip the in-process breakdown
 //                               [--postgres]           PostgreSQL store instead of SQLite
 //                               [--server-flag --k=v]  extra elexirion-server flag (repeatable)
-// A default run takes about 25-30 s on 2 cores.
+// A default run takes about 30-35 s on 2 cores.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -93,7 +93,7 @@ struct Options {
   int streams = 1;
   int concurrency = 16;
   int batch_size = 100;
-  std::vector<int> batch_concurrency = {1, 4, 8};
+  std::vector<int> batch_concurrency = {1, 4, 8, 16};
   bool in_process = false;
   bool breakdown = true;
   bool postgres = false;
@@ -1085,7 +1085,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: record_execution_bench [--seconds N] [--batch-seconds N] "
                    "[--stream-records N] [--streams N] [--concurrency N] [--batch-size N] "
-                   "[--batch-concurrency 1,4,8] [--in-process] [--no-breakdown] [--postgres]\n");
+                   "[--batch-concurrency 1,4,8,16] [--in-process] [--no-breakdown] [--postgres]\n"
+                   "       [--server-flag --key=value]...\n");
       return 2;
     }
   }
