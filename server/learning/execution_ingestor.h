@@ -117,7 +117,8 @@ class ExecutionIngestor {
   };
 
   explicit ExecutionIngestor(Options options);
-  void WriterLoop();
+  // `primary`: the first writer, which gets the work whenever it is idle.
+  void WriterLoop(bool primary);
   // A writer may take the queue's head: something waits, and no commit is in flight or
   // enough rows wait for another (or the ingestor is stopping and must drain).
   bool MayCommitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -135,9 +136,12 @@ class ExecutionIngestor {
   size_t queued_rows_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int commits_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  // Writers waiting on writer_cv_ for MayCommitLocked(); Ingest signals one only then.
-  int idle_writers_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::CondVar writer_cv_;
+  // Writers waiting for MayCommitLocked(): the primary (the first writer) on primary_cv_,
+  // the others on helper_cv_. Ingest signals one only then, the primary first.
+  int primary_idle_ ABSL_GUARDED_BY(mu_) = 0;
+  int helpers_idle_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::CondVar primary_cv_;
+  absl::CondVar helper_cv_;
   absl::Mutex stop_mu_;
   std::vector<std::thread> writers_ ABSL_GUARDED_BY(stop_mu_);
 
