@@ -75,7 +75,10 @@ absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::strin
       if (hashes.insert(batch[i].example->content_hash).second) pending.push_back(i);
     }
   }
-  if (!pending.empty() && CopyExamples(tx, dataset, batch, pending, ids, now)) {
+  // COPY in a savepoint takes four round trips to the one of the INSERT: it pays off only for
+  // larger batches (group commits under load), not for the few examples of a small commit.
+  constexpr size_t kMinCopyExamples = 16;
+  if (pending.size() >= kMinCopyExamples && CopyExamples(tx, dataset, batch, pending, ids, now)) {
     tx.Exec("UPDATE datasets SET example_count = example_count + $2 WHERE name = $1", dataset,
             static_cast<int64_t>(pending.size()));
     return ids;

@@ -1039,6 +1039,39 @@ TEST_P(StoreConformanceTest, AddExamplesSkipsDuplicatesByContentHash) {
   EXPECT_THAT(empty.ids, IsEmpty());
 }
 
+// Batches large enough for a store's bulk path (PostgreSQL: COPY, then the row-by-row INSERT
+// when COPY meets a conflict) give the same results as small ones.
+TEST_P(StoreConformanceTest, LargeExampleBatchesSkipDuplicatesAndRefuseTakenIds) {
+  ASSERT_OK(store().CreateDataset({"big", "", kT0, 0}));
+  auto batch = [](int from, int to) {
+    std::vector<ExampleRecord> examples;
+    for (int i = from; i < to; ++i) examples.push_back(NewExample(absl::StrCat("in-", i)));
+    return examples;
+  };
+  ASSERT_OK_AND_ASSIGN(AddExamplesResult first, store().AddExamples("big", batch(0, 40)));
+  EXPECT_EQ(first.ids.size(), 40u);
+  EXPECT_EQ(first.duplicates, 0);
+  // 30..69: ten are stored already, thirty are new.
+  ASSERT_OK_AND_ASSIGN(AddExamplesResult overlap, store().AddExamples("big", batch(30, 70)));
+  EXPECT_EQ(overlap.ids.size(), 30u);
+  EXPECT_EQ(overlap.duplicates, 10);
+  // A taken caller id among 40 new examples fails the whole batch.
+  std::vector<ExampleRecord> taken = batch(100, 140);
+  taken[25].id = first.ids[3];
+  EXPECT_CODE(store().AddExamples("big", taken), kAlreadyExists);
+  ASSERT_OK_AND_ASSIGN(DatasetRecord ds, store().GetDataset("big"));
+  EXPECT_EQ(ds.example_count, 70);
+  ASSERT_OK_AND_ASSIGN(ExamplePage page, store().ListExamples("big", 1000, ""));
+  ASSERT_EQ(page.examples.size(), 70u);
+  const ExampleRecord expected = NewExample("in-0");
+  EXPECT_EQ(page.examples[0].id, first.ids[0]);
+  EXPECT_EQ(page.examples[0].input_json, expected.input_json);
+  EXPECT_EQ(page.examples[0].expected_output_json, expected.expected_output_json);
+  EXPECT_EQ(page.examples[0].metadata_json, expected.metadata_json);
+  EXPECT_EQ(page.examples[0].content_hash, expected.content_hash);
+  EXPECT_EQ(page.examples[69].content_hash, NewExample("in-69").content_hash);
+}
+
 TEST_P(StoreConformanceTest, ListExamplesOldestFirstAndDelete) {
   ASSERT_OK(store().CreateDataset({"ds", "", kT0, 0}));
   std::vector<std::string> ids;
@@ -1358,6 +1391,23 @@ TEST_P(StoreConformanceTest, HarvestedExamplesAreStoredWithTheirExecution) {
                        store().SummarizeExecutions("pipe", absl::InfinitePast(),
                                                    absl::InfiniteFuture()));
   EXPECT_EQ(summary.executions, 6);
+
+  // A group commit's worth of harvests: 40 new records, 2 of them with stored content.
+  std::vector<ExecutionRecordRow> many;
+  for (int i = 0; i < 40; ++i) {
+    many.push_back(harvested(absl::StrCat("m", i), i == 7 ? "a" : i == 30 ? "d" : absl::StrCat("m", i)));
+  }
+  ASSERT_OK_AND_ASSIGN(auto group, store().InsertExecutions(many));
+  int examples = 0;
+  for (const auto &r : group) {
+    EXPECT_OK(r.status);
+    examples += r.example_id.empty() ? 0 : 1;
+  }
+  EXPECT_EQ(examples, 38);
+  EXPECT_TRUE(group[7].example_id.empty());
+  EXPECT_TRUE(group[30].example_id.empty());
+  ASSERT_OK_AND_ASSIGN(ds, store().GetDataset("pipe-harvest"));
+  EXPECT_EQ(ds.example_count, 41);
 }
 
 TEST_P(StoreConformanceTest, LatestProgramForPipelineIsTheNewestOfAnyName) {
