@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/store/postgres_connection.h"
+#include "server/store/postgres_schema.h"
 #include "tests/store/store_conformance.h"
 #include "tests/testutil/postgres_server.h"
 
@@ -380,7 +381,71 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   ASSERT_TRUE(store.ok());
   auto version = (*store)->SchemaVersion();
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(*version, 1);
+  EXPECT_EQ(*version, static_cast<int>(pg::SchemaMigrations().size()));
+  EXPECT_EQ(*version, 2);
+}
+
+// A database at schema 1 (executions keyed by a seq column, btree on time) is upgraded in
+// place when a newer binary opens it: rows and their order survive, record_id idempotency
+// still holds, and the new key refuses a taken id.
+TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
+  const std::string dsn = NewDsn();
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  {
+    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(pg::Migrate(**conn, {pg::SchemaMigrations()[0]}, kT0).ok());
+    auto version = pg::SchemaVersion(**conn);
+    ASSERT_TRUE(version.ok());
+    ASSERT_EQ(*version, 1);
+  }
+  // Rows written the way a schema-1 binary wrote them.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Server()
+                    ->Exec(dbname,
+                           absl::StrCat("INSERT INTO executions (id, record_id, pipeline_name, "
+                                        "program_version, success, duration_seconds, "
+                                        "quality_score, input_json, output_json, metadata_json, "
+                                        "time) VALUES ('old-",
+                                        i, "', 'rec-", i, "', 'pipe', 1, true, 1.5, 8, '{}', "
+                                        "'{}', '{}', ",
+                                        pg::Micros(kT0 + absl::Seconds(i)), ")"))
+                    .ok());
+  }
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto version = (*store)->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, 2);
+  auto listed = (*store)->ListExecutions("pipe", absl::InfinitePast(), absl::InfiniteFuture(), 0);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 3u);
+  EXPECT_EQ((*listed)[0].id, "old-0");
+  EXPECT_EQ((*listed)[2].id, "old-2");
+
+  ExecutionRecordRow retry;
+  retry.pipeline_name = "pipe";
+  retry.record_id = "rec-1";
+  retry.input_json = retry.output_json = retry.metadata_json = "{}";
+  retry.time = kT0;
+  ExecutionRecordRow taken = retry;
+  taken.record_id = "rec-new";
+  taken.id = "old-2";
+  ExecutionRecordRow fresh = retry;
+  fresh.record_id = "rec-3";
+  auto stored = (*store)->InsertExecutions({retry, taken, fresh});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_TRUE((*stored)[0].duplicate);
+  EXPECT_EQ((*stored)[0].id, "old-1");
+  EXPECT_EQ((*stored)[1].status.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE((*stored)[2].status.ok());
+  auto pruned = (*store)->PruneExecutions(kT0 + absl::Milliseconds(1500), 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 3);  // old-0, old-1 and the new row at kT0
+  auto left = (*store)->ListExecutions("pipe", absl::InfinitePast(), absl::InfiniteFuture(), 0);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].id, "old-2");
 }
 
 TEST(PostgresStoreTest, NewerSchemaIsRefused) {
