@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/api/proto_json.h"
+#include "server/api/struct_wire.h"
 #include "server/api/validation.h"
 #include "server/common/status_macros.h"
 
@@ -21,11 +22,18 @@ absl::Status Field(const std::string& where, const char* field, const std::strin
   return absl::InvalidArgumentError(absl::StrCat(where, ".", field, ": ", problem));
 }
 
-}  // namespace
 
-absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
-    const v1::ExecutionRecord& record, const std::string& where,
-    const ExecutionRecordLimits& limits, absl::Time now) {
+// Nested messages protobuf still allows inside a record's Struct when the record sits in a
+// RecordExecutionsRequest: its recursion limit (100) less the record and the Struct itself.
+constexpr int kStructDepthBudgetInBatch = 98;
+
+// The checks shared by both record forms; `to_text` turns one of the record's Struct fields
+// into canonical JSON text.
+template <typename Record, typename ToText>
+absl::StatusOr<learning::ExecutionInput> ValidateRecord(const Record& record,
+                                                        const std::string& where,
+                                                        const ExecutionRecordLimits& limits,
+                                                        absl::Time now, ToText to_text) {
   const size_t bytes = record.ByteSizeLong();
   if (static_cast<int64_t>(bytes) > limits.max_record_bytes) {
     return absl::InvalidArgumentError(
@@ -80,16 +88,35 @@ absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     }
     out.record_id = record.record_id();
   }
-  auto input = StructToJsonText(record.input());
+  auto input = to_text(record.input());
   if (!input.ok()) return Field(where, "input", std::string(input.status().message()));
   out.input_json = *std::move(input);
-  auto output = StructToJsonText(record.output());
+  auto output = to_text(record.output());
   if (!output.ok()) return Field(where, "output", std::string(output.status().message()));
   out.output_json = *std::move(output);
-  auto metadata = StructToJsonText(record.metadata());
+  auto metadata = to_text(record.metadata());
   if (!metadata.ok()) return Field(where, "metadata", std::string(metadata.status().message()));
   out.metadata_json = *std::move(metadata);
   return out;
+}
+
+}  // namespace
+
+absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
+    const v1::ExecutionRecord& record, const std::string& where,
+    const ExecutionRecordLimits& limits, absl::Time now) {
+  return ValidateRecord(record, where, limits, now, [](const google::protobuf::Struct& value) {
+    return StructToJsonText(value);
+  });
+}
+
+absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
+    const internal::ExecutionRecordWire& record, const std::string& where,
+    const ExecutionRecordLimits& limits, absl::Time now) {
+  return ValidateRecord(record, where, limits, now,
+                        [](const google::protobuf::RepeatedPtrField<std::string>& pieces) {
+                          return StructWireToJsonText(pieces, kStructDepthBudgetInBatch);
+                        });
 }
 
 }  // namespace elexirion::api

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "elexirion/internal/record_wire.pb.h"
 #include "elexirion/v1/telemetry.pb.h"
 #include "server/learning/execution_ingestor.h"
 
@@ -21,6 +22,13 @@ struct ExecutionRecordLimits {
 
 absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     const v1::ExecutionRecord& record, const std::string& where,
+    const ExecutionRecordLimits& limits, absl::Time now);
+
+// The same checks and result for a record of RecordExecutions, parsed with its Structs left
+// as wire bytes (record_wire.proto); bytes protobuf would refuse as a Struct are
+// INVALID_ARGUMENT naming the field. Protobuf's recursion limit is counted from the request.
+absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
+    const internal::ExecutionRecordWire& record, const std::string& where,
     const ExecutionRecordLimits& limits, absl::Time now);
 
 }  // namespace elexirion::api

@@ -89,16 +89,11 @@ absl::Status AppendValueText(const google::protobuf::Value& value, int depth, st
     case google::protobuf::Value::KIND_NOT_SET:
       out->append("null");
       return absl::OkStatus();
-    case google::protobuf::Value::kNumberValue: {
-      const double n = value.number_value();
-      if (!std::isfinite(n)) return absl::InvalidArgumentError("numbers must be finite");
-      if (IsIntegral(n)) {
-        absl::StrAppend(out, static_cast<int64_t>(n));
-      } else {
-        out->append(nlohmann::json(n).dump());  // nlohmann's shortest round-trip form
+    case google::protobuf::Value::kNumberValue:
+      if (!AppendJsonNumber(value.number_value(), out)) {
+        return absl::InvalidArgumentError("numbers must be finite");
       }
       return absl::OkStatus();
-    }
     case google::protobuf::Value::kStringValue:
       AppendJsonQuoted(value.string_value(), out);
       return absl::OkStatus();

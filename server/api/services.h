@@ -111,18 +111,21 @@ class DatasetServiceImpl final : public v1::DatasetService::CallbackService {
   ApiContext api_;
 };
 
-class TelemetryServiceImpl final : public v1::TelemetryService::CallbackService {
+// RecordExecutions is a raw method: its request is parsed as record_wire.proto's view (the
+// records' Structs left as bytes, turned into JSON text in one pass by struct_wire.h) instead
+// of into protobuf maps; clients see the same elexirion.v1 contract.
+class TelemetryServiceImpl final
+    : public v1::TelemetryService::WithRawCallbackMethod_RecordExecutions<
+          v1::TelemetryService::CallbackService> {
  public:
   explicit TelemetryServiceImpl(ApiContext api) : api_(api) {
     SetMessageAllocatorFor_RecordExecution(&record_allocator_);
-    SetMessageAllocatorFor_RecordExecutions(&records_allocator_);
   }
   ServerUnaryReactor* RecordExecution(CallbackServerContext* ctx,
                                       const v1::RecordExecutionRequest* request,
                                       v1::RecordExecutionResponse* response) override;
-  ServerUnaryReactor* RecordExecutions(CallbackServerContext* ctx,
-                                       const v1::RecordExecutionsRequest* request,
-                                       v1::RecordExecutionsResponse* response) override;
+  ServerUnaryReactor* RecordExecutions(CallbackServerContext* ctx, const grpc::ByteBuffer* request,
+                                       grpc::ByteBuffer* response) override;
   grpc::ServerReadReactor<v1::ExecutionRecord>* StreamExecutions(
       CallbackServerContext* ctx, v1::RecordExecutionsResponse* response) override;
   ServerUnaryReactor* GetUsageStats(CallbackServerContext* ctx,
@@ -132,8 +135,6 @@ class TelemetryServiceImpl final : public v1::TelemetryService::CallbackService 
  private:
   ApiContext api_;
   ArenaMessageAllocator<v1::RecordExecutionRequest, v1::RecordExecutionResponse> record_allocator_;
-  ArenaMessageAllocator<v1::RecordExecutionsRequest, v1::RecordExecutionsResponse>
-      records_allocator_;
 };
 
 }  // namespace elexirion::api

@@ -8,6 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "elexirion/internal/record_wire.pb.h"
+#include "google/protobuf/arena.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/proto_buffer_reader.h"
+#include "grpcpp/support/proto_buffer_writer.h"
 #include "server/api/execution_record.h"
 #include "server/api/job_convert.h"
 #include "server/api/services.h"
@@ -42,6 +47,22 @@ void AddRejection(v1::RecordExecutionsResponse* response, int index, const absl:
   auto* rejection = response->add_rejected();
   rejection->set_index(index);
   rejection->set_reason(std::string(status.message()));
+}
+
+// Parses a raw request (all its slices, without copying them into one string first).
+bool ParseByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message* message) {
+  grpc::ByteBuffer copy(buffer);  // shares the slices; the reader consumes its own handle
+  grpc::ProtoBufferReader reader(&copy);
+  return message->ParseFromZeroCopyStream(&reader);
+}
+
+// Serializes the response of a raw unary call into gRPC's buffer and finishes the call.
+void FinishWith(grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& reply,
+                grpc::ByteBuffer* response) {
+  bool own_buffer = false;
+  grpc::Status status = grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::RecordExecutionsResponse>(
+      reply, response, &own_buffer);
+  reactor->Finish(status);
 }
 
 // Admission and auth for a unary call that finishes later; nullptr ticket = already finished.
@@ -237,50 +258,67 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecution(CallbackServerContext*
   return reactor;
 }
 
-ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(
-    CallbackServerContext* ctx, const v1::RecordExecutionsRequest* request,
-    v1::RecordExecutionsResponse* response) {
+ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext* ctx,
+                                                           const grpc::ByteBuffer* request,
+                                                           grpc::ByteBuffer* response) {
   auto* reactor = ctx->DefaultReactor();
   auto ticket = Admit(ctx, api_, reactor);
   if (ticket == nullptr) return reactor;
-  if (request->records().empty() || request->records_size() > kMaxBatchRecords) {
-    reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
-        absl::StrCat("records: 1..", kMaxBatchRecords, " records per call, got ",
-                     request->records_size(), " (use StreamExecutions for more)"))));
-    return reactor;
-  }
   const absl::Time now = absl::Now();
   std::vector<learning::ExecutionInput> records;
   std::vector<int> indexes;
-  records.reserve(request->records_size());
-  for (int i = 0; i < request->records_size(); ++i) {
-    auto input = ValidateExecutionRecord(request->records(i), absl::StrCat("records[", i, "]"),
-                                         Limits(api_), now);
-    if (!input.ok()) {
-      // Rejected alone: the rest of the batch is still recorded.
-      AddRejection(response, i, input.status());
-      continue;
+  auto reply = std::make_shared<v1::RecordExecutionsResponse>();
+  {
+    // The parsed request lives on an arena only while its records are validated: what goes
+    // on are the ExecutionInputs, which own their text.
+    google::protobuf::ArenaOptions arena_options;
+    arena_options.start_block_size = 16 << 10;
+    arena_options.max_block_size = 1 << 20;
+    google::protobuf::Arena arena(arena_options);
+    auto* parsed =
+        google::protobuf::Arena::CreateMessage<internal::RecordExecutionsRequestWire>(&arena);
+    if (!ParseByteBuffer(*request, parsed)) {
+      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+          "request: not a valid elexirion.v1.RecordExecutionsRequest (malformed protobuf, or a "
+          "string field that is not UTF-8)")));
+      return reactor;
     }
-    records.push_back(*std::move(input));
-    indexes.push_back(i);
+    if (parsed->records().empty() || parsed->records_size() > kMaxBatchRecords) {
+      reactor->Finish(ToGrpcStatus(absl::InvalidArgumentError(
+          absl::StrCat("records: 1..", kMaxBatchRecords, " records per call, got ",
+                       parsed->records_size(), " (use StreamExecutions for more)"))));
+      return reactor;
+    }
+    records.reserve(parsed->records_size());
+    for (int i = 0; i < parsed->records_size(); ++i) {
+      auto input = ValidateExecutionRecord(parsed->records(i), absl::StrCat("records[", i, "]"),
+                                           Limits(api_), now);
+      if (!input.ok()) {
+        // Rejected alone: the rest of the batch is still recorded.
+        AddRejection(reply.get(), i, input.status());
+        continue;
+      }
+      records.push_back(*std::move(input));
+      indexes.push_back(i);
+    }
   }
   if (records.empty()) {
-    reactor->Finish(grpc::Status::OK);
+    FinishWith(reactor, *reply, response);
     return reactor;
   }
   absl::Status queued = api_.ingestor->Ingest(
-      std::move(records), [reactor, response, ticket, indexes = std::move(indexes)](
+      std::move(records), [reactor, reply, response, ticket, indexes = std::move(indexes)](
                               std::vector<learning::IngestResult> results) {
         for (size_t i = 0; i < results.size(); ++i) {
           if (!results[i].status.ok()) {
-            AddRejection(response, indexes[i], results[i].status);
+            AddRejection(reply.get(), indexes[i], results[i].status);
             continue;
           }
-          response->set_accepted(response->accepted() + 1);
-          if (results[i].harvested) response->set_harvested(response->harvested() + 1);
+          reply->set_accepted(reply->accepted() + 1);
+          if (results[i].harvested) reply->set_harvested(reply->harvested() + 1);
         }
         ticket->Release();
-        reactor->Finish(grpc::Status::OK);
+        FinishWith(reactor, *reply, response);
       });
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;

@@ -1,5 +1,10 @@
 #include "server/common/json_text.h"
 
+#include <cmath>
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "server/common/byte_scan.h"
 
 namespace elexirion {
@@ -54,6 +59,57 @@ void AppendJsonQuoted(std::string_view text, std::string* out) {
   }
   out->append(text.data() + plain, text.size() - plain);
   out->push_back('"');
+}
+
+bool AppendJsonNumber(double n, std::string* out) {
+  if (!std::isfinite(n)) return false;
+  if (std::fabs(n) < 9007199254740992.0 && n == std::trunc(n)) {
+    absl::StrAppend(out, static_cast<int64_t>(n));
+  } else {
+    out->append(nlohmann::json(n).dump());  // nlohmann's shortest round-trip form
+  }
+  return true;
+}
+
+bool IsValidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (i + 8 <= text.size() && !bytes::HasNonAscii(bytes::LoadWord(text.data() + i))) {
+      i += 8;
+      continue;
+    }
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > text.size()) return false;
+    for (int k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
 }
 
 }  // namespace elexirion

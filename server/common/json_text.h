@@ -12,4 +12,13 @@ namespace elexirion {
 
 void AppendJsonQuoted(std::string_view text, std::string* out);
 
+// A number as nlohmann's dump() writes the value a Struct converts to: integral values within
+// 2^53 as integers, others in the shortest round-trip form. False (nothing written) when `n`
+// is not finite: JSON has no NaN or Infinity.
+bool AppendJsonNumber(double n, std::string* out);
+
+// True when `text` is valid UTF-8 (what protobuf requires of proto3 strings): no overlong
+// forms, surrogates or values past U+10FFFF. NUL is valid.
+bool IsValidUtf8(std::string_view text);
+
 }  // namespace elexirion

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "server/store/sqlite_store.h"
 #include "tests/testutil/test_server.h"
@@ -269,6 +271,62 @@ TEST_F(TelemetryTest, BatchRejectsBadRecordsAloneAndKeepsTheRest) {
   grpc::Status too_many = RecordBatch(huge, &empty_response);
   EXPECT_EQ(too_many.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Usage("batch").executions(), 7) << "a refused batch stores nothing";
+  ExpectHealthy();
+}
+
+// What a client not built from our protos may send: RecordExecutions reads the records'
+// Structs from the wire itself, so a string that is not UTF-8 rejects its record alone with
+// the field named; a malformed request is INVALID_ARGUMENT, not gRPC's empty UNIMPLEMENTED.
+TEST_F(TelemetryTest, ForeignBytesGetClearErrorsFromRecordExecutions) {
+  grpc::GenericStub stub(client_->channel());
+  auto call = [&](const std::string& bytes, v1::RecordExecutionsResponse* response) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1), reply;
+    grpc::ClientContext ctx;
+    client_->Prepare(&ctx);
+    absl::Notification done;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/elexirion.v1.TelemetryService/RecordExecutions", grpc::StubOptions(),
+                   &request, &reply, [&](grpc::Status s) {
+                     status = std::move(s);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    if (status.ok()) {
+      std::vector<grpc::Slice> slices;
+      EXPECT_TRUE(reply.Dump(&slices).ok());
+      std::string text;
+      for (const auto& s : slices) text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+      EXPECT_TRUE(response->ParseFromString(text));
+    }
+    return status;
+  };
+  v1::RecordExecutionsRequest batch;
+  for (int i = 0; i < 3; ++i) *batch.add_records() = GoodRecord("foreign", i);
+  (*batch.mutable_records(1)->mutable_output()->mutable_fields())["note"].set_string_value(
+      "MARK");
+  std::string bytes = batch.SerializeAsString();
+  bytes.replace(bytes.find("MARK"), 4, "\xff\xfe\xfd\xfc");
+  v1::RecordExecutionsResponse response;
+  grpc::Status status = call(bytes, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.accepted(), 2);
+  ASSERT_EQ(response.rejected_size(), 1);
+  EXPECT_EQ(response.rejected(0).index(), 1);
+  EXPECT_THAT(response.rejected(0).reason(),
+              HasSubstr("records[1].output: a key or string is not UTF-8"));
+
+  v1::RecordExecutionsRequest named;
+  *named.add_records() = GoodRecord("foreign", 7);
+  named.mutable_records(0)->set_record_id("MARK");
+  bytes = named.SerializeAsString();
+  bytes.replace(bytes.find("MARK"), 4, "\xc0\xafxx");
+  status = call(bytes, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("not a valid elexirion.v1.RecordExecutionsRequest"));
+  status = call("\x0a\xff\xff\xff", &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Usage("foreign").executions(), 2);
   ExpectHealthy();
 }
 
