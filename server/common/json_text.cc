@@ -71,14 +71,19 @@ bool AppendJsonNumber(double n, std::string* out) {
   return true;
 }
 
-bool IsValidUtf8(std::string_view text) {
+bool IsValidUtf8(std::string_view text, bool allow_nul) {
   size_t i = 0;
   while (i < text.size()) {
-    if (i + 8 <= text.size() && !bytes::HasNonAscii(bytes::LoadWord(text.data() + i))) {
-      i += 8;
-      continue;
+    // Plain ASCII (without NUL when refused), a word at a time.
+    if (i + 8 <= text.size()) {
+      const uint64_t word = bytes::LoadWord(text.data() + i);
+      if (!bytes::HasNonAscii(word) && (allow_nul || !bytes::HasZeroByte(word))) {
+        i += 8;
+        continue;
+      }
     }
     const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == 0 && !allow_nul) return false;
     if (c < 0x80) {
       ++i;
       continue;

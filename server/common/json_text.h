@@ -18,7 +18,8 @@ void AppendJsonQuoted(std::string_view text, std::string* out);
 bool AppendJsonNumber(double n, std::string* out);
 
 // True when `text` is valid UTF-8 (what protobuf requires of proto3 strings): no overlong
-// forms, surrogates or values past U+10FFFF. NUL is valid.
-bool IsValidUtf8(std::string_view text);
+// forms, surrogates or values past U+10FFFF. NUL is valid UTF-8; `allow_nul` false refuses it
+// too (PostgreSQL text cannot hold it).
+bool IsValidUtf8(std::string_view text, bool allow_nul = true);
 
 }  // namespace elexirion

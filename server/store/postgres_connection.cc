@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/byte_scan.h"
+#include "server/common/json_text.h"
 #include "server/store/records.h"
 
 namespace elexirion::store::pg {
@@ -239,50 +240,7 @@ void AppendCopyField(absl::string_view value, std::string& out) {
 }
 
 bool IsStorableText(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    // Plain ASCII without NUL, a word at a time.
-    if (i + 8 <= s.size()) {
-      const uint64_t word = bytes::LoadWord(s.data() + i);
-      if (!bytes::HasNonAscii(word) && !bytes::HasZeroByte(word)) {
-        i += 8;
-        continue;
-      }
-    }
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == 0) return false;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len = 0;
-    uint32_t cp = 0;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (int k = 1; k < len; ++k) {
-      const unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Overlong forms, surrogates and values past U+10FFFF are invalid UTF-8.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
+  return IsValidUtf8(std::string_view(s.data(), s.size()), /*allow_nul=*/false);
 }
 
 std::string Text(const pqxx::field& f) {
