@@ -23,10 +23,6 @@ absl::Status Field(const std::string& where, const char* field, const std::strin
 }
 
 
-// Nested messages protobuf still allows inside a record's Struct when the record sits in a
-// RecordExecutionsRequest: its recursion limit (100) less the record and the Struct itself.
-constexpr int kStructDepthBudgetInBatch = 98;
-
 // The checks shared by both record forms; `to_text` turns one of the record's Struct fields
 // into canonical JSON text.
 template <typename Record, typename ToText>
@@ -112,11 +108,12 @@ absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
 
 absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     const internal::ExecutionRecordWire& record, const std::string& where,
-    const ExecutionRecordLimits& limits, absl::Time now) {
-  return ValidateRecord(record, where, limits, now,
-                        [](const google::protobuf::RepeatedPtrField<std::string>& pieces) {
-                          return StructWireToJsonText(pieces, kStructDepthBudgetInBatch);
-                        });
+    const ExecutionRecordLimits& limits, absl::Time now, int struct_depth_budget) {
+  return ValidateRecord(
+      record, where, limits, now,
+      [struct_depth_budget](const google::protobuf::RepeatedPtrField<std::string>& pieces) {
+        return StructWireToJsonText(pieces, struct_depth_budget);
+      });
 }
 
 }  // namespace elexirion::api

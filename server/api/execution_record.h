@@ -24,11 +24,17 @@ absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     const v1::ExecutionRecord& record, const std::string& where,
     const ExecutionRecordLimits& limits, absl::Time now);
 
-// The same checks and result for a record of RecordExecutions, parsed with its Structs left
-// as wire bytes (record_wire.proto); bytes protobuf would refuse as a Struct are
-// INVALID_ARGUMENT naming the field. Protobuf's recursion limit is counted from the request.
+// Nested messages protobuf still allows inside a record's Struct (its recursion limit, 100,
+// less the messages around the Struct): a record of a RecordExecutionsRequest, or a record
+// that is the message itself (StreamExecutions).
+inline constexpr int kStructDepthBudgetInBatch = 98;
+inline constexpr int kStructDepthBudgetInStream = 99;
+
+// The same checks and result for a record parsed with its Structs left as wire bytes
+// (record_wire.proto); bytes protobuf would refuse as a Struct are INVALID_ARGUMENT naming
+// the field.
 absl::StatusOr<learning::ExecutionInput> ValidateExecutionRecord(
     const internal::ExecutionRecordWire& record, const std::string& where,
-    const ExecutionRecordLimits& limits, absl::Time now);
+    const ExecutionRecordLimits& limits, absl::Time now, int struct_depth_budget);
 
 }  // namespace elexirion::api

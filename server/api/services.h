@@ -111,12 +111,13 @@ class DatasetServiceImpl final : public v1::DatasetService::CallbackService {
   ApiContext api_;
 };
 
-// RecordExecutions is a raw method: its request is parsed as record_wire.proto's view (the
-// records' Structs left as bytes, turned into JSON text in one pass by struct_wire.h) instead
-// of into protobuf maps; clients see the same elexirion.v1 contract.
+// RecordExecutions and StreamExecutions are raw methods: their records are parsed as
+// record_wire.proto's view (Structs left as bytes, turned into JSON text in one pass by
+// struct_wire.h) instead of into protobuf maps; clients see the same elexirion.v1 contract.
 class TelemetryServiceImpl final
     : public v1::TelemetryService::WithRawCallbackMethod_RecordExecutions<
-          v1::TelemetryService::CallbackService> {
+          v1::TelemetryService::WithRawCallbackMethod_StreamExecutions<
+              v1::TelemetryService::CallbackService>> {
  public:
   explicit TelemetryServiceImpl(ApiContext api) : api_(api) {
     SetMessageAllocatorFor_RecordExecution(&record_allocator_);
@@ -126,8 +127,8 @@ class TelemetryServiceImpl final
                                       v1::RecordExecutionResponse* response) override;
   ServerUnaryReactor* RecordExecutions(CallbackServerContext* ctx, const grpc::ByteBuffer* request,
                                        grpc::ByteBuffer* response) override;
-  grpc::ServerReadReactor<v1::ExecutionRecord>* StreamExecutions(
-      CallbackServerContext* ctx, v1::RecordExecutionsResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* StreamExecutions(CallbackServerContext* ctx,
+                                                              grpc::ByteBuffer* response) override;
   ServerUnaryReactor* GetUsageStats(CallbackServerContext* ctx,
                                     const v1::GetUsageStatsRequest* request,
                                     v1::UsageStats* response) override;

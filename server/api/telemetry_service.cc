@@ -80,10 +80,13 @@ std::shared_ptr<Admission::Ticket> Admit(CallbackServerContext* ctx, const ApiCo
 
 // Reads a client stream of records, ingesting them in chunks as they arrive; answers once
 // every chunk is durable.
-class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::ExecutionRecord> {
+// Each message is parsed as record_wire.proto's view, like RecordExecutions' records: a record
+// protobuf would refuse (malformed, a string that is not UTF-8) is rejected alone at its
+// position instead of ending the stream.
+class StreamExecutionsReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   StreamExecutionsReactor(const ApiContext& api, Admission::Ticket ticket,
-                          v1::RecordExecutionsResponse* response)
+                          grpc::ByteBuffer* response)
       : api_(api), ticket_(std::move(ticket)), response_(response) {
     StartRead(&record_);
   }
@@ -97,13 +100,19 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
         reading_done_ = true;
         FlushLocked();
       } else {
-        auto input = ValidateExecutionRecord(record_, absl::StrCat("record[", index_, "]"),
-                                             Limits(api_), absl::Now());
+        absl::StatusOr<learning::ExecutionInput> input =
+            ParseByteBuffer(record_, &wire_)
+                ? ValidateExecutionRecord(wire_, absl::StrCat("record[", index_, "]"),
+                                          Limits(api_), absl::Now(), kStructDepthBudgetInStream)
+                : absl::InvalidArgumentError(absl::StrCat(
+                      "record[", index_,
+                      "]: not a valid elexirion.v1.ExecutionRecord (malformed protobuf, or a "
+                      "string field that is not UTF-8)"));
         if (input.ok()) {
           pending_.push_back(*std::move(input));
           pending_index_.push_back(index_);
         } else {
-          AddRejection(response_, index_, input.status());
+          AddRejection(&reply_, index_, input.status());
         }
         ++index_;
         if (pending_.size() >= kStreamChunkRecords) FlushLocked();
@@ -171,11 +180,11 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
       for (size_t i = 0; i < results.size(); ++i) {
         const learning::IngestResult& r = results[i];
         if (!r.status.ok()) {
-          AddRejection(response_, indexes[i], r.status);
+          AddRejection(&reply_, indexes[i], r.status);
           continue;
         }
-        response_->set_accepted(response_->accepted() + 1);
-        if (r.harvested) response_->set_harvested(response_->harvested() + 1);
+        reply_.set_accepted(reply_.accepted() + 1);
+        if (r.harvested) reply_.set_harvested(reply_.harvested() + 1);
       }
       if (read_paused_) {
         read_paused_ = false;
@@ -198,19 +207,25 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<v1::Executi
     finished_ = true;
     ticket_.Release();
     // Chunks may commit out of order (several ingest writers): list rejections by index.
-    std::sort(response_->mutable_rejected()->begin(), response_->mutable_rejected()->end(),
+    std::sort(reply_.mutable_rejected()->begin(), reply_.mutable_rejected()->end(),
               [](const auto& a, const auto& b) { return a.index() < b.index(); });
     if (failed_) return ToGrpcStatus(failure_);
     if (cancelled_) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    return grpc::Status::OK;
+    bool own_buffer = false;
+    return grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::RecordExecutionsResponse>(
+        reply_, response_, &own_buffer);
   }
 
   const ApiContext api_;
   Admission::Ticket ticket_;
   StreamRpcRecorder metrics_{kStreamExecutionsMethod};
-  v1::RecordExecutionsResponse* const response_;
+  // gRPC's response buffer, written from reply_ when the call succeeds.
+  grpc::ByteBuffer* const response_;
+  v1::RecordExecutionsResponse reply_ ABSL_GUARDED_BY(mu_);
   // Written by gRPC for the one read in flight, read in OnReadDone.
-  v1::ExecutionRecord record_;
+  grpc::ByteBuffer record_;
+  // The record being validated, reused for the next one (its strings keep their capacity).
+  internal::ExecutionRecordWire wire_ ABSL_GUARDED_BY(mu_);
   absl::Mutex mu_;
   int index_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<learning::ExecutionInput> pending_ ABSL_GUARDED_BY(mu_);
@@ -292,7 +307,7 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext
     records.reserve(parsed->records_size());
     for (int i = 0; i < parsed->records_size(); ++i) {
       auto input = ValidateExecutionRecord(parsed->records(i), absl::StrCat("records[", i, "]"),
-                                           Limits(api_), now);
+                                           Limits(api_), now, kStructDepthBudgetInBatch);
       if (!input.ok()) {
         // Rejected alone: the rest of the batch is still recorded.
         AddRejection(reply.get(), i, input.status());
@@ -324,13 +339,13 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext
   return reactor;
 }
 
-grpc::ServerReadReactor<v1::ExecutionRecord>* TelemetryServiceImpl::StreamExecutions(
-    CallbackServerContext* ctx, v1::RecordExecutionsResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* TelemetryServiceImpl::StreamExecutions(
+    CallbackServerContext* ctx, grpc::ByteBuffer* response) {
   Admission::Ticket ticket;
   absl::Status status = api_.admission->AdmitStream(&ticket);
   if (status.ok()) status = api_.auth->Authorize(*ctx);
   if (!status.ok()) {
-    return new FinishedReader<v1::ExecutionRecord>(kStreamExecutionsMethod, ToGrpcStatus(status));
+    return new FinishedReader<grpc::ByteBuffer>(kStreamExecutionsMethod, ToGrpcStatus(status));
   }
   return new StreamExecutionsReactor(api_, std::move(ticket), response);
 }

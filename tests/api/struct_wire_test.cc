@@ -25,7 +25,7 @@
 namespace elexirion::api {
 namespace {
 
-constexpr int kBudget = 98;  // a Struct of a record of a RecordExecutionsRequest
+constexpr int kBudget = kStructDepthBudgetInBatch;
 
 std::string RandomString(std::mt19937& rng) {
   std::string s;
@@ -218,6 +218,13 @@ TEST(StructWireTest, RefusesWhatProtobufRefusesAtItsRecursionLimit) {
     }
     at->set_number_value(1);
     ExpectSamePaths(RequestOf(record.SerializeAsString()));
+    // A record that is the message itself (StreamExecutions) has one level more to spend.
+    v1::ExecutionRecord typed;
+    internal::ExecutionRecordWire wire;
+    const std::string bytes = record.SerializeAsString();
+    ASSERT_TRUE(wire.ParseFromString(bytes));
+    EXPECT_EQ(typed.ParseFromString(bytes),
+              StructWireToJsonText(wire.input(), kStructDepthBudgetInStream).ok());
     accepted += TypedPath(RequestOf(record.SerializeAsString())).has_value() ? 1 : 0;
   }
   // The limit falls inside the range: both sides of it were compared.
@@ -269,7 +276,7 @@ TEST(StructWireTest, NonUtf8StringIsInvalidArgumentNamingTheField) {
   internal::RecordExecutionsRequestWire wire;
   ASSERT_TRUE(wire.ParseFromString(bytes));
   auto input = ValidateExecutionRecord(wire.records(0), "records[0]", ExecutionRecordLimits(),
-                                       absl::Now());
+                                       absl::Now(), kStructDepthBudgetInBatch);
   ASSERT_FALSE(input.ok());
   EXPECT_EQ(input.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(input.status().message()),

@@ -330,6 +330,75 @@ TEST_F(TelemetryTest, ForeignBytesGetClearErrorsFromRecordExecutions) {
   ExpectHealthy();
 }
 
+// The stream reads each record from the wire the same way: a record protobuf would refuse
+// (a non-UTF-8 string in a Struct, in a string field, or bytes that are no record) is
+// rejected alone at its position and the stream goes on.
+TEST_F(TelemetryTest, ForeignBytesInAStreamRejectTheirRecordAlone) {
+  grpc::GenericStub stub(client_->channel());
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  client_->Prepare(&ctx, absl::Seconds(60));
+  auto call = stub.PrepareCall(&ctx, "/elexirion.v1.TelemetryService/StreamExecutions", &cq);
+  auto await = [&](intptr_t expected) {
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_EQ(reinterpret_cast<intptr_t>(tag), expected);
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(await(1));
+  auto marked = [](int n, const char* mark_in, bool in_output) {
+    v1::ExecutionRecord r = GoodRecord("foreign_stream", n);
+    if (in_output) {
+      (*r.mutable_output()->mutable_fields())["note"].set_string_value("MARK");
+    } else {
+      r.set_record_id("MARK");
+    }
+    std::string bytes = r.SerializeAsString();
+    bytes.replace(bytes.find("MARK"), 4, mark_in);
+    return bytes;
+  };
+  const std::vector<std::string> messages = {
+      GoodRecord("foreign_stream", 0).SerializeAsString(),
+      marked(1, "\xff\xfe\xfd\xfc", /*in_output=*/true),
+      marked(2, "\xc0\xafxx", /*in_output=*/false),
+      std::string("\x0a\xff\xff\xff"),
+      GoodRecord("foreign_stream", 4).SerializeAsString()};
+  for (const std::string& bytes : messages) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer message(&slice, 1);
+    call->Write(message, reinterpret_cast<void*>(2));
+    ASSERT_TRUE(await(2));
+  }
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(await(3));
+  grpc::ByteBuffer reply;
+  call->Read(&reply, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(await(4));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(await(5));
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string text;
+  for (const auto& slice : slices) text.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  v1::RecordExecutionsResponse response;
+  ASSERT_TRUE(response.ParseFromString(text));
+  EXPECT_EQ(response.accepted(), 2);
+  ASSERT_EQ(response.rejected_size(), 3);
+  EXPECT_EQ(response.rejected(0).index(), 1);
+  EXPECT_THAT(response.rejected(0).reason(),
+              HasSubstr("record[1].output: a key or string is not UTF-8"));
+  EXPECT_EQ(response.rejected(1).index(), 2);
+  EXPECT_THAT(response.rejected(1).reason(),
+              HasSubstr("record[2]: not a valid elexirion.v1.ExecutionRecord"));
+  EXPECT_EQ(response.rejected(2).index(), 3);
+  EXPECT_EQ(Usage("foreign_stream").executions(), 2);
+  ExpectHealthy();
+}
+
 TEST_F(TelemetryTest, OversizedRecordsAreRejectedByTheLimit) {
   Start("max_record_bytes: 2048\n");
   v1::ExecutionRecord big = GoodRecord("sizes", 1);
