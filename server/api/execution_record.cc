@@ -24,7 +24,8 @@ absl::Status Field(const std::string& where, const char* field, const std::strin
 
 
 // The checks shared by both record forms; `to_text` turns one of the record's Struct fields
-// into canonical JSON text.
+// into canonical JSON text. The size limit counts the record's bytes as sent (for the wire
+// form, a Struct sent in several pieces counts every piece).
 template <typename Record, typename ToText>
 absl::StatusOr<learning::ExecutionInput> ValidateRecord(const Record& record,
                                                         const std::string& where,

@@ -190,6 +190,8 @@ void ExecutionIngestor::WriterLoop(bool primary) {
     queued_rows_ -= rows;
     ++commits_in_flight_;
     SetIngestQueueDepth(static_cast<int64_t>(queued_rows_));
+    // What this commit could not take (max_commit_rows) may be enough for a helper now.
+    if (helpers_idle_ > 0 && MayCommitLocked()) helper_cv_.Signal();
     mu_.Unlock();
     Commit(std::move(batch));
     mu_.Lock();

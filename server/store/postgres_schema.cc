@@ -143,18 +143,16 @@ CREATE TABLE pipeline_baselines (
 
 // Executions are the one table written at tens of thousands of rows a second, and each
 // btree on it costs PostgreSQL CPU on every row: the time-ordered id (unique already) becomes
-// the primary key instead of a separate seq column with its own index and sequence, and the
-// index on time alone, used only to prune old rows, becomes BRIN (rows arrive roughly in time
-// order). Five btrees per row become three; COPY of bench-sized rows measured ~22% less
-// PostgreSQL time. On a large table the primary key's index is built here, under the
-// migration's lock.
+// the primary key, and the separate seq key loses its index. The seq column itself stays,
+// still filled, for one more release: replicas of schema 1 still running during a rolling
+// upgrade order and prune by it (without the index their prune scans, but works). A BRIN
+// index on time was measured faster still, but pruning reuses pages for new rows, which
+// widens BRIN ranges until a prune reads most of the table: the btree on time stays. On a
+// large table the primary key's index is built here, under the migration's lock.
 constexpr absl::string_view kSchemaV2 = R"sql(
 ALTER TABLE executions DROP CONSTRAINT executions_pkey;
-ALTER TABLE executions DROP COLUMN seq;
 ALTER TABLE executions DROP CONSTRAINT executions_id_key,
   ADD CONSTRAINT executions_pkey PRIMARY KEY (id);
-DROP INDEX executions_by_time;
-CREATE INDEX executions_by_time ON executions USING brin (time);
 )sql";
 
 constexpr absl::string_view kCreateMigrationsTable = R"sql(
@@ -183,7 +181,7 @@ const std::vector<Migration>& SchemaMigrations() {
        "initial schema: jobs, events, programs, pipelines, datasets, executions, cache, "
        "schedules, baselines",
        kSchemaV1},
-      {2, "executions: id as the primary key (seq dropped), BRIN index on time", kSchemaV2},
+      {2, "executions: id as the primary key, seq no longer indexed", kSchemaV2},
   };
   return *migrations;
 }

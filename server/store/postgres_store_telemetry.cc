@@ -288,7 +288,7 @@ absl::StatusOr<std::vector<ExecutionRecordRow>> PostgresStore::ListExecutions(
     pqxx::result r = tx.Exec(
         "SELECT id, record_id, pipeline_name, program_version, success, duration_seconds, "
         "quality_score, input_json, output_json, metadata_json, time FROM executions WHERE "
-        "pipeline_name = $1 AND time >= $2 AND time < $3 ORDER BY time, id LIMIT $4",
+        "pipeline_name = $1 AND time >= $2 AND time < $3 ORDER BY time, seq LIMIT $4",
         pipeline_name, pg::Micros(since), pg::Micros(until), limit);
     for (const auto& row : r) {
       ExecutionRecordRow e;

@@ -385,9 +385,10 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   EXPECT_EQ(*version, 2);
 }
 
-// A database at schema 1 (executions keyed by a seq column, btree on time) is upgraded in
-// place when a newer binary opens it: rows and their order survive, record_id idempotency
-// still holds, and the new key refuses a taken id.
+// A database at schema 1 (executions keyed by an indexed seq column) is upgraded in place
+// when a newer binary opens it: rows and their order survive, record_id idempotency still
+// holds, the new key refuses a taken id, and a schema-1 replica's prune query (by seq)
+// still runs during a rolling upgrade.
 TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
   const std::string dsn = NewDsn();
   const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
@@ -439,6 +440,12 @@ TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
   EXPECT_EQ((*stored)[0].id, "old-1");
   EXPECT_EQ((*stored)[1].status.code(), absl::StatusCode::kAlreadyExists);
   EXPECT_TRUE((*stored)[2].status.ok());
+  ASSERT_TRUE(Server()
+                  ->Exec(dbname,
+                         absl::StrCat("DELETE FROM executions WHERE seq IN (SELECT seq FROM "
+                                      "executions WHERE time < ",
+                                      pg::Micros(kT0), " LIMIT 10 FOR UPDATE SKIP LOCKED)"))
+                  .ok());
   auto pruned = (*store)->PruneExecutions(kT0 + absl::Milliseconds(1500), 100);
   ASSERT_TRUE(pruned.ok()) << pruned.status();
   EXPECT_EQ(*pruned, 3);  // old-0, old-1 and the new row at kT0
