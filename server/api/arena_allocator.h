@@ -9,6 +9,15 @@
 
 namespace elexirion::api {
 
+// Arena blocks for one telemetry request: the first holds a typical batch record, growth is
+// capped so a 1000-record batch does not keep one huge block.
+inline google::protobuf::ArenaOptions RequestArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 16 << 10;
+  options.max_block_size = 1 << 20;
+  return options;
+}
+
 template <typename Request, typename Response>
 class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Response> {
  public:
@@ -17,19 +26,13 @@ class ArenaMessageAllocator final : public grpc::MessageAllocator<Request, Respo
  private:
   class Holder final : public grpc::MessageHolder<Request, Response> {
    public:
-    Holder() : arena_(Options()) {
+    Holder() : arena_(RequestArenaOptions()) {
       this->set_request(google::protobuf::Arena::CreateMessage<Request>(&arena_));
       this->set_response(google::protobuf::Arena::CreateMessage<Response>(&arena_));
     }
     void Release() override { delete this; }
 
    private:
-    static google::protobuf::ArenaOptions Options() {
-      google::protobuf::ArenaOptions options;
-      options.start_block_size = 16 << 10;
-      options.max_block_size = 1 << 20;
-      return options;
-    }
     google::protobuf::Arena arena_;
   };
 };

@@ -126,45 +126,61 @@ struct WireField {
   WireValue value;
 };
 
-absl::Status ParseValue(std::string_view bytes, int budget, WireValue* out);
-
-// Struct { map<string, Value> fields = 1; } merged into `fields`.
-absl::Status ParseStruct(std::string_view bytes, int budget, std::vector<WireField>* fields) {
+// Walks the fields of one message (at nesting `budget`): `take(field, wire_type, reader)`
+// reads a field it knows and returns true; the others are skipped as unknown.
+template <typename Take>
+absl::Status ForEachField(std::string_view bytes, int budget, Take take) {
   WireReader reader(bytes);
   while (!reader.done()) {
     uint32_t field = 0;
     int wire_type = 0;
     if (!reader.Tag(&field, &wire_type)) return Malformed();
-    if (field != 1 || wire_type != kLen) {
-      if (!reader.Skip(field, wire_type, budget)) return Malformed();
-      continue;
-    }
+    ASSIGN_OR_RETURN(const bool taken, take(field, wire_type, reader));
+    if (!taken && !reader.Skip(field, wire_type, budget)) return Malformed();
+  }
+  return absl::OkStatus();
+}
+
+// A length-delimited message inside one at `budget`: its bytes and its own budget, which
+// protobuf refuses below 0.
+absl::Status ReadNested(WireReader& reader, int budget, std::string_view* bytes,
+                        int* nested_budget) {
+  if (!reader.Len(bytes)) return Malformed();
+  *nested_budget = budget - 1;
+  return *nested_budget < 0 ? TooDeep() : absl::OkStatus();
+}
+
+absl::Status ParseValue(std::string_view bytes, int budget, WireValue* out);
+
+// Struct { map<string, Value> fields = 1; } merged into `fields`. A map entry is
+// { key = 1; value = 2 }: occurrences of the value merge, a repeated key: the last wins.
+absl::Status ParseStruct(std::string_view bytes, int budget, std::vector<WireField>* fields) {
+  return ForEachField(bytes, budget, [&](uint32_t field, int wire_type,
+                                         WireReader& reader) -> absl::StatusOr<bool> {
+    if (field != 1 || wire_type != kLen) return false;
     std::string_view entry_bytes;
-    if (!reader.Len(&entry_bytes)) return Malformed();
-    const int entry_budget = budget - 1;
-    if (entry_budget < 0) return TooDeep();
-    // The map entry: key = 1, value = 2 (occurrences of the value merge; a repeated key:
-    // the last wins).
+    int entry_budget = 0;
+    RETURN_IF_ERROR(ReadNested(reader, budget, &entry_bytes, &entry_budget));
     WireField& entry = fields->emplace_back();
-    WireReader entry_reader(entry_bytes);
-    while (!entry_reader.done()) {
-      uint32_t f = 0;
-      int wt = 0;
-      if (!entry_reader.Tag(&f, &wt)) return Malformed();
+    RETURN_IF_ERROR(ForEachField(entry_bytes, entry_budget, [&](uint32_t f, int wt,
+                                                                WireReader& entry_reader)
+                                                                -> absl::StatusOr<bool> {
       if (f == 1 && wt == kLen) {
         if (!entry_reader.Len(&entry.key)) return Malformed();
         if (!IsValidUtf8(entry.key)) return NotUtf8();
-      } else if (f == 2 && wt == kLen) {
-        std::string_view value_bytes;
-        if (!entry_reader.Len(&value_bytes)) return Malformed();
-        if (entry_budget - 1 < 0) return TooDeep();
-        RETURN_IF_ERROR(ParseValue(value_bytes, entry_budget - 1, &entry.value));
-      } else if (!entry_reader.Skip(f, wt, entry_budget)) {
-        return Malformed();
+        return true;
       }
-    }
-  }
-  return absl::OkStatus();
+      if (f == 2 && wt == kLen) {
+        std::string_view value_bytes;
+        int value_budget = 0;
+        RETURN_IF_ERROR(ReadNested(entry_reader, entry_budget, &value_bytes, &value_budget));
+        RETURN_IF_ERROR(ParseValue(value_bytes, value_budget, &entry.value));
+        return true;
+      }
+      return false;
+    }));
+    return true;
+  });
 }
 
 // Value { oneof kind { NullValue null_value = 1; double number_value = 2;
@@ -172,17 +188,14 @@ absl::Status ParseStruct(std::string_view bytes, int budget, std::vector<WireFie
 // ListValue list_value = 6; } } merged into `out`: a scalar member replaces the value, a
 // message member merges into the same member and replaces any other.
 absl::Status ParseValue(std::string_view bytes, int budget, WireValue* out) {
-  WireReader reader(bytes);
-  while (!reader.done()) {
-    uint32_t field = 0;
-    int wire_type = 0;
-    if (!reader.Tag(&field, &wire_type)) return Malformed();
-    const auto becomes = [out](WireValue::Kind kind) {
-      if (out->kind == kind) return;
-      out->kind = kind;
-      out->fields.clear();
-      out->items.clear();
-    };
+  const auto becomes = [out](WireValue::Kind kind) {
+    if (out->kind == kind) return;
+    out->kind = kind;
+    out->fields.clear();
+    out->items.clear();
+  };
+  return ForEachField(bytes, budget, [&](uint32_t field, int wire_type,
+                                         WireReader& reader) -> absl::StatusOr<bool> {
     if (field == 1 && wire_type == kVarint) {
       uint64_t ignored = 0;
       if (!reader.Varint(&ignored)) return Malformed();
@@ -205,36 +218,31 @@ absl::Status ParseValue(std::string_view bytes, int budget, WireValue* out) {
       out->boolean = v != 0;
     } else if (field == 5 && wire_type == kLen) {
       std::string_view nested;
-      if (!reader.Len(&nested)) return Malformed();
-      if (budget - 1 < 0) return TooDeep();
+      int nested_budget = 0;
+      RETURN_IF_ERROR(ReadNested(reader, budget, &nested, &nested_budget));
       becomes(WireValue::kStruct);
-      RETURN_IF_ERROR(ParseStruct(nested, budget - 1, &out->fields));
+      RETURN_IF_ERROR(ParseStruct(nested, nested_budget, &out->fields));
     } else if (field == 6 && wire_type == kLen) {
-      std::string_view nested;
-      if (!reader.Len(&nested)) return Malformed();
-      const int list_budget = budget - 1;
-      if (list_budget < 0) return TooDeep();
-      becomes(WireValue::kList);
       // ListValue { repeated Value values = 1; }
-      WireReader list(nested);
-      while (!list.done()) {
-        uint32_t f = 0;
-        int wt = 0;
-        if (!list.Tag(&f, &wt)) return Malformed();
-        if (f != 1 || wt != kLen) {
-          if (!list.Skip(f, wt, list_budget)) return Malformed();
-          continue;
-        }
+      std::string_view nested;
+      int list_budget = 0;
+      RETURN_IF_ERROR(ReadNested(reader, budget, &nested, &list_budget));
+      becomes(WireValue::kList);
+      RETURN_IF_ERROR(ForEachField(nested, list_budget, [&](uint32_t f, int wt,
+                                                            WireReader& list)
+                                                            -> absl::StatusOr<bool> {
+        if (f != 1 || wt != kLen) return false;
         std::string_view item;
-        if (!list.Len(&item)) return Malformed();
-        if (list_budget - 1 < 0) return TooDeep();
-        RETURN_IF_ERROR(ParseValue(item, list_budget - 1, &out->items.emplace_back()));
-      }
-    } else if (!reader.Skip(field, wire_type, budget)) {
-      return Malformed();
+        int item_budget = 0;
+        RETURN_IF_ERROR(ReadNested(list, list_budget, &item, &item_budget));
+        RETURN_IF_ERROR(ParseValue(item, item_budget, &out->items.emplace_back()));
+        return true;
+      }));
+    } else {
+      return false;
     }
-  }
-  return absl::OkStatus();
+    return true;
+  });
 }
 
 // Writing mirrors StructToJsonText (proto_json.cc): keys sorted, the same depth rule.

@@ -13,6 +13,7 @@
 #include "grpcpp/support/byte_buffer.h"
 #include "grpcpp/support/proto_buffer_reader.h"
 #include "grpcpp/support/proto_buffer_writer.h"
+#include "server/api/arena_allocator.h"
 #include "server/api/execution_record.h"
 #include "server/api/job_convert.h"
 #include "server/api/services.h"
@@ -56,13 +57,12 @@ bool ParseByteBuffer(const grpc::ByteBuffer& buffer, google::protobuf::Message* 
   return message->ParseFromZeroCopyStream(&reader);
 }
 
-// Serializes the response of a raw unary call into gRPC's buffer and finishes the call.
-void FinishWith(grpc::ServerUnaryReactor* reactor, const google::protobuf::Message& reply,
-                grpc::ByteBuffer* response) {
+// The response of a raw method, serialized into gRPC's buffer (OK, or why it failed).
+grpc::Status SerializeReply(const v1::RecordExecutionsResponse& reply,
+                            grpc::ByteBuffer* response) {
   bool own_buffer = false;
-  grpc::Status status = grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::RecordExecutionsResponse>(
+  return grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::RecordExecutionsResponse>(
       reply, response, &own_buffer);
-  reactor->Finish(status);
 }
 
 // Admission and auth for a unary call that finishes later; nullptr ticket = already finished.
@@ -211,9 +211,7 @@ class StreamExecutionsReactor final : public grpc::ServerReadReactor<grpc::ByteB
               [](const auto& a, const auto& b) { return a.index() < b.index(); });
     if (failed_) return ToGrpcStatus(failure_);
     if (cancelled_) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    bool own_buffer = false;
-    return grpc::GenericSerialize<grpc::ProtoBufferWriter, v1::RecordExecutionsResponse>(
-        reply_, response_, &own_buffer);
+    return SerializeReply(reply_, response_);
   }
 
   const ApiContext api_;
@@ -286,10 +284,7 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext
   {
     // The parsed request lives on an arena only while its records are validated: what goes
     // on are the ExecutionInputs, which own their text.
-    google::protobuf::ArenaOptions arena_options;
-    arena_options.start_block_size = 16 << 10;
-    arena_options.max_block_size = 1 << 20;
-    google::protobuf::Arena arena(arena_options);
+    google::protobuf::Arena arena(RequestArenaOptions());
     auto* parsed =
         google::protobuf::Arena::CreateMessage<internal::RecordExecutionsRequestWire>(&arena);
     if (!ParseByteBuffer(*request, parsed)) {
@@ -318,7 +313,7 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext
     }
   }
   if (records.empty()) {
-    FinishWith(reactor, *reply, response);
+    reactor->Finish(SerializeReply(*reply, response));
     return reactor;
   }
   absl::Status queued = api_.ingestor->Ingest(
@@ -333,7 +328,7 @@ ServerUnaryReactor* TelemetryServiceImpl::RecordExecutions(CallbackServerContext
           if (results[i].harvested) reply->set_harvested(reply->harvested() + 1);
         }
         ticket->Release();
-        FinishWith(reactor, *reply, response);
+        reactor->Finish(SerializeReply(*reply, response));
       });
   if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
   return reactor;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "server/common/byte_scan.h"
+#include "pqxx/tablewriter"
 #include "server/common/json_text.h"
 #include "server/store/records.h"
 
@@ -237,6 +238,31 @@ void AppendCopyField(absl::string_view value, std::string& out) {
     start = i + 1;
   }
   out.append(value.data() + start, value.size() - start);
+}
+
+// tablewriter is deprecated in libpqxx 6; see CopyIn in the header for why it is used.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+CopyIn::CopyIn(pqxx::transaction_base& txn, const std::string& table,
+               const std::vector<std::string>& columns)
+    : copy_(std::make_unique<pqxx::tablewriter>(txn, table, columns.begin(), columns.end())) {}
+CopyIn::~CopyIn() = default;
+#pragma GCC diagnostic pop
+
+std::string& CopyIn::NewRow() {
+  constexpr size_t kChunkBytes = 1 << 20;
+  if (chunk_.size() >= kChunkBytes) {
+    copy_->write_raw_line(chunk_);  // adds the newline that ends the last row
+    chunk_.clear();
+  }
+  if (!chunk_.empty()) chunk_.push_back('\n');
+  return chunk_;
+}
+
+void CopyIn::Complete() {
+  if (!chunk_.empty()) copy_->write_raw_line(chunk_);
+  chunk_.clear();
+  copy_->complete();
 }
 
 bool IsStorableText(absl::string_view s) {

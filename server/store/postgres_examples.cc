@@ -4,7 +4,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "pqxx/subtransaction"
-#include "pqxx/tablewriter"
 #include "server/store/store_util.h"
 
 namespace elexirion::store::pg {
@@ -22,35 +21,30 @@ bool CopyExamples(Tx& tx, const std::string& dataset, const std::vector<NewExamp
   static const std::vector<std::string> kColumns = {
       "dataset", "id", "input_json", "expected_output_json", "metadata_json", "content_hash",
       "created_at"};
-  std::string rows;
-  for (size_t i : pending) {
-    const ExampleRecord& e = *batch[i].example;
-    ids[i] = e.id.empty() ? NewStoreId(8) : e.id;
-    if (!rows.empty()) rows.push_back('\n');
-    AppendCopyField(dataset, rows);
-    rows.push_back('\t');
-    AppendCopyField(ids[i], rows);
-    rows.push_back('\t');
-    AppendCopyField(e.input_json, rows);
-    rows.push_back('\t');
-    AppendCopyField(e.expected_output_json, rows);
-    rows.push_back('\t');
-    AppendCopyField(e.metadata_json, rows);
-    rows.push_back('\t');
-    AppendCopyField(e.content_hash, rows);
-    absl::StrAppend(&rows, "\t", Micros(e.created_at == kUnsetTime ? now : e.created_at));
-  }
   auto* outer = dynamic_cast<pqxx::dbtransaction*>(&tx.txn());
   if (outer == nullptr) return false;  // not in a transaction: no savepoint to fall back to
   try {
     pqxx::subtransaction savepoint(*outer, "copy_examples");
     {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-      pqxx::tablewriter copy(savepoint, "examples", kColumns.begin(), kColumns.end());
-#pragma GCC diagnostic pop
-      copy.write_raw_line(rows);
-      copy.complete();
+      CopyIn copy(savepoint, "examples", kColumns);
+      for (size_t i : pending) {
+        const ExampleRecord& e = *batch[i].example;
+        ids[i] = e.id.empty() ? NewStoreId(8) : e.id;
+        std::string& row = copy.NewRow();
+        AppendCopyField(dataset, row);
+        row.push_back('\t');
+        AppendCopyField(ids[i], row);
+        row.push_back('\t');
+        AppendCopyField(e.input_json, row);
+        row.push_back('\t');
+        AppendCopyField(e.expected_output_json, row);
+        row.push_back('\t');
+        AppendCopyField(e.metadata_json, row);
+        row.push_back('\t');
+        AppendCopyField(e.content_hash, row);
+        absl::StrAppend(&row, "\t", Micros(e.created_at == kUnsetTime ? now : e.created_at));
+      }
+      copy.Complete();
     }
     savepoint.commit();
     return true;

@@ -9,7 +9,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "pqxx/tablewriter"
 #include "server/common/status_macros.h"
 #include "server/store/postgres_connection.h"
 #include "server/store/postgres_examples.h"
@@ -113,53 +112,37 @@ bool DistinctRecordKeys(const std::vector<ExecutionRecordRow>& rows, const Pendi
 // no speculative insertion, no RETURNING). COPY cannot skip a conflicting row: a stored
 // (pipeline_name, record_id) or a taken id fails it with a unique violation (ALREADY_EXISTS),
 // and the caller then redoes the batch with InsertRows, which sorts the rows out one by one.
-//
-// The rows are escaped here into one buffer sent in a few large writes: libpqxx 6's stream_to
-// (the successor of tablewriter) builds every row from per-field strings and cost this
-// process ~4 us more per row than this. tablewriter is deprecated in libpqxx 6 but is its only
-// public way to send COPY data as is.
 void CopyRows(Tx& tx, const std::vector<ExecutionRecordRow>& rows, const PendingRows& pending,
               const std::vector<ExecutionInsertResult>& results, absl::Time now) {
   static const std::vector<std::string> kColumns = {
       "id",          "record_id",        "pipeline_name", "program_version",
       "success",     "duration_seconds", "quality_score", "input_json",
       "output_json", "metadata_json",    "time"};
-  // Flush a chunk at about this size: bounded memory for huge batches, few libpq calls.
-  constexpr size_t kChunkBytes = 1 << 20;
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-  pqxx::tablewriter copy(tx.txn(), "executions", kColumns.begin(), kColumns.end());
-#pragma GCC diagnostic pop
-  std::string chunk;
+  pg::CopyIn copy(tx.txn(), "executions", kColumns);
   for (size_t i : pending.order) {
     const ExecutionRecordRow& r = rows[i];
-    if (!chunk.empty()) chunk.push_back('\n');
-    pg::AppendCopyField(results[i].id, chunk);
-    chunk.push_back('\t');
+    std::string& row = copy.NewRow();
+    pg::AppendCopyField(results[i].id, row);
+    row.push_back('\t');
     if (r.record_id.empty()) {
-      chunk += "\\N";  // NULL
+      row += "\\N";  // NULL
     } else {
-      pg::AppendCopyField(r.record_id, chunk);
+      pg::AppendCopyField(r.record_id, row);
     }
-    chunk.push_back('\t');
-    pg::AppendCopyField(r.pipeline_name, chunk);
+    row.push_back('\t');
+    pg::AppendCopyField(r.pipeline_name, row);
     // Numbers in the forms the INSERT path sends (exact doubles, NaN / Infinity).
-    absl::StrAppend(&chunk, "\t", r.program_version, "\t", r.success ? "t" : "f", "\t",
+    absl::StrAppend(&row, "\t", r.program_version, "\t", r.success ? "t" : "f", "\t",
                     pg::DoubleText(r.duration_seconds), "\t", pg::DoubleText(r.quality_score),
                     "\t");
-    pg::AppendCopyField(r.input_json, chunk);
-    chunk.push_back('\t');
-    pg::AppendCopyField(r.output_json, chunk);
-    chunk.push_back('\t');
-    pg::AppendCopyField(r.metadata_json, chunk);
-    absl::StrAppend(&chunk, "\t", pg::Micros(r.time == kUnsetTime ? now : r.time));
-    if (chunk.size() >= kChunkBytes) {
-      copy.write_raw_line(chunk);  // adds the newline that ends the last row
-      chunk.clear();
-    }
+    pg::AppendCopyField(r.input_json, row);
+    row.push_back('\t');
+    pg::AppendCopyField(r.output_json, row);
+    row.push_back('\t');
+    pg::AppendCopyField(r.metadata_json, row);
+    absl::StrAppend(&row, "\t", pg::Micros(r.time == kUnsetTime ? now : r.time));
   }
-  if (!chunk.empty()) copy.write_raw_line(chunk);
-  copy.complete();
+  copy.Complete();
 }
 
 // Group commit that tolerates conflicts: the whole batch is one INSERT ... SELECT FROM

@@ -2,7 +2,6 @@
 // stored execution JSON and the content hashes of harvested examples depend on it.
 #include "server/api/proto_json.h"
 
-#include <functional>
 #include <limits>
 #include <random>
 
@@ -10,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/api/random_struct.h"
 
 namespace elexirion::api {
 namespace {
@@ -45,57 +45,8 @@ TEST(StructToJsonTextTest, MatchesTheTreeDump) {
 
 TEST(StructToJsonTextTest, MatchesTheTreeOnRandomValues) {
   std::mt19937 rng(7);
-  auto random_string = [&] {
-    std::string s;
-    const int n = static_cast<int>(rng() % 12);
-    for (int i = 0; i < n; ++i) {
-      switch (rng() % 4) {
-        case 0:
-          s.push_back(static_cast<char>(rng() % 0x20));  // control characters
-          break;
-        case 1:
-          s += "\xc3\xa9";  // é
-          break;
-        default:
-          s.push_back(static_cast<char>(0x20 + rng() % 0x5f));
-      }
-    }
-    return s;
-  };
-  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v,
-                                                                int depth) {
-    switch (rng() % (depth < 4 ? 7 : 5)) {
-      case 0:
-        v->set_null_value(google::protobuf::NULL_VALUE);
-        break;
-      case 1:
-        v->set_bool_value(rng() % 2 == 0);
-        break;
-      case 2:
-        v->set_number_value(static_cast<double>(static_cast<int32_t>(rng())) /
-                            (rng() % 3 == 0 ? 1.0 : 1000.0));
-        break;
-      case 3:
-      case 4:
-        v->set_string_value(random_string());
-        break;
-      case 5:
-        for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-          fill(&(*v->mutable_struct_value()->mutable_fields())[random_string()], depth + 1);
-        }
-        break;
-      default:
-        for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-          fill(v->mutable_list_value()->add_values(), depth + 1);
-        }
-    }
-  };
   for (int round = 0; round < 500; ++round) {
-    google::protobuf::Struct value;
-    for (int i = static_cast<int>(rng() % 6); i > 0; --i) {
-      fill(&(*value.mutable_fields())[random_string()], 0);
-    }
-    ExpectSameAsTree(value);
+    ExpectSameAsTree(testing::RandomStruct(rng));
   }
 }
 

@@ -6,7 +6,6 @@
 #include "server/api/struct_wire.h"
 
 #include <cstdlib>
-#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -21,69 +20,14 @@
 #include "gtest/gtest.h"
 #include "server/api/execution_record.h"
 #include "server/api/proto_json.h"
+#include "tests/api/random_struct.h"
 
 namespace elexirion::api {
 namespace {
 
 constexpr int kBudget = kStructDepthBudgetInBatch;
 
-std::string RandomString(std::mt19937& rng) {
-  std::string s;
-  const int n = static_cast<int>(rng() % 10);
-  for (int i = 0; i < n; ++i) {
-    switch (rng() % 5) {
-      case 0:
-        s.push_back(static_cast<char>(rng() % 0x20));
-        break;
-      case 1:
-        s += "\xc3\xa9";
-        break;
-      case 2:
-        s += "\xf0\x9f\x98\x80";
-        break;
-      default:
-        s.push_back(static_cast<char>(0x20 + rng() % 0x5f));
-    }
-  }
-  return s;
-}
-
-void FillValue(std::mt19937& rng, google::protobuf::Value* v, int depth) {
-  switch (rng() % (depth < 4 ? 7 : 5)) {
-    case 0:
-      v->set_null_value(google::protobuf::NULL_VALUE);
-      break;
-    case 1:
-      v->set_bool_value(rng() % 2 == 0);
-      break;
-    case 2:
-      v->set_number_value(static_cast<double>(static_cast<int32_t>(rng())) /
-                          (rng() % 3 == 0 ? 1.0 : 1000.0));
-      break;
-    case 3:
-    case 4:
-      v->set_string_value(RandomString(rng));
-      break;
-    case 5:
-      for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-        FillValue(rng, &(*v->mutable_struct_value()->mutable_fields())[RandomString(rng)],
-                  depth + 1);
-      }
-      break;
-    default:
-      for (int i = static_cast<int>(rng() % 4); i > 0; --i) {
-        FillValue(rng, v->mutable_list_value()->add_values(), depth + 1);
-      }
-  }
-}
-
-google::protobuf::Struct RandomStruct(std::mt19937& rng) {
-  google::protobuf::Struct value;
-  for (int i = static_cast<int>(rng() % 6); i > 0; --i) {
-    FillValue(rng, &(*value.mutable_fields())[RandomString(rng)], 0);
-  }
-  return value;
-}
+using testing::RandomStruct;
 
 v1::ExecutionRecord RandomRecord(std::mt19937& rng) {
   v1::ExecutionRecord r;
