@@ -57,6 +57,10 @@ bool CopyExamples(Tx& tx, const std::string& dataset, const std::vector<NewExamp
 
 }  // namespace
 
+bool LockDataset(Tx& tx, const std::string& dataset) {
+  return !tx.Exec("SELECT 1 FROM datasets WHERE name = $1 FOR NO KEY UPDATE", dataset).empty();
+}
+
 absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::string& dataset,
                                                         const std::vector<NewExample>& batch,
                                                         absl::Time now) {

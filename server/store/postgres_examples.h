@@ -18,7 +18,13 @@ struct NewExample {
   std::string where;
 };
 
-// Inserts `batch` into `dataset` (which must exist) within the caller's transaction, in
+// Locks the row of `dataset` for the rest of the caller's transaction (FOR NO KEY UPDATE: the
+// lock example_count's update takes anyway). Since schema 3 there is no foreign key from
+// examples to datasets: this lock is what keeps a concurrent DeleteDataset from missing the
+// examples being written. False when the dataset does not exist (or was just deleted).
+bool LockDataset(Tx& tx, const std::string& dataset);
+
+// Inserts `batch` into `dataset` (locked by LockDataset) within the caller's transaction, in
 // order, and adds the number inserted to the dataset's example_count. Returns per entry the
 // example's id, or "" when the dataset (or an earlier entry) already holds its content_hash.
 // Generated ids (8 hex chars) that collide are replaced; a caller-chosen id that is taken is

@@ -115,6 +115,15 @@ absl::Status PostgresStore::IntegrityCheck() {
       problems.push_back(absl::StrCat("dataset ", row[0].c_str(), " counts ", row[1].c_str(),
                                       " examples but holds ", row[2].c_str()));
     }
+    // No foreign key holds examples to their dataset since schema 3: the writers' dataset
+    // lock and the delete trigger do, and this checks them.
+    pqxx::result orphans = tx.Exec(
+        "SELECT e.dataset, count(*) FROM examples e WHERE NOT EXISTS (SELECT 1 FROM datasets "
+        "d WHERE d.name = e.dataset) GROUP BY e.dataset LIMIT 20");
+    for (const auto& row : orphans) {
+      problems.push_back(absl::StrCat("dataset ", row[0].c_str(), " does not exist but ",
+                                      row[1].c_str(), " examples name it"));
+    }
     pqxx::result seqs = tx.Exec(
         "SELECT j.id, j.last_event_seq, max(e.seq) FROM jobs j JOIN job_events e ON "
         "e.job_id = j.id GROUP BY j.id, j.last_event_seq HAVING max(e.seq) > j.last_event_seq "

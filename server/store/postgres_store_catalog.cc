@@ -369,7 +369,7 @@ absl::StatusOr<DatasetPage> PostgresStore::ListDatasets(int page_size,
 
 absl::Status PostgresStore::DeleteDataset(const std::string& name) {
   return WriteOne([&](Tx& tx) -> absl::Status {
-    // Examples go with it (ON DELETE CASCADE).
+    // Examples go with it (the datasets_delete_examples trigger).
     if (tx.Exec("DELETE FROM datasets WHERE name = $1", name).affected_rows() == 0) {
       return DatasetNotFound(name);
     }
@@ -394,10 +394,8 @@ absl::StatusOr<AddExamplesResult> PostgresStore::AddExamples(
   AddExamplesResult result;
   RETURN_IF_ERROR(Write([&](Tx& tx) -> absl::Status {
     result = AddExamplesResult();
-    // FOR SHARE: a concurrent DeleteDataset waits for us (or we see it gone).
-    if (tx.Exec("SELECT 1 FROM datasets WHERE name = $1 FOR SHARE", dataset).empty()) {
-      return DatasetNotFound(dataset);
-    }
+    // A concurrent DeleteDataset waits for us (or we see the dataset gone).
+    if (!pg::LockDataset(tx, dataset)) return DatasetNotFound(dataset);
     ASSIGN_OR_RETURN(std::vector<std::string> ids, pg::InsertExamples(tx, dataset, batch, now));
     for (std::string& id : ids) {
       if (id.empty()) {

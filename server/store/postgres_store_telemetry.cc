@@ -56,11 +56,16 @@ absl::Status HarvestExamples(Tx& tx, const std::vector<ExecutionRecordRow>& rows
     if (added) order.push_back(e.dataset);
     it->second.push_back(i);
   }
+  // Datasets are locked in name order: concurrent group commits harvesting into the same
+  // datasets then queue instead of deadlocking (which PostgreSQL detects only after a second).
+  std::sort(order.begin(), order.end());
   for (const std::string& dataset : order) {
     const std::vector<size_t>& members = by_dataset[dataset];
+    // Creates the dataset or locks it, atomically (ON CONFLICT DO UPDATE never sees it
+    // vanish in between): the lock LockDataset would take, at the cost of one row version.
     tx.Exec(
-        "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
-        "$2, $3, 0) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, $2, "
+        "$3, 0) ON CONFLICT (name) DO UPDATE SET example_count = datasets.example_count",
         dataset, rows[members.front()].pipeline_name, pg::Micros(now));
     std::vector<pg::NewExample> batch;
     for (size_t i : members) batch.push_back({&*rows[i].harvest, "harvest.id"});
@@ -297,9 +302,21 @@ absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int li
   if (limit <= 0) limit = 1000;
   int64_t deleted = 0;
   RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
+    // There is no index on time alone (schema 3): the pipelines are found by a loose scan
+    // of (pipeline_name, time), one index probe per pipeline, and each pipeline's old rows
+    // by a range of the same index.
     deleted = tx.Exec(
-                    "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE "
-                    "time < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                    "WITH RECURSIVE pipelines(name) AS ("
+                    " SELECT min(pipeline_name) FROM executions"
+                    " UNION ALL"
+                    " SELECT (SELECT min(pipeline_name) FROM executions"
+                    "         WHERE pipeline_name > p.name)"
+                    " FROM pipelines p WHERE p.name IS NOT NULL) "
+                    "DELETE FROM executions WHERE id IN ("
+                    " SELECT old.id FROM pipelines p CROSS JOIN LATERAL ("
+                    "  SELECT id FROM executions WHERE pipeline_name = p.name AND time < $1"
+                    "  LIMIT $2 FOR UPDATE SKIP LOCKED) old"
+                    " WHERE p.name IS NOT NULL LIMIT $2)",
                     pg::Micros(before), limit)
                   .affected_rows();
     return absl::OkStatus();

@@ -382,7 +382,7 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
   auto version = (*store)->SchemaVersion();
   ASSERT_TRUE(version.ok());
   EXPECT_EQ(*version, static_cast<int>(pg::SchemaMigrations().size()));
-  EXPECT_EQ(*version, 2);
+  EXPECT_EQ(*version, 3);
 }
 
 // A database at schema 1 (executions keyed by an indexed seq column) is upgraded in place
@@ -417,7 +417,7 @@ TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
   ASSERT_TRUE(store.ok()) << store.status();
   auto version = (*store)->SchemaVersion();
   ASSERT_TRUE(version.ok());
-  EXPECT_EQ(*version, 2);
+  EXPECT_EQ(*version, 3);
   auto listed = (*store)->ListExecutions("pipe", absl::InfinitePast(), absl::InfiniteFuture(), 0);
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 3u);
@@ -453,6 +453,173 @@ TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
   ASSERT_TRUE(left.ok());
   ASSERT_EQ(left->size(), 1u);
   EXPECT_EQ((*left)[0].id, "old-2");
+}
+
+ExecutionRecordRow HarvestedRow(const std::string& dataset, const std::string& key) {
+  ExecutionRecordRow r;
+  r.record_id = key;
+  r.pipeline_name = "p";
+  r.success = true;
+  r.quality_score = 9;
+  r.input_json = absl::StrCat(R"({"q": ")", key, R"("})");
+  r.output_json = R"({"a": 1})";
+  r.metadata_json = "{}";
+  r.time = kT0;
+  ExampleRecord e;
+  e.dataset = dataset;
+  e.input_json = r.input_json;
+  e.expected_output_json = r.output_json;
+  e.metadata_json = "{}";
+  e.content_hash = absl::StrCat("hash-", key);
+  r.harvest = std::move(e);
+  return r;
+}
+
+// A database at schema 2 (examples held to their dataset by a cascading foreign key; an
+// index on executions.time) is upgraded in place: examples keep their order, a dataset
+// deleted the way a schema-2 replica deletes it (the row alone, relying on the cascade)
+// still takes its examples along, and a schema-2 replica's prune query (by time) still runs.
+TEST(PostgresStoreTest, SchemaTwoUpgradesInPlace) {
+  const std::string dsn = NewDsn();
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  {
+    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    const auto& all = pg::SchemaMigrations();
+    ASSERT_TRUE(pg::Migrate(**conn, {all[0], all[1]}, kT0).ok());
+    auto version = pg::SchemaVersion(**conn);
+    ASSERT_TRUE(version.ok());
+    ASSERT_EQ(*version, 2);
+  }
+  ASSERT_TRUE(Server()
+                  ->Exec(dbname,
+                         "INSERT INTO datasets VALUES ('old', 'p', 0, 3), ('gone', 'p', 0, 2);"
+                         "INSERT INTO examples (dataset, id, input_json, expected_output_json, "
+                         "metadata_json, content_hash, created_at) VALUES "
+                         "('old', 'e1', '{}', '{}', '{}', 'h1', 0), "
+                         "('gone', 'g1', '{}', '{}', '{}', 'h1', 0), "
+                         "('old', 'e2', '{}', '{}', '{}', 'h2', 0), "
+                         "('gone', 'g2', '{}', '{}', '{}', 'h2', 0), "
+                         "('old', 'e3', '{}', '{}', '{}', 'h3', 0)")
+                  .ok());
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto version = (*store)->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, 3);
+  auto page = (*store)->ListExamples("old", 2, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->examples.size(), 2u);
+  EXPECT_EQ(page->examples[0].id, "e1");
+  EXPECT_EQ(page->examples[1].id, "e2");
+  auto rest = (*store)->ListExamples("old", 2, page->next_page_token);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_EQ(rest->examples.size(), 1u);
+  EXPECT_EQ(rest->examples[0].id, "e3");
+
+  // A schema-2 replica's DeleteDataset and prune, as they were written.
+  ASSERT_TRUE(Server()->Exec(dbname, "DELETE FROM datasets WHERE name = 'gone'").ok());
+  ASSERT_TRUE((*store)->IntegrityCheck().ok());  // no examples left naming "gone"
+  ASSERT_TRUE((*store)->InsertExecutions({HarvestedRow("gone", "r1")}).ok());
+  auto reborn = (*store)->ListExamples("gone", 10, "");
+  ASSERT_TRUE(reborn.ok());
+  ASSERT_EQ(reborn->examples.size(), 1u);  // the harvest made a new, empty dataset
+  EXPECT_EQ(reborn->examples[0].content_hash, "hash-r1");
+  ASSERT_TRUE(Server()
+                  ->Exec(dbname, absl::StrCat("DELETE FROM executions WHERE id IN (SELECT id "
+                                              "FROM executions WHERE time < ",
+                                              pg::Micros(kT0) + 1,
+                                              " LIMIT 10 FOR UPDATE SKIP LOCKED)"))
+                  .ok());
+  auto left = (*store)->ListExecutions("p", absl::InfinitePast(), absl::InfiniteFuture(), 0);
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+  EXPECT_TRUE((*store)->IntegrityCheck().ok());
+}
+
+// Without a foreign key, the writers' dataset lock and the delete trigger are what keep
+// examples and datasets consistent: harvests, AddExamples and DeleteDataset racing from two
+// replicas leave no example without its dataset and no count that is off. Each round has
+// its own dataset names, deleted once mid-round and then written again: an example that
+// escaped a delete stays visible to the check (a later delete of the same name would have
+// swept it away).
+TEST(PostgresStoreTest, DatasetsDeletedDuringHarvestsLeaveNoOrphanExamples) {
+  const std::string dsn = NewDsn();
+  auto a = Open(dsn);
+  auto b = Open(dsn);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> round{0}, harvested{0}, added{0}, deletes{0};
+  auto name = [](int r, const char* suffix) { return absl::StrCat("ds-", r, suffix); };
+  auto harvest = [&](PostgresStore& store, int writer) {
+    for (int batch = 0; batch < 40; ++batch) {
+      const int r = round.load();
+      std::vector<ExecutionRecordRow> rows;
+      for (int k = 0; k < 100; ++k) {
+        // Mostly one dataset per batch (long harvests), sometimes two, in an order that
+        // differs between the writers.
+        const char* suffix = batch % 4 == 3 && (k + writer) % 2 == 1 ? "b" : "a";
+        rows.push_back(
+            HarvestedRow(name(r, suffix), absl::StrCat("w", writer, "-", batch, "-", k)));
+      }
+      auto results = store.InsertExecutions(rows);
+      ASSERT_TRUE(results.ok()) << results.status();
+      for (const auto& res : *results) harvested += res.example_id.empty() ? 0 : 1;
+    }
+  };
+  std::thread ta([&] { harvest(**a, 0); });
+  std::thread tb([&] { harvest(**b, 1); });
+  std::thread tc([&] {
+    for (int i = 0; !done; ++i) {
+      DatasetRecord d;
+      d.name = name(round.load(), "a");
+      d.pipeline_name = "p";
+      (void)(*a)->CreateDataset(d);
+      std::vector<ExampleRecord> examples(20);
+      for (int k = 0; k < 20; ++k) {
+        examples[k].input_json = examples[k].expected_output_json = "{}";
+        examples[k].metadata_json = "{}";
+        examples[k].content_hash = absl::StrCat("add-", i, "-", k);
+      }
+      auto result = (*a)->AddExamples(d.name, examples);
+      if (result.ok()) added += static_cast<int>(result->ids.size());
+    }
+  });
+  std::thread td([&] {
+    std::mt19937 rng(11);
+    while (!done) {
+      absl::SleepFor(absl::Microseconds(rng() % 4000));
+      const int r = round.load();
+      for (const char* suffix : {"a", "b"}) {
+        if ((*b)->DeleteDataset(name(r, suffix)).ok()) ++deletes;
+      }
+      absl::SleepFor(absl::Microseconds(rng() % 4000));
+      ++round;  // the writers move on; names of round r are written a little longer
+    }
+  });
+  ta.join();
+  tb.join();
+  done = true;
+  tc.join();
+  td.join();
+  EXPECT_GT(harvested.load(), 0);
+  EXPECT_GT(added.load(), 0);
+  EXPECT_GT(deletes.load(), 0);
+  absl::Status check = (*a)->IntegrityCheck();
+  EXPECT_TRUE(check.ok()) << check;
+
+  // The check itself sees an orphan.
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  ASSERT_TRUE(Server()
+                  ->Exec(dbname,
+                         "INSERT INTO examples (dataset, id, input_json, expected_output_json, "
+                         "metadata_json, content_hash, created_at) VALUES ('nowhere', 'x', "
+                         "'{}', '{}', '{}', 'hx', 0)")
+                  .ok());
+  check = (*a)->IntegrityCheck();
+  EXPECT_EQ(check.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(check.message()),
+              HasSubstr("dataset nowhere does not exist but 1 examples name it"));
 }
 
 TEST(PostgresStoreTest, NewerSchemaIsRefused) {

@@ -1302,6 +1302,30 @@ TEST_P(StoreConformanceTest, ListAndPruneExecutionsByTime) {
   EXPECT_EQ(one, 1);
 }
 
+// Retention walks every pipeline, whatever their names, and stops at the limit.
+TEST_P(StoreConformanceTest, PruneExecutionsCoversEveryPipelineUpToTheLimit) {
+  std::vector<ExecutionRecordRow> batch;
+  const std::vector<std::pair<std::string, int>> old_rows = {
+      {"a", 4}, {"b", 0}, {"c", 3}, {"d", 1}, {"\xe2\x82\xac-pipe", 2}};
+  for (const auto& [pipeline, n] : old_rows) {
+    for (int i = 0; i < n; ++i) batch.push_back(NewExecution(pipeline, kT0 + absl::Seconds(i)));
+    batch.push_back(NewExecution(pipeline, kT0 + absl::Hours(2)));  // kept
+  }
+  ASSERT_OK(store().InsertExecutions(batch));
+  ASSERT_OK_AND_ASSIGN(int64_t first, store().PruneExecutions(kT0 + absl::Hours(1), 6));
+  EXPECT_EQ(first, 6);
+  ASSERT_OK_AND_ASSIGN(int64_t second, store().PruneExecutions(kT0 + absl::Hours(1), 6));
+  EXPECT_EQ(second, 4);
+  ASSERT_OK_AND_ASSIGN(int64_t none, store().PruneExecutions(kT0 + absl::Hours(1), 6));
+  EXPECT_EQ(none, 0);
+  for (const auto& [pipeline, n] : old_rows) {
+    ASSERT_OK_AND_ASSIGN(auto kept, store().ListExecutions(pipeline, absl::InfinitePast(),
+                                                           absl::InfiniteFuture(), 0));
+    ASSERT_EQ(kept.size(), 1u) << pipeline;
+    EXPECT_EQ(kept[0].time, kT0 + absl::Hours(2));
+  }
+}
+
 TEST_P(StoreConformanceTest, SummarizeExecutionsOverAWindow) {
   std::vector<ExecutionRecordRow> batch;
   // 100 executions of p, durations 1..100 s, every 4th a failure, quality 0..9 repeating.
