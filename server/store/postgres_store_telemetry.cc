@@ -304,7 +304,8 @@ absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int li
   RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     // There is no index on time alone (schema 3): the pipelines are found by a loose scan
     // of (pipeline_name, time), one index probe per pipeline, and each pipeline's old rows
-    // by a range of the same index.
+    // by a range of the same index, oldest first (without the ORDER BY the planner picks a
+    // sequential scan, which reads the whole table for a pipeline with few old rows).
     deleted = tx.Exec(
                     "WITH RECURSIVE pipelines(name) AS ("
                     " SELECT min(pipeline_name) FROM executions"
@@ -315,7 +316,7 @@ absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int li
                     "DELETE FROM executions WHERE id IN ("
                     " SELECT old.id FROM pipelines p CROSS JOIN LATERAL ("
                     "  SELECT id FROM executions WHERE pipeline_name = p.name AND time < $1"
-                    "  LIMIT $2 FOR UPDATE SKIP LOCKED) old"
+                    "  ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED) old"
                     " WHERE p.name IS NOT NULL LIMIT $2)",
                     pg::Micros(before), limit)
                   .affected_rows();
