@@ -161,7 +161,9 @@ ALTER TABLE executions DROP CONSTRAINT executions_id_key,
 //   UPDATE, which the example_count update takes anyway), and a delete trigger removes a
 //   dataset's examples, for every binary: a schema-2 replica's DeleteDataset relied on the
 //   cascade. The trigger's DELETE runs on a fresh snapshot after the dataset row's lock was
-//   won, so it also sees examples a writer committed meanwhile.
+//   won, so it also sees examples a writer committed meanwhile. During a rolling upgrade a
+//   schema-2 replica still harvests without that lock; a DeleteDataset that races with it
+//   can leave examples behind, and IntegrityCheck names them.
 // - examples: (dataset, seq) becomes the primary key and replaces the lone seq key plus the
 //   (dataset, seq) index: one index fewer.
 // - executions: the index on time alone served only retention pruning, which now walks
