@@ -1,5 +1,8 @@
 // elexirion-server: parses configuration, starts the server and stops it gracefully on
 // SIGTERM/SIGINT (exit 0). Bad configuration or a port in use exits 2 / 1 with the reason.
+// With --check-store it only opens the configured store (migrating it, as start-up would),
+// runs its integrity check and exits 0 (passed) or 1 (the problems found, or why the store
+// cannot be opened).
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +14,7 @@
 #include "curl/curl.h"
 #include "server/app/server.h"
 #include "server/learning/policy.h"
+#include "server/store/store.h"
 #include "server/app/signal_waiter.h"
 #include "server/common/logging.h"
 #include "server/config/server_config.h"
@@ -25,15 +29,23 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   config::ConfigSources sources;
+  bool check_store = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      std::printf("usage: elexirion-server [--config FILE] [--KEY=VALUE ...]\n\n%s",
-                  config::ConfigHelp().c_str());
+      std::printf(
+          "usage: elexirion-server [--config FILE] [--KEY=VALUE ...] [--check-store]\n\n"
+          "  --check-store  check the configured store's integrity (SQLite's page check and\n"
+          "                 the store's own bookkeeping) and exit 0 when it passes, 1 if not\n\n%s",
+          config::ConfigHelp().c_str());
       return 0;
     }
     if (std::strcmp(argv[i], "--version") == 0) {
       std::printf("elexirion-server %s\n", app::kVersion);
       return 0;
+    }
+    if (std::strcmp(argv[i], "--check-store") == 0) {
+      check_store = true;
+      continue;
     }
     sources.args.emplace_back(argv[i]);
   }
@@ -50,6 +62,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "elexirion-server: invalid configuration: %s\n",
                  std::string(learning.status().message()).c_str());
     return 2;
+  }
+  if (check_store) {
+    auto store = app::OpenStore(config->store);
+    absl::Status checked = store.ok() ? (*store)->IntegrityCheck() : store.status();
+    if (!checked.ok()) {
+      std::fprintf(stderr, "elexirion-server: store check failed: %s\n",
+                   std::string(checked.message()).c_str());
+      return 1;
+    }
+    std::printf("elexirion-server: store check passed (%s)\n", config->store.driver.c_str());
+    return 0;
   }
   logging::Level level = logging::Level::kInfo;
   logging::ParseLevel(config->log.level, &level);

@@ -77,6 +77,28 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+
+// Builds the provider router over the persistent cache. Step types routed to an instance
+// that cannot be used (its key is not set) fall back to the simulated model, so a server
+// without keys still runs every pipeline, visibly marked simulated.
+absl::StatusOr<std::unique_ptr<llm::ProviderRouter>> BuildRouter(const YAML::Node& node,
+                                                                 store::Store* store) {
+  ASSIGN_OR_RETURN(llm::ProvidersConfig providers, llm::ParseProvidersConfig(node));
+  llm::ProviderRouter::Options options;
+  options.config = std::move(providers);
+  options.cache = std::make_shared<llm::StoreLlmCache>(store);
+  return llm::ProviderRouter::Create(std::move(options));
+}
+
+std::string ProviderForStepType(const llm::ProviderRouter& router, const std::string& type) {
+  auto instance = router.InstanceForStepType(type);
+  if (!instance.ok()) return pipeline::DefaultProviderForStepType(type);
+  if (!router.IsUsable(*instance) && router.IsUsable("simulated")) return "simulated";
+  return *instance;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config) {
   if (config.driver == "sqlite") {
     store::SqliteStore::Options options;
@@ -100,27 +122,6 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfi
   return absl::InvalidArgumentError(
       absl::StrCat("store.driver: must be sqlite or postgres, got \"", config.driver, "\""));
 }
-
-// Builds the provider router over the persistent cache. Step types routed to an instance
-// that cannot be used (its key is not set) fall back to the simulated model, so a server
-// without keys still runs every pipeline, visibly marked simulated.
-absl::StatusOr<std::unique_ptr<llm::ProviderRouter>> BuildRouter(const YAML::Node& node,
-                                                                 store::Store* store) {
-  ASSIGN_OR_RETURN(llm::ProvidersConfig providers, llm::ParseProvidersConfig(node));
-  llm::ProviderRouter::Options options;
-  options.config = std::move(providers);
-  options.cache = std::make_shared<llm::StoreLlmCache>(store);
-  return llm::ProviderRouter::Create(std::move(options));
-}
-
-std::string ProviderForStepType(const llm::ProviderRouter& router, const std::string& type) {
-  auto instance = router.InstanceForStepType(type);
-  if (!instance.ok()) return pipeline::DefaultProviderForStepType(type);
-  if (!router.IsUsable(*instance) && router.IsUsable("simulated")) return "simulated";
-  return *instance;
-}
-
-}  // namespace
 
 Server::Server(Options options) : options_(std::move(options)) {}
 

@@ -45,6 +45,10 @@ struct LearningConfig;
 namespace elexirion::app {
 
 inline constexpr char kVersion[] = "0.1.0";
+
+// Opens (and migrates) the store `config` names: SQLite or PostgreSQL. Errors name the
+// setting at fault (e.g. store.postgres_dsn, password redacted).
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config);
 class StoreReadiness;
 
 // Thread safe: Shutdown() may be called from any thread, once or more.

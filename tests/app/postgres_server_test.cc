@@ -76,6 +76,44 @@ TEST(PostgresServerProcessTest, WrongDatabaseAndMalformedDsnExitNonZero) {
   EXPECT_THAT(std::string(malformed.status().message()), Not(HasSubstr(kPassword)));
 }
 
+// --check-store opens the configured store and runs its integrity check: it passes on a
+// sound database and names what is wrong otherwise (here an example whose dataset is gone,
+// which no foreign key prevents since schema 3), with the password redacted throughout.
+TEST(PostgresServerProcessTest, CheckStoreReportsWhatIsWrong) {
+  auto pg = StartPostgres();
+  ASSERT_NE(pg, nullptr);
+  auto dsn = pg->CreateDatabase("checked");
+  ASSERT_TRUE(dsn.ok()) << dsn.status();
+  const std::string server = testutil::BinaryPath("server/app/elexirion-server");
+  const std::vector<std::string> check = {server, "--check-store", "--store.driver=postgres",
+                                          absl::StrCat("--store.postgres_dsn=", *dsn,
+                                                       " password=", kPassword)};
+  std::string output;
+  ASSERT_EQ(testutil::RunCommand(check, &output), 0) << output;
+  EXPECT_THAT(output, HasSubstr("store check passed (postgres)"));
+
+  ASSERT_TRUE(pg->Exec("checked",
+                       "INSERT INTO examples (dataset, id, input_json, expected_output_json, "
+                       "metadata_json, content_hash, created_at) VALUES ('gone', 'e1', '{}', "
+                       "'{}', '{}', 'h1', 0)")
+                  .ok());
+  EXPECT_EQ(testutil::RunCommand(check, &output), 1) << output;
+  EXPECT_THAT(output, HasSubstr("store check failed"));
+  EXPECT_THAT(output, HasSubstr("dataset gone does not exist but 1 examples name it"));
+  EXPECT_THAT(output, HasSubstr("password=***"));
+  EXPECT_THAT(output, Not(HasSubstr(kPassword)));
+
+  TempDir dir;
+  EXPECT_EQ(testutil::RunCommand({server, "--check-store",
+                                  "--store.sqlite_path=" + dir.File("fresh.sqlite")},
+                                 &output),
+            0)
+      << output;
+  EXPECT_THAT(output, HasSubstr("store check passed (sqlite)"));
+  EXPECT_EQ(testutil::RunCommand({server, "--check-store", "--store.driver=mysql"}, &output), 2)
+      << output;
+}
+
 TEST(PostgresServerProcessTest, StartsAndServesOnPostgres) {
   auto pg = StartPostgres();
   ASSERT_NE(pg, nullptr);
