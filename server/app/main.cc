@@ -1,8 +1,8 @@
 // elexirion-server: parses configuration, starts the server and stops it gracefully on
 // SIGTERM/SIGINT (exit 0). Bad configuration or a port in use exits 2 / 1 with the reason.
-// With --check-store it only opens the configured store (migrating it, as start-up would),
+// With --check-store it only opens the configured store (never creating or migrating it),
 // runs its integrity check and exits 0 (passed) or 1 (the problems found, or why the store
-// cannot be opened).
+// cannot be checked).
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check_store) {
-    auto store = app::OpenStore(config->store);
+    auto store = app::OpenStore(config->store, /*existing_only=*/true);
     absl::Status checked = store.ok() ? (*store)->IntegrityCheck() : store.status();
     if (!checked.ok()) {
       std::fprintf(stderr, "elexirion-server: store check failed: %s\n",

@@ -99,8 +99,13 @@ std::string ProviderForStepType(const llm::ProviderRouter& router, const std::st
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config) {
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config,
+                                                        bool existing_only) {
   if (config.driver == "sqlite") {
+    if (existing_only && !std::filesystem::exists(config.sqlite_path)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("store.sqlite_path: no SQLite database at ", config.sqlite_path));
+    }
     store::SqliteStore::Options options;
     options.path = config.sqlite_path;
     options.busy_timeout = config.busy_timeout;
@@ -110,6 +115,7 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfi
   if (config.driver == "postgres") {
     store::PostgresStore::Options options;
     options.dsn = config.postgres_dsn;
+    options.migrate = !existing_only;
     options.pool_size = static_cast<int>(std::min<int64_t>(config.postgres_pool_size, 1000));
     auto postgres = store::PostgresStore::Create(options);
     if (!postgres.ok()) {

@@ -47,8 +47,11 @@ namespace elexirion::app {
 inline constexpr char kVersion[] = "0.1.0";
 
 // Opens (and migrates) the store `config` names: SQLite or PostgreSQL. Errors name the
-// setting at fault (e.g. store.postgres_dsn, password redacted).
-absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config);
+// setting at fault (e.g. store.postgres_dsn, password redacted). `existing_only` (checks):
+// a missing SQLite file, or a PostgreSQL database at another schema version than this
+// binary's, is FAILED_PRECONDITION instead of being created or migrated.
+absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config,
+                                                        bool existing_only = false);
 class StoreReadiness;
 
 // Thread safe: Shutdown() may be called from any thread, once or more.

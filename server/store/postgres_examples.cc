@@ -61,6 +61,10 @@ bool LockDataset(Tx& tx, const std::string& dataset) {
   return !tx.Exec("SELECT 1 FROM datasets WHERE name = $1 FOR NO KEY UPDATE", dataset).empty();
 }
 
+void RemoveLeftoverExamples(Tx& tx, const std::string& dataset) {
+  tx.Exec("DELETE FROM examples WHERE dataset = $1", dataset);
+}
+
 absl::StatusOr<std::vector<std::string>> InsertExamples(Tx& tx, const std::string& dataset,
                                                         const std::vector<NewExample>& batch,
                                                         absl::Time now) {

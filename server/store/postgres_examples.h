@@ -24,6 +24,12 @@ struct NewExample {
 // examples being written. False when the dataset does not exist (or was just deleted).
 bool LockDataset(Tx& tx, const std::string& dataset);
 
+// Removes examples that name `dataset` while it did not exist: the caller has just created
+// it (and holds its new row). Since schema 3 no foreign key prevents such leftovers; a
+// schema-2 replica harvesting during a rolling upgrade can leave some behind, and a new
+// dataset must not adopt them.
+void RemoveLeftoverExamples(Tx& tx, const std::string& dataset);
+
 // Inserts `batch` into `dataset` (locked by LockDataset) within the caller's transaction, in
 // order, and adds the number inserted to the dataset's example_count. Returns per entry the
 // example's id, or "" when the dataset (or an earlier entry) already holds its content_hash.

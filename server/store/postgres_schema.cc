@@ -1,6 +1,7 @@
 #include "server/store/postgres_schema.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 
 namespace elexirion::store::pg {
 namespace {
@@ -163,17 +164,24 @@ ALTER TABLE executions DROP CONSTRAINT executions_id_key,
 //   cascade. The trigger's DELETE runs on a fresh snapshot after the dataset row's lock was
 //   won, so it also sees examples a writer committed meanwhile. During a rolling upgrade a
 //   schema-2 replica still harvests without that lock; a DeleteDataset that races with it
-//   can leave examples behind, and IntegrityCheck names them.
+//   can leave examples behind. IntegrityCheck names them, and whoever creates a dataset of
+//   that name again removes them first (they are never adopted into the new dataset).
 // - examples: (dataset, seq) becomes the primary key and replaces the lone seq key plus the
 //   (dataset, seq) index: one index fewer.
 // - executions: the index on time alone served only retention pruning, which now walks
 //   (pipeline_name, time) one pipeline at a time. A schema-2 replica's prune still works
 //   during a rolling upgrade, by scanning.
+//
+// The three tables are locked up front, in the order schema-2 writers take them (executions,
+// then datasets, then examples): taken one by one as the statements below need them, the
+// locks formed cycles with replicas still writing, and PostgreSQL aborted the migration.
+// The trigger names its table through TG_TABLE_SCHEMA, whatever the session's search_path.
 constexpr absl::string_view kSchemaV3 = R"sql(
+LOCK TABLE executions, datasets, examples IN ACCESS EXCLUSIVE MODE;
 ALTER TABLE examples DROP CONSTRAINT examples_dataset_fkey;
 CREATE FUNCTION elexirion_delete_dataset_examples() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  DELETE FROM examples WHERE dataset = OLD.name;
+  EXECUTE format('DELETE FROM %I.examples WHERE dataset = $1', TG_TABLE_SCHEMA) USING OLD.name;
   RETURN NULL;
 END
 $$;
@@ -201,6 +209,44 @@ absl::Status NewerSchema(int current, int known) {
       "PostgreSQL database has schema version ", current,
       ", newer than the newest this binary knows (", known,
       "); it was written by a newer elexirion: upgrade this binary or use another database"));
+}
+
+// Applies `m` in one transaction under the migration lock, unless another replica has
+// meanwhile; `*current` becomes the version the database is at.
+absl::Status ApplyMigration(Connection& conn, const Migration& m, int known, absl::Time now,
+                            int* current) {
+  try {
+    pqxx::work txn(conn.raw());
+    txn.exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kMigrationLock, ")"));
+    txn.exec(std::string(kCreateMigrationsTable));
+    // Re-read under the lock: another replica may have migrated meanwhile.
+    const int now_at =
+        txn.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+    if (now_at > known) return NewerSchema(now_at, known);
+    if (now_at >= m.version) {
+      txn.commit();
+      *current = now_at;
+      return absl::OkStatus();
+    }
+    if (now_at != m.version - 1) {
+      return absl::InternalError(
+          absl::StrCat("schema version ", now_at, " cannot be migrated to ", m.version));
+    }
+    try {
+      txn.exec(std::string(m.sql));
+    } catch (const std::exception& e) {
+      return PgErrorStatus(e,
+                           absl::StrCat("schema migration ", m.version, " (", m.description, ")"));
+    }
+    txn.exec_params(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+        m.version, std::string(m.description), Micros(now));
+    txn.commit();
+    *current = m.version;
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return PgErrorStatus(e, absl::StrCat("schema migration ", m.version));
+  }
 }
 
 }  // namespace
@@ -245,38 +291,13 @@ absl::Status Migrate(Connection& conn, const std::vector<Migration>& migrations,
   if (*current == known) return absl::OkStatus();
   for (const Migration& m : migrations) {
     if (m.version <= *current) continue;
-    try {
-      pqxx::work txn(conn.raw());
-      txn.exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kMigrationLock, ")"));
-      txn.exec(std::string(kCreateMigrationsTable));
-      // Re-read under the lock: another replica may have migrated meanwhile.
-      const int now_at =
-          txn.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
-      if (now_at > known) return NewerSchema(now_at, known);
-      if (now_at >= m.version) {
-        txn.commit();
-        *current = now_at;
-        continue;
-      }
-      if (now_at != m.version - 1) {
-        return absl::InternalError(
-            absl::StrCat("schema version ", now_at, " cannot be migrated to ", m.version));
-      }
-      try {
-        txn.exec(std::string(m.sql));
-      } catch (const std::exception& e) {
-        return PgErrorStatus(
-            e, absl::StrCat("schema migration ", m.version, " (", m.description, ")"));
-      }
-      txn.exec_params(
-          "INSERT INTO schema_migrations (version, description, applied_at) "
-          "VALUES ($1, $2, $3)",
-          m.version, std::string(m.description), Micros(now));
-      txn.commit();
-      *current = m.version;
-    } catch (const std::exception& e) {
-      return PgErrorStatus(e, absl::StrCat("schema migration ", m.version));
+    // A deadlock with the traffic of replicas still running (ABORTED) is tried again.
+    absl::Status applied;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      applied = ApplyMigration(conn, m, known, now, &*current);
+      if (!absl::IsAborted(applied)) break;
     }
+    RETURN_IF_ERROR(applied);
   }
   return absl::OkStatus();
 }

@@ -28,6 +28,17 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Create(Options opt
                    pg::ConnectionPool::Create(std::move(pool_options)));
   {
     ASSIGN_OR_RETURN(pg::ConnectionPool::Lease conn, pool->Acquire());
+    if (!options.migrate) {
+      ASSIGN_OR_RETURN(const int version, pg::SchemaVersion(*conn));
+      const int known = static_cast<int>(pg::SchemaMigrations().size());
+      if (version != known) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "PostgreSQL database ", pool->redacted_dsn(), " is at schema version ", version,
+            ", this binary's is ", known,
+            version < known ? ": start elexirion-server (it migrates the database) first"
+                            : ": use the newer binary that wrote it"));
+      }
+    }
     absl::Status migrated = pg::Migrate(*conn, pg::SchemaMigrations(), options.clock->Now());
     if (!migrated.ok()) {
       return absl::Status(migrated.code(), pg::RedactPassword(options.dsn, migrated.message()));

@@ -52,6 +52,9 @@ class PostgresStore final : public Store {
     absl::Duration connect_timeout = absl::Seconds(5);
     // Fills unset creation times. nullptr = Clock::Real().
     Clock* clock = nullptr;
+    // False: never changes the schema; a database at another version than this binary's is
+    // FAILED_PRECONDITION (for checks that must not upgrade a database replicas share).
+    bool migrate = true;
   };
 
   // Connects and migrates. UNAVAILABLE (unreachable server, refused login) or

@@ -315,11 +315,13 @@ absl::StatusOr<DatasetRecord> PostgresStore::CreateDataset(const DatasetRecord& 
   DatasetRecord d = dataset;
   d.example_count = 0;
   d.created_at = TruncateToMicros(d.created_at == kUnsetTime ? Now() : d.created_at);
-  absl::Status status = WriteOne([&](Tx& tx) -> absl::Status {
+  // One transaction: nobody can add examples to the new row before the leftovers are gone.
+  absl::Status status = Write([&](Tx& tx) -> absl::Status {
     tx.Exec(
         "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, "
         "$2, $3, 0)",
         d.name, d.pipeline_name, pg::Micros(d.created_at));
+    pg::RemoveLeftoverExamples(tx, d.name);
     return absl::OkStatus();
   });
   if (absl::IsAlreadyExists(status)) {
@@ -452,8 +454,11 @@ absl::StatusOr<ExamplePage> PostgresStore::ListExamples(const std::string& datas
 
 absl::Status PostgresStore::DeleteExample(const std::string& dataset, const std::string& id) {
   return Write([&](Tx& tx) -> absl::Status {
-    if (tx.Exec("DELETE FROM examples WHERE dataset = $1 AND id = $2", dataset, id)
-            .affected_rows() == 0) {
+    // The dataset row first, as every writer of examples takes it (else a DeleteDataset or
+    // an AddExamples of the same id would deadlock with us).
+    if (!pg::LockDataset(tx, dataset) ||
+        tx.Exec("DELETE FROM examples WHERE dataset = $1 AND id = $2", dataset, id)
+                .affected_rows() == 0) {
       return absl::NotFoundError(absl::StrCat("example ", id, " not found in dataset ", dataset));
     }
     tx.Exec("UPDATE datasets SET example_count = example_count - 1 WHERE name = $1", dataset);

@@ -63,10 +63,13 @@ absl::Status HarvestExamples(Tx& tx, const std::vector<ExecutionRecordRow>& rows
     const std::vector<size_t>& members = by_dataset[dataset];
     // Creates the dataset or locks it, atomically (ON CONFLICT DO UPDATE never sees it
     // vanish in between): the lock LockDataset would take, at the cost of one row version.
-    tx.Exec(
-        "INSERT INTO datasets (name, pipeline_name, created_at, example_count) VALUES ($1, $2, "
-        "$3, 0) ON CONFLICT (name) DO UPDATE SET example_count = datasets.example_count",
-        dataset, rows[members.front()].pipeline_name, pg::Micros(now));
+    // xmax is 0 on a row version just inserted; the version DO UPDATE writes carries ours.
+    const bool created =
+        pg::Bool(tx.Exec("INSERT INTO datasets (name, pipeline_name, created_at, example_count) "
+                         "VALUES ($1, $2, $3, 0) ON CONFLICT (name) DO UPDATE SET example_count "
+                         "= datasets.example_count RETURNING xmax = 0",
+                         dataset, rows[members.front()].pipeline_name, pg::Micros(now))[0][0]);
+    if (created) pg::RemoveLeftoverExamples(tx, dataset);
     std::vector<pg::NewExample> batch;
     for (size_t i : members) batch.push_back({&*rows[i].harvest, "harvest.id"});
     ASSIGN_OR_RETURN(std::vector<std::string> ids, pg::InsertExamples(tx, dataset, batch, now));

@@ -4,6 +4,7 @@
 // server keeps running, and it recovers when the database returns.
 #include "tests/testutil/postgres_server.h"
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -89,6 +90,13 @@ TEST(PostgresServerProcessTest, CheckStoreReportsWhatIsWrong) {
                                           absl::StrCat("--store.postgres_dsn=", *dsn,
                                                        " password=", kPassword)};
   std::string output;
+  {
+    // The server creates the schema; the check never does (it comes after).
+    auto started = ServerProcess::Start(
+        {"--grpc.listen=127.0.0.1:0", "--http.listen=127.0.0.1:0", "--store.driver=postgres",
+         "--store.postgres_dsn=" + *dsn});
+    ASSERT_TRUE(started.ok()) << started.status();
+  }
   ASSERT_EQ(testutil::RunCommand(check, &output), 0) << output;
   EXPECT_THAT(output, HasSubstr("store check passed (postgres)"));
 
@@ -103,13 +111,32 @@ TEST(PostgresServerProcessTest, CheckStoreReportsWhatIsWrong) {
   EXPECT_THAT(output, HasSubstr("password=***"));
   EXPECT_THAT(output, Not(HasSubstr(kPassword)));
 
+  // It neither creates nor migrates a store.
   TempDir dir;
-  EXPECT_EQ(testutil::RunCommand({server, "--check-store",
-                                  "--store.sqlite_path=" + dir.File("fresh.sqlite")},
-                                 &output),
-            0)
-      << output;
+  const std::vector<std::string> sqlite_check = {server, "--check-store",
+                                                 "--store.sqlite_path=" + dir.File("s.sqlite")};
+  EXPECT_EQ(testutil::RunCommand(sqlite_check, &output), 1) << output;
+  EXPECT_THAT(output, HasSubstr("no SQLite database at"));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("s.sqlite")));
+  {
+    auto created = ServerProcess::Start({"--grpc.listen=127.0.0.1:0", "--http.listen=127.0.0.1:0",
+                                         "--store.sqlite_path=" + dir.File("s.sqlite")});
+    ASSERT_TRUE(created.ok()) << created.status();
+  }
+  EXPECT_EQ(testutil::RunCommand(sqlite_check, &output), 0) << output;
   EXPECT_THAT(output, HasSubstr("store check passed (sqlite)"));
+
+  auto empty = pg->CreateDatabase("empty");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(testutil::RunCommand({server, "--check-store", "--store.driver=postgres",
+                                  "--store.postgres_dsn=" + *empty},
+                                 &output),
+            1)
+      << output;
+  EXPECT_THAT(output, HasSubstr("is at schema version 0, this binary's is"));
+  auto version = pg->Exec("empty", "SELECT 1");  // still reachable, and still empty:
+  ASSERT_TRUE(version.ok());
+  EXPECT_FALSE(pg->Exec("empty", "SELECT 1 FROM schema_migrations").ok());
   EXPECT_EQ(testutil::RunCommand({server, "--check-store", "--store.driver=mysql"}, &output), 2)
       << output;
 }

@@ -537,6 +537,92 @@ TEST(PostgresStoreTest, SchemaTwoUpgradesInPlace) {
   EXPECT_TRUE((*store)->IntegrityCheck().ok());
 }
 
+// A schema-2 replica in the middle of a harvest (executions row written, then the example
+// and the dataset count) while a new binary migrates to schema 3: the migration waits for
+// it instead of forming a lock cycle. The writer's session detects deadlocks first (100 ms
+// against the server's 1 s), so a cycle would fail the writer's statements here.
+TEST(PostgresStoreTest, MigrationThreeWaitsForSchemaTwoWriters) {
+  const std::string dsn = NewDsn();
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  {
+    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    const auto& all = pg::SchemaMigrations();
+    ASSERT_TRUE(pg::Migrate(**conn, {all[0], all[1]}, kT0).ok());
+  }
+  ASSERT_TRUE(Server()->Exec(dbname, "INSERT INTO datasets VALUES ('d', 'p', 0, 0)").ok());
+  PGconn* writer = PQconnectdb(dsn.c_str());
+  ASSERT_EQ(PQstatus(writer), CONNECTION_OK) << PQerrorMessage(writer);
+  auto exec = [&](const std::string& sql) {
+    PGresult* r = PQexec(writer, sql.c_str());
+    const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    std::string error = ok ? "" : PQresultErrorMessage(r);
+    PQclear(r);
+    return error;
+  };
+  EXPECT_EQ(exec("SET deadlock_timeout = '100ms'"), "");
+  EXPECT_EQ(exec("BEGIN"), "");
+  EXPECT_EQ(exec("INSERT INTO executions (id, record_id, pipeline_name, program_version, "
+                 "success, duration_seconds, quality_score, input_json, output_json, "
+                 "metadata_json, time) VALUES ('x1', 'r1', 'p', 1, true, 1, 9, '{}', '{}', "
+                 "'{}', 0)"),
+            "");
+  absl::Status opened;
+  std::thread migrator([&] { opened = Open(dsn).status(); });
+  absl::SleepFor(absl::Milliseconds(500));  // the migration is waiting for us by now
+  EXPECT_EQ(exec("INSERT INTO examples (dataset, id, input_json, expected_output_json, "
+                 "metadata_json, content_hash, created_at) VALUES ('d', 'e1', '{}', '{}', "
+                 "'{}', 'h1', 0)"),
+            "");
+  EXPECT_EQ(exec("UPDATE datasets SET example_count = example_count + 1 WHERE name = 'd'"), "");
+  EXPECT_EQ(exec("COMMIT"), "");
+  migrator.join();
+  PQfinish(writer);
+  ASSERT_TRUE(opened.ok()) << opened;
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok());
+  auto version = (*store)->SchemaVersion();
+  ASSERT_TRUE(version.ok());
+  EXPECT_EQ(*version, 3);
+  EXPECT_TRUE((*store)->IntegrityCheck().ok());
+  auto examples = (*store)->ListExamples("d", 10, "");
+  ASSERT_TRUE(examples.ok());
+  ASSERT_EQ(examples->examples.size(), 1u);
+}
+
+// Examples a schema-2 replica left behind (no foreign key holds them since schema 3) are
+// never adopted: a dataset created again under their name, by CreateDataset or by a
+// harvest, removes them first, so its count and its duplicate detection stay right.
+TEST(PostgresStoreTest, NewDatasetsDoNotAdoptLeftoverExamples) {
+  const std::string dsn = NewDsn();
+  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  auto store = Open(dsn);
+  ASSERT_TRUE(store.ok());
+  for (const char* name : {"created", "harvested"}) {
+    ASSERT_TRUE(Server()
+                    ->Exec(dbname, absl::StrCat("INSERT INTO examples (dataset, id, input_json, "
+                                                "expected_output_json, metadata_json, "
+                                                "content_hash, created_at) VALUES ('",
+                                                name, "', 'old', '{}', '{}', '{}', 'hash-r1', 0)"))
+                    .ok());
+  }
+  EXPECT_EQ((*store)->IntegrityCheck().code(), absl::StatusCode::kDataLoss);
+  DatasetRecord d;
+  d.name = "created";
+  d.pipeline_name = "p";
+  ASSERT_TRUE((*store)->CreateDataset(d).ok());
+  auto results = (*store)->InsertExecutions({HarvestedRow("harvested", "r1")});
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_FALSE((*results)[0].example_id.empty());  // hash-r1 is new to the new dataset
+  for (const char* name : {"created", "harvested"}) {
+    auto page = (*store)->ListExamples(name, 10, "");
+    ASSERT_TRUE(page.ok()) << name;
+    for (const auto& e : page->examples) EXPECT_NE(e.id, "old") << name;
+  }
+  auto check = (*store)->IntegrityCheck();
+  EXPECT_TRUE(check.ok()) << check;
+}
+
 // Without a foreign key, the writers' dataset lock and the delete trigger are what keep
 // examples and datasets consistent: harvests, AddExamples and DeleteDataset racing from two
 // replicas leave no example without its dataset and no count that is off. Each round has
