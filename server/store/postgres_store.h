@@ -26,7 +26,9 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
 #include "server/common/clock.h"
 #include "server/store/store.h"
 
@@ -164,6 +166,11 @@ class PostgresStore final : public Store {
 
   const Options options_;
   const std::unique_ptr<pg::ConnectionPool> pool_;
+  // PruneExecutions walks the pipelines round-robin: the next call starts after the last
+  // pipeline this one pruned, so a backlog larger than one call's limit in some pipelines
+  // does not keep the others' old rows forever.
+  absl::Mutex prune_mu_;
+  std::string prune_cursor_ ABSL_GUARDED_BY(prune_mu_);
 };
 
 }  // namespace elexirion::store

@@ -303,28 +303,63 @@ absl::StatusOr<std::vector<ExecutionRecordRow>> PostgresStore::ListExecutions(
 
 absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int limit) {
   if (limit <= 0) limit = 1000;
+  std::string cursor;
+  {
+    absl::MutexLock lock(&prune_mu_);
+    cursor = prune_cursor_;
+  }
   int64_t deleted = 0;
+  std::string last;
   RETURN_IF_ERROR(WriteOne([&](Tx& tx) -> absl::Status {
     // There is no index on time alone (schema 3): the pipelines are found by a loose scan
-    // of (pipeline_name, time), one index probe per pipeline, and each pipeline's old rows
-    // by a range of the same index, oldest first (without the ORDER BY the planner picks a
-    // sequential scan, which reads the whole table for a pipeline with few old rows).
-    deleted = tx.Exec(
-                    "WITH RECURSIVE pipelines(name) AS ("
-                    " SELECT min(pipeline_name) FROM executions"
-                    " UNION ALL"
-                    " SELECT (SELECT min(pipeline_name) FROM executions"
-                    "         WHERE pipeline_name > p.name)"
-                    " FROM pipelines p WHERE p.name IS NOT NULL) "
-                    "DELETE FROM executions WHERE id IN ("
-                    " SELECT old.id FROM pipelines p CROSS JOIN LATERAL ("
-                    "  SELECT id FROM executions WHERE pipeline_name = p.name AND time < $1"
-                    "  ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED) old"
-                    " WHERE p.name IS NOT NULL LIMIT $2)",
-                    pg::Micros(before), limit)
-                  .affected_rows();
+    // of (pipeline_name, time), one index probe per pipeline, starting after the cursor and
+    // wrapping around (round-robin across calls). Each pipeline's old rows come from a range
+    // of the same index, oldest first (without the ORDER BY the planner picks a sequential
+    // scan, which reads the whole table for a pipeline with few old rows).
+    pqxx::result r = tx.Exec(
+        "WITH RECURSIVE after_cursor(name) AS ("
+        "  SELECT min(pipeline_name) FROM executions WHERE pipeline_name > $3"
+        "  UNION ALL"
+        "  SELECT (SELECT min(pipeline_name) FROM executions WHERE pipeline_name > a.name)"
+        "  FROM after_cursor a WHERE a.name IS NOT NULL), "
+        "up_to_cursor(name) AS ("
+        "  SELECT min(pipeline_name) FROM executions"
+        "  UNION ALL"
+        "  SELECT (SELECT min(pipeline_name) FROM executions WHERE pipeline_name > u.name)"
+        "  FROM up_to_cursor u WHERE u.name IS NOT NULL AND u.name < $3), "
+        "walk(name, pass) AS ("
+        "  SELECT name, 0 FROM after_cursor WHERE name IS NOT NULL"
+        "  UNION ALL"
+        "  SELECT name, 1 FROM up_to_cursor WHERE name IS NOT NULL AND name <= $3), "
+        "gone AS ("
+        "  DELETE FROM executions WHERE id IN ("
+        "    SELECT old.id FROM (SELECT name, pass FROM walk ORDER BY pass, name) p"
+        "    CROSS JOIN LATERAL ("
+        "      SELECT id FROM executions WHERE pipeline_name = p.name AND time < $1"
+        "      ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED) old"
+        "    LIMIT $2)"
+        "  RETURNING pipeline_name) "
+        "SELECT pipeline_name, count(*) FROM gone GROUP BY pipeline_name",
+        pg::Micros(before), limit, cursor);
+    // The last pipeline of the walk that lost rows: names after the cursor come first.
+    deleted = 0;
+    last.clear();
+    bool wrapped = false;
+    for (const auto& row : r) {
+      deleted += pg::Int(row[1]);
+      std::string name = pg::Text(row[0]);
+      const bool second_pass = name <= cursor;
+      if (last.empty() || (second_pass && !wrapped) || (second_pass == wrapped && name > last)) {
+        last = std::move(name);
+        wrapped = second_pass;
+      }
+    }
     return absl::OkStatus();
   }));
+  if (deleted >= limit && !last.empty()) {
+    absl::MutexLock lock(&prune_mu_);
+    prune_cursor_ = last;
+  }
   return deleted;
 }
 

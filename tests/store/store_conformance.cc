@@ -1326,6 +1326,28 @@ TEST_P(StoreConformanceTest, PruneExecutionsCoversEveryPipelineUpToTheLimit) {
   }
 }
 
+// Under a backlog larger than one call's limit, repeated prunes reach every pipeline's old
+// rows (no pipeline waits for the others' backlog to clear). Times interleave, so pruning
+// oldest-first and pruning round-robin across pipelines both qualify; a walk that always
+// starts at the first pipeline name does not.
+TEST_P(StoreConformanceTest, PruneExecutionsReachesEveryPipelineUnderABacklog) {
+  std::vector<ExecutionRecordRow> batch;
+  const std::vector<std::string> pipelines = {"a", "b", "c"};
+  for (int i = 0; i < 15; ++i) {
+    batch.push_back(NewExecution(pipelines[i % 3], kT0 + absl::Seconds(i)));
+  }
+  ASSERT_OK(store().InsertExecutions(batch));
+  for (int call = 0; call < 3; ++call) {
+    ASSERT_OK_AND_ASSIGN(int64_t pruned, store().PruneExecutions(kT0 + absl::Hours(1), 2));
+    EXPECT_EQ(pruned, 2);
+  }
+  for (const std::string& pipeline : pipelines) {
+    ASSERT_OK_AND_ASSIGN(auto left, store().ListExecutions(pipeline, absl::InfinitePast(),
+                                                           absl::InfiniteFuture(), 0));
+    EXPECT_LT(left.size(), 5u) << pipeline << " kept all its old rows";
+  }
+}
+
 TEST_P(StoreConformanceTest, SummarizeExecutionsOverAWindow) {
   std::vector<ExecutionRecordRow> batch;
   // 100 executions of p, durations 1..100 s, every 4th a failure, quality 0..9 repeating.
