@@ -311,13 +311,20 @@ ServerUnaryReactor* PipelineServiceImpl::ExecutePipeline(
     reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
-  absl::Time deadline = absl::FromChrono(ctx->deadline());
-  deadline = std::min(deadline, absl::Now() + api_.default_execute_timeout);
+  const absl::Time caller_deadline = absl::FromChrono(ctx->deadline());
+  const absl::Time deadline =
+      std::min(caller_deadline, absl::Now() + api_.default_execute_timeout);
   auto shared_ticket = std::make_shared<Admission::Ticket>(std::move(ticket));
   const ApiContext api = api_;
   bool scheduled = api_.execute_pool->TrySchedule(
-      [api, request, response, reactor, deadline, shared_ticket] {
+      [api, request, response, reactor, deadline, caller_deadline, shared_ticket] {
         absl::Status s = Execute(api, *request, deadline, &reactor->cancel(), response);
+        // A run cut short by the caller's deadline reports it in the response (the step
+        // failed); the caller has given up by then, and whether its own timer or our answer
+        // reached it first must not decide what it sees.
+        if (s.ok() && absl::Now() >= caller_deadline) {
+          s = absl::DeadlineExceededError("the caller's deadline passed before the run ended");
+        }
         shared_ticket->Release();
         reactor->Finish(ToGrpcStatus(s));
       });
