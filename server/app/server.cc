@@ -102,15 +102,16 @@ std::string ProviderForStepType(const llm::ProviderRouter& router, const std::st
 absl::StatusOr<std::unique_ptr<store::Store>> OpenStore(const config::StoreConfig& config,
                                                         bool existing_only) {
   if (config.driver == "sqlite") {
-    if (existing_only && !std::filesystem::exists(config.sqlite_path)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("store.sqlite_path: no SQLite database at ", config.sqlite_path));
-    }
     store::SqliteStore::Options options;
     options.path = config.sqlite_path;
     options.busy_timeout = config.busy_timeout;
-    ASSIGN_OR_RETURN(auto sqlite, store::SqliteStore::Create(options));
-    return std::unique_ptr<store::Store>(std::move(sqlite));
+    options.migrate = !existing_only;
+    auto sqlite = store::SqliteStore::Create(options);
+    if (!sqlite.ok()) {
+      return absl::Status(sqlite.status().code(),
+                          absl::StrCat("store.sqlite_path: ", sqlite.status().message()));
+    }
+    return std::unique_ptr<store::Store>(*std::move(sqlite));
   }
   if (config.driver == "postgres") {
     store::PostgresStore::Options options;

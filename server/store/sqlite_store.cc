@@ -23,6 +23,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
     return absl::InvalidArgumentError("reader_connections must be >= 0");
   }
   if (options.clock == nullptr) options.clock = Clock::Real();
+  if (!options.migrate && !options.in_memory && !std::filesystem::exists(options.path)) {
+    return absl::FailedPreconditionError(absl::StrCat("no SQLite database at ", options.path));
+  }
   if (!options.in_memory) {
     std::filesystem::path parent = std::filesystem::path(options.path).parent_path();
     if (!parent.empty()) {
@@ -43,6 +46,17 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
   conn_options.cache_kib = 32 << 10;
   ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> writer,
                    sqlite::Connection::Open(conn_options));
+  if (!options.migrate) {
+    ASSIGN_OR_RETURN(const int version, sqlite::SchemaVersion(*writer));
+    const int known = static_cast<int>(sqlite::SchemaMigrations().size());
+    if (version != known) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "SQLite database ", options.path, " is at schema version ", version,
+          ", this binary's is ", known,
+          version < known ? ": start elexirion-server (it migrates the database) first"
+                          : ": use the newer binary that wrote it"));
+    }
+  }
   RETURN_IF_ERROR(sqlite::Migrate(*writer, sqlite::SchemaMigrations(), options.clock->Now()));
 
   std::vector<std::unique_ptr<sqlite::Connection>> readers;

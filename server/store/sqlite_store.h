@@ -61,6 +61,9 @@ class SqliteStore final : public Store {
     // checkpoints inside the committing write (as a safety net they also stay on, at a
     // much larger WAL size, when the background thread cannot keep up).
     absl::Duration checkpoint_interval = absl::Milliseconds(100);
+    // False: never creates or changes the database; a missing file, or one at another schema
+    // version than this binary's, is FAILED_PRECONDITION (for checks).
+    bool migrate = true;
   };
 
   // Opens (creating if needed) and migrates the database. FAILED_PRECONDITION when its schema

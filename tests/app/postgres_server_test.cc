@@ -125,6 +125,15 @@ TEST(PostgresServerProcessTest, CheckStoreReportsWhatIsWrong) {
   }
   EXPECT_EQ(testutil::RunCommand(sqlite_check, &output), 0) << output;
   EXPECT_THAT(output, HasSubstr("store check passed (sqlite)"));
+  // A file at an older schema version is refused, not upgraded.
+  ASSERT_EQ(testutil::RunCommand({"sqlite3", dir.File("s.sqlite"),
+                                  "DELETE FROM schema_migrations WHERE version = (SELECT "
+                                  "max(version) FROM schema_migrations)"},
+                                 &output),
+            0)
+      << output;
+  EXPECT_EQ(testutil::RunCommand(sqlite_check, &output), 1) << output;
+  EXPECT_THAT(output, HasSubstr("this binary's is"));
 
   auto empty = pg->CreateDatabase("empty");
   ASSERT_TRUE(empty.ok());
