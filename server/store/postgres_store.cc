@@ -8,6 +8,7 @@
 #include "server/common/status_macros.h"
 #include "server/store/postgres_connection.h"
 #include "server/store/postgres_schema.h"
+#include "server/store/store_util.h"
 
 namespace elexirion::store {
 
@@ -30,14 +31,10 @@ absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Create(Options opt
     ASSIGN_OR_RETURN(pg::ConnectionPool::Lease conn, pool->Acquire());
     if (!options.migrate) {
       ASSIGN_OR_RETURN(const int version, pg::SchemaVersion(*conn));
-      const int known = static_cast<int>(pg::SchemaMigrations().size());
-      if (version != known) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "PostgreSQL database ", pool->redacted_dsn(), " is at schema version ", version,
-            ", this binary's is ", known,
-            version < known ? ": start elexirion-server (it migrates the database) first"
-                            : ": use the newer binary that wrote it"));
-      }
+      RETURN_IF_ERROR(CheckSchemaVersion(absl::StrCat("PostgreSQL database ",
+                                                      pool->redacted_dsn()),
+                                         version,
+                                         static_cast<int>(pg::SchemaMigrations().size())));
     }
     absl::Status migrated = pg::Migrate(*conn, pg::SchemaMigrations(), options.clock->Now());
     if (!migrated.ok()) {

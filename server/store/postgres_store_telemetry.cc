@@ -339,21 +339,12 @@ absl::StatusOr<int64_t> PostgresStore::PruneExecutions(absl::Time before, int li
         "      ORDER BY time LIMIT $2 FOR UPDATE SKIP LOCKED) old"
         "    LIMIT $2)"
         "  RETURNING pipeline_name) "
-        "SELECT pipeline_name, count(*) FROM gone GROUP BY pipeline_name",
+        "SELECT pipeline_name, count(*) FROM gone GROUP BY pipeline_name "
+        "ORDER BY pipeline_name <= $3, pipeline_name",  // walk order: the last row is last
         pg::Micros(before), limit, cursor);
-    // The last pipeline of the walk that lost rows: names after the cursor come first.
     deleted = 0;
-    last.clear();
-    bool wrapped = false;
-    for (const auto& row : r) {
-      deleted += pg::Int(row[1]);
-      std::string name = pg::Text(row[0]);
-      const bool second_pass = name <= cursor;
-      if (last.empty() || (second_pass && !wrapped) || (second_pass == wrapped && name > last)) {
-        last = std::move(name);
-        wrapped = second_pass;
-      }
-    }
+    for (const auto& row : r) deleted += pg::Int(row[1]);
+    last = r.empty() ? "" : pg::Text(r[r.size() - 1][0]);
     return absl::OkStatus();
   }));
   if (deleted >= limit && !last.empty()) {

@@ -9,6 +9,7 @@
 #include "server/common/status_macros.h"
 #include "server/store/sqlite_connection.h"
 #include "server/store/sqlite_schema.h"
+#include "server/store/store_util.h"
 
 namespace elexirion::store {
 
@@ -48,14 +49,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Create(Options options
                    sqlite::Connection::Open(conn_options));
   if (!options.migrate) {
     ASSIGN_OR_RETURN(const int version, sqlite::SchemaVersion(*writer));
-    const int known = static_cast<int>(sqlite::SchemaMigrations().size());
-    if (version != known) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "SQLite database ", options.path, " is at schema version ", version,
-          ", this binary's is ", known,
-          version < known ? ": start elexirion-server (it migrates the database) first"
-                          : ": use the newer binary that wrote it"));
-    }
+    RETURN_IF_ERROR(CheckSchemaVersion(absl::StrCat("SQLite database ", options.path), version,
+                                       static_cast<int>(sqlite::SchemaMigrations().size())));
   }
   RETURN_IF_ERROR(sqlite::Migrate(*writer, sqlite::SchemaMigrations(), options.clock->Now()));
 

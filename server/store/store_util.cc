@@ -71,6 +71,14 @@ int NormalizePageSize(int page_size) {
   return std::min(page_size, kMaxPageSize);
 }
 
+absl::Status CheckSchemaVersion(absl::string_view database, int version, int known) {
+  if (version == known) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      database, " is at schema version ", version, ", this binary's is ", known,
+      version < known ? ": start elexirion-server (it migrates the database) first"
+                      : ": use the newer binary that wrote it"));
+}
+
 absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail) {
   return absl::AbortedError(absl::StrCat("lease lost on job ", job_id, ": ", detail));
 }

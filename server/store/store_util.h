@@ -18,6 +18,10 @@ namespace elexirion::store {
 int NormalizePageSize(int page_size);
 
 // The ABORTED status of a fenced write whose lease is gone.
+// OK when a database at schema `version` is the one this binary (`known`) expects; else
+// FAILED_PRECONDITION naming `database` and what to do (for stores opened without migrating).
+absl::Status CheckSchemaVersion(absl::string_view database, int version, int known);
+
 absl::Status LeaseLostError(absl::string_view job_id, absl::string_view detail);
 
 // Argument checks and errors of the job methods, the same on every backend (INVALID_ARGUMENT

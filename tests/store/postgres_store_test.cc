@@ -94,6 +94,22 @@ std::string NewDsn() {
   return dsn.ok() ? *dsn : "";
 }
 
+// The database a NewDsn() names (its last key=value).
+std::string DbName(const std::string& dsn) { return dsn.substr(dsn.rfind('=') + 1); }
+
+// Brings a fresh database to schema `version` (not further): how older binaries left it.
+absl::Status MigrateTo(const std::string& dsn, int version) {
+  auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
+  if (!conn.ok()) return conn.status();
+  const auto& all = pg::SchemaMigrations();
+  const std::vector<pg::Migration> first(all.begin(), all.begin() + version);
+  if (absl::Status s = pg::Migrate(**conn, first, kT0); !s.ok()) return s;
+  auto at = pg::SchemaVersion(**conn);
+  if (!at.ok()) return at.status();
+  if (*at != version) return absl::InternalError(absl::StrCat("at schema ", *at));
+  return absl::OkStatus();
+}
+
 JobRecord NewJob(int i) {
   JobRecord j;
   j.program_name = "prog";
@@ -391,15 +407,8 @@ TEST(PostgresStoreTest, ReplicasStartingTogetherMigrateOnce) {
 // still runs during a rolling upgrade.
 TEST(PostgresStoreTest, SchemaOneUpgradesInPlace) {
   const std::string dsn = NewDsn();
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
-  {
-    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    ASSERT_TRUE(pg::Migrate(**conn, {pg::SchemaMigrations()[0]}, kT0).ok());
-    auto version = pg::SchemaVersion(**conn);
-    ASSERT_TRUE(version.ok());
-    ASSERT_EQ(*version, 1);
-  }
+  const std::string dbname = DbName(dsn);
+  ASSERT_TRUE(MigrateTo(dsn, 1).ok());
   // Rows written the way a schema-1 binary wrote them.
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(Server()
@@ -481,16 +490,8 @@ ExecutionRecordRow HarvestedRow(const std::string& dataset, const std::string& k
 // still takes its examples along, and a schema-2 replica's prune query (by time) still runs.
 TEST(PostgresStoreTest, SchemaTwoUpgradesInPlace) {
   const std::string dsn = NewDsn();
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
-  {
-    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    const auto& all = pg::SchemaMigrations();
-    ASSERT_TRUE(pg::Migrate(**conn, {all[0], all[1]}, kT0).ok());
-    auto version = pg::SchemaVersion(**conn);
-    ASSERT_TRUE(version.ok());
-    ASSERT_EQ(*version, 2);
-  }
+  const std::string dbname = DbName(dsn);
+  ASSERT_TRUE(MigrateTo(dsn, 2).ok());
   ASSERT_TRUE(Server()
                   ->Exec(dbname,
                          "INSERT INTO datasets VALUES ('old', 'p', 0, 3), ('gone', 'p', 0, 2);"
@@ -543,13 +544,8 @@ TEST(PostgresStoreTest, SchemaTwoUpgradesInPlace) {
 // against the server's 1 s), so a cycle would fail the writer's statements here.
 TEST(PostgresStoreTest, MigrationThreeWaitsForSchemaTwoWriters) {
   const std::string dsn = NewDsn();
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
-  {
-    auto conn = pg::Connection::Open(dsn, absl::Seconds(10));
-    ASSERT_TRUE(conn.ok()) << conn.status();
-    const auto& all = pg::SchemaMigrations();
-    ASSERT_TRUE(pg::Migrate(**conn, {all[0], all[1]}, kT0).ok());
-  }
+  const std::string dbname = DbName(dsn);
+  ASSERT_TRUE(MigrateTo(dsn, 2).ok());
   ASSERT_TRUE(Server()->Exec(dbname, "INSERT INTO datasets VALUES ('d', 'p', 0, 0)").ok());
   PGconn* writer = PQconnectdb(dsn.c_str());
   ASSERT_EQ(PQstatus(writer), CONNECTION_OK) << PQerrorMessage(writer);
@@ -595,7 +591,7 @@ TEST(PostgresStoreTest, MigrationThreeWaitsForSchemaTwoWriters) {
 // harvest, removes them first, so its count and its duplicate detection stay right.
 TEST(PostgresStoreTest, NewDatasetsDoNotAdoptLeftoverExamples) {
   const std::string dsn = NewDsn();
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  const std::string dbname = DbName(dsn);
   auto store = Open(dsn);
   ASSERT_TRUE(store.ok());
   for (const char* name : {"created", "harvested"}) {
@@ -695,7 +691,7 @@ TEST(PostgresStoreTest, DatasetsDeletedDuringHarvestsLeaveNoOrphanExamples) {
   EXPECT_TRUE(check.ok()) << check;
 
   // The check itself sees an orphan.
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  const std::string dbname = DbName(dsn);
   ASSERT_TRUE(Server()
                   ->Exec(dbname,
                          "INSERT INTO examples (dataset, id, input_json, expected_output_json, "
@@ -711,7 +707,7 @@ TEST(PostgresStoreTest, DatasetsDeletedDuringHarvestsLeaveNoOrphanExamples) {
 TEST(PostgresStoreTest, NewerSchemaIsRefused) {
   const std::string dsn = NewDsn();
   ASSERT_TRUE(Open(dsn).ok());
-  const std::string dbname = dsn.substr(dsn.rfind('=') + 1);
+  const std::string dbname = DbName(dsn);
   ASSERT_TRUE(Server()
                   ->Exec(dbname, "INSERT INTO schema_migrations VALUES (99, 'from the future', 0)")
                   .ok());
