@@ -1,8 +1,8 @@
 #include "server/api/optimize_request.h"
 
-#include "server/api/validation.h"
-
 #include "absl/strings/str_cat.h"
+#include "server/api/job_convert.h"
+#include "server/api/validation.h"
 #include "server/common/status_macros.h"
 #include "server/jobs/optimization_runner.h"
 #include "server/jobs/worker_pool.h"
@@ -55,7 +55,6 @@ absl::StatusOr<ValidatedOptimizeRequest> ValidateOptimizeRequest(
   return out;
 }
 
-
 absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
                                                    const v1::OptimizeModuleRequest& request,
                                                    bool* already_existed) {
@@ -65,8 +64,8 @@ absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
   ASSIGN_OR_RETURN(ValidatedOptimizeRequest validated, ValidateOptimizeRequest(api, request));
   ASSIGN_OR_RETURN(int64_t queued, api.store->CountJobs({store::JobState::kQueued}));
   if (queued >= api.max_queued_jobs) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "job backlog full: ", queued, " jobs queued (jobs.max_queued); retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("job backlog full: ", queued, " jobs queued (jobs.max_queued); retry later"));
   }
   store::JobRecord record;
   record.request_id = request.request_id();
@@ -82,6 +81,14 @@ absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
   bool existed = false;
   ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed, &first_event));
   if (already_existed != nullptr) *already_existed = existed;
+  if (!existed && record.last_event_seq == 1 && api.bus != nullptr) {
+    // Memory then holds the job from its first event, so watchers who join while it runs
+    // replay it from there instead of each reading the store.
+    queued_event.set_job_id(record.id);
+    queued_event.set_seq(1);
+    *queued_event.mutable_time() = ToProtoTime(record.created_at);
+    api.bus->Publish(queued_event);
+  }
   if (!existed && api.workers != nullptr) api.workers->Wake();
   return record;
 }

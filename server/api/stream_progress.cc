@@ -8,13 +8,6 @@
 
 namespace elexirion::api {
 
-bool IsTerminalEvent(const v1::ProgressEvent& event) {
-  if (!event.has_state_changed()) return false;
-  const v1::JobState state = event.state_changed().state();
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
-
 template <typename Response>
 ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus,
                                                        std::string job_id, int64_t after_seq,
@@ -56,19 +49,19 @@ void ProgressStreamReactor<Response>::OnLiveEvents(
 template <typename Response>
 void ProgressStreamReactor<Response>::CatchUp() {
   need_catch_up_ = false;
-  if (first_read_done_) {
-    bool complete = false;
-    auto events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
-    if (complete) {
-      for (auto& event : events) {
-        last_queued_seq_ = event->seq();
-        pending_.push_back(std::move(event));
-      }
-      if (events.size() >= kMaxBuffered) need_catch_up_ = true;
-      return;
+  // Memory answers when it holds the next event and every one after it published so far;
+  // later ones come live (the subscription came first), so this holds on the first read too.
+  bool complete = false;
+  auto events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
+  if (complete) {
+    for (auto& event : events) {
+      last_queued_seq_ = event->seq();
+      pending_.push_back(std::move(event));
     }
+    if (events.size() >= kMaxBuffered) need_catch_up_ = true;
+  } else {
+    ReadStore();
   }
-  ReadStore();
   first_read_done_ = true;
 }
 
@@ -113,7 +106,7 @@ void ProgressStreamReactor<v1::ProgressEvent>::WriteNext() {
   in_flight_ = std::move(pending_.front());
   pending_.pop_front();
   writing_ = true;
-  if (IsTerminalEvent(*in_flight_)) terminal_sent_ = true;
+  if (jobs::IsTerminalEvent(*in_flight_)) terminal_sent_ = true;
   this->StartWrite(in_flight_.get());
 }
 
@@ -126,7 +119,7 @@ void ProgressStreamReactor<v1::ProgressEventBatch>::WriteNext() {
     const v1::ProgressEvent& event = *pending_.front();
     bytes += event.ByteSizeLong();
     *batch_.add_events() = event;
-    if (IsTerminalEvent(event)) terminal_sent_ = true;
+    if (jobs::IsTerminalEvent(event)) terminal_sent_ = true;
     pending_.pop_front();
   }
   writing_ = true;

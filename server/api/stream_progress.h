@@ -50,7 +50,7 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
   // Moves the next pending event(s) into the write buffer and starts the write.
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads events after last_queued_seq_ into pending_: from the bus's memory when it holds
-  // them (never on the first read: memory may lack older events), else from the store.
+  // them, else from the store.
   void CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReadStore() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnce(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -71,7 +71,8 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
   int64_t last_queued_seq_ ABSL_GUARDED_BY(mu_);
   const int64_t terminal_seq_;
   bool need_catch_up_ ABSL_GUARDED_BY(mu_) = true;
-  // Live events before the first store read are in that read (published means persisted).
+  // Live events before the first read are in that read (published means persisted, and
+  // memory has what was published).
   bool first_read_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool terminal_sent_ ABSL_GUARDED_BY(mu_) = false;
@@ -80,8 +81,5 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
 
 using StreamProgressReactor = ProgressStreamReactor<v1::ProgressEvent>;
 using StreamProgressBatchesReactor = ProgressStreamReactor<v1::ProgressEventBatch>;
-
-// True for a state change into SUCCEEDED, FAILED or CANCELLED.
-bool IsTerminalEvent(const v1::ProgressEvent& event);
 
 }  // namespace elexirion::api

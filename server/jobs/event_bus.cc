@@ -4,6 +4,13 @@
 
 namespace elexirion::jobs {
 
+bool IsTerminalEvent(const v1::ProgressEvent& event) {
+  if (!event.has_state_changed()) return false;
+  const v1::JobState state = event.state_changed().state();
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
 JobEventBus::JobEventBus(Options options) : options_(options) {
   dispatcher_ = std::thread([this] { DispatchLoop(); });
 }
@@ -19,7 +26,9 @@ JobEventBus::~JobEventBus() {
 int64_t JobEventBus::Subscribe(const std::string& job_id, Callback callback) {
   absl::MutexLock lock(&mu_);
   const int64_t token = next_token_++;
-  channels_[job_id].subscribers[token] = std::make_shared<Subscription>(std::move(callback));
+  Channel& channel = channels_[job_id];
+  if (channel.subscribers.empty() && channel.published_at > 0) --unwatched_;
+  channel.subscribers[token] = std::make_shared<Subscription>(std::move(callback));
   job_of_[token] = job_id;
   return token;
 }
@@ -34,9 +43,16 @@ void JobEventBus::Unsubscribe(int64_t token) {
     auto it = channel->second.subscribers.find(token);
     subscription = std::move(it->second);
     channel->second.subscribers.erase(it);
-    // A channel listed as dirty is erased by the dispatch thread, which still looks it up.
-    if (channel->second.subscribers.empty() && !channel->second.dirty) channels_.erase(channel);
     job_of_.erase(job);
+    if (channel->second.subscribers.empty()) {
+      // A running job's events stay for the next watcher; an ended or empty one goes.
+      if (channel->second.ended || channel->second.published_at == 0) {
+        channels_.erase(channel);
+      } else {
+        ++unwatched_;
+        EvictUnwatched();
+      }
+    }
   }
   // Waits for a callback in progress on the dispatch thread; none starts after this.
   absl::MutexLock lock(&subscription->mu);
@@ -45,24 +61,57 @@ void JobEventBus::Unsubscribe(int64_t token) {
 
 void JobEventBus::Publish(const v1::ProgressEvent& event) {
   absl::MutexLock lock(&mu_);
-  auto it = channels_.find(event.job_id());
-  if (it == channels_.end()) return;
+  auto [it, created] = channels_.try_emplace(event.job_id());
   Channel& channel = it->second;
-  if (event.seq() <= channel.last_seq) return;  // already published (local worker or relay)
+  if (event.seq() <= channel.last_seq) {  // already published (local worker or relay)
+    if (created) channels_.erase(it);     // (or no seq at all)
+    return;
+  }
+  const bool terminal = IsTerminalEvent(event);
+  if (channel.subscribers.empty()) {
+    if (terminal) {
+      // Nobody to tell, and later watchers of an ended job read the store.
+      channels_.erase(it);
+      if (!created) --unwatched_;
+      return;
+    }
+    if (created) ++unwatched_;
+  }
   // Only consecutive events are kept, so a watcher can tell what memory covers.
   if (event.seq() != channel.last_seq + 1) channel.recent.clear();
   auto shared = std::make_shared<const v1::ProgressEvent>(event);
   channel.recent.push_back(shared);
   while (channel.recent.size() > options_.retained_events) channel.recent.pop_front();
+  channel.last_seq = event.seq();
+  channel.published_at = ++publish_clock_;
+  channel.ended = terminal;
+  if (channel.subscribers.empty()) {
+    if (created) EvictUnwatched();
+    return;
+  }
+  ++published_;
   channel.undispatched.push_back(std::move(shared));
   while (channel.undispatched.size() > options_.retained_events) {
     channel.undispatched.pop_front();
   }
-  channel.last_seq = event.seq();
-  ++published_;
   if (!channel.dirty) {
     channel.dirty = true;
     dirty_.push_back(event.job_id());
+  }
+}
+
+void JobEventBus::EvictUnwatched() {
+  while (unwatched_ > options_.max_unwatched_jobs) {
+    auto oldest = channels_.end();
+    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+      if (!it->second.subscribers.empty()) continue;
+      if (oldest == channels_.end() || it->second.published_at < oldest->second.published_at) {
+        oldest = it;
+      }
+    }
+    if (oldest == channels_.end()) return;
+    channels_.erase(oldest);
+    --unwatched_;
   }
 }
 
@@ -83,6 +132,7 @@ void JobEventBus::DispatchLoop() {
       target = published_;
       for (const std::string& job : dirty_) {
         auto it = channels_.find(job);
+        if (it == channels_.end()) continue;  // evicted or ended since
         Channel& channel = it->second;
         channel.dirty = false;
         Delivery delivery;
@@ -91,9 +141,7 @@ void JobEventBus::DispatchLoop() {
         for (const auto& [token, subscription] : channel.subscribers) {
           delivery.subscribers.push_back(subscription);
         }
-        if (channel.subscribers.empty()) {
-          channels_.erase(it);
-        } else if (!delivery.events.empty()) {
+        if (!channel.subscribers.empty() && !delivery.events.empty()) {
           round.push_back(std::move(delivery));
         }
       }

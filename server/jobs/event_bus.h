@@ -31,6 +31,10 @@ namespace elexirion::jobs {
 // Per job the bus keeps the last `retained_events` events with consecutive sequence numbers,
 // and drops a published event whose seq is not above the job's last one: the same event may
 // be published by the local worker and by the cross-replica relay, and watchers see it once.
+// A job keeps its events while nobody watches it too (up to `max_unwatched_jobs` such jobs,
+// the least recently published dropped first), until its terminal event: watchers that join
+// a running job, often hundreds at once, then replay it from memory instead of each reading
+// the store.
 class JobEventBus {
  public:
   using EventPtr = std::shared_ptr<const v1::ProgressEvent>;
@@ -39,8 +43,11 @@ class JobEventBus {
   using Callback = std::function<void(absl::Span<const EventPtr> events)>;
 
   struct Options {
-    // Recent events kept in memory per watched job, for watchers catching up.
+    // Recent events kept in memory per job, for watchers joining or catching up.
     size_t retained_events = 1024;
+    // Jobs without watchers whose recent events are kept (running jobs, mostly: a job's
+    // terminal event ends it). Bounds memory at about this x retained_events events.
+    size_t max_unwatched_jobs = 64;
   };
 
   JobEventBus() : JobEventBus(Options()) {}
@@ -52,7 +59,7 @@ class JobEventBus {
 
   int64_t Subscribe(const std::string& job_id, Callback callback);
   void Unsubscribe(int64_t token);
-  // Events of a job nobody watches are dropped (the store has them).
+  // Events of a job nobody watches are only kept for Recent() (the store has them all).
   void Publish(const v1::ProgressEvent& event);
 
   // The retained events of `job_id` after `after_seq` (at most `max`), when memory holds the
@@ -81,11 +88,15 @@ class JobEventBus {
     // Published, not yet handed to the dispatch thread (at most retained_events: a stuck
     // dispatch thread costs bounded memory; watchers then catch up from the store).
     std::deque<EventPtr> undispatched;
-    int64_t last_seq = 0;  // highest published
-    bool dirty = false;    // listed in dirty_
+    int64_t last_seq = 0;      // highest published
+    int64_t published_at = 0;  // value of publish_clock_ at the last publish: eviction order
+    bool ended = false;        // its terminal event was published
+    bool dirty = false;        // listed in dirty_
     std::map<int64_t, std::shared_ptr<Subscription>> subscribers;
   };
   void DispatchLoop();
+  // Drops channels without watchers beyond max_unwatched_jobs, least recently published first.
+  void EvictUnwatched() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   mutable absl::Mutex mu_;
@@ -93,10 +104,15 @@ class JobEventBus {
   std::map<std::string, Channel> channels_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, std::string> job_of_ ABSL_GUARDED_BY(mu_);  // token -> job
   std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);
-  int64_t published_ ABSL_GUARDED_BY(mu_) = 0;  // events accepted
+  int64_t published_ ABSL_GUARDED_BY(mu_) = 0;  // events accepted for watchers
+  int64_t publish_clock_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t unwatched_ ABSL_GUARDED_BY(mu_) = 0;   // channels without subscribers
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;  // of those, handed to callbacks
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread dispatcher_;
 };
+
+// True for a state change into SUCCEEDED, FAILED or CANCELLED: the job's last event.
+bool IsTerminalEvent(const v1::ProgressEvent& event);
 
 }  // namespace elexirion::jobs

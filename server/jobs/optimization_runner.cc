@@ -101,8 +101,10 @@ optimizer::LmSettings ToLm(const v1::LmSpec& lm) {
 
 // Streams optimizer progress into the job's events. Besides the optimizer's own usage
 // snapshots it publishes an ETA snapshot (a `usage` event: JobProgress with eta_seconds) at
-// each phase change and every kEtaStep of estimated work, so watchers see a moving ETA
-// without an event per LLM call.
+// each phase change and every kEtaStep of estimated work, at most one per kEtaMinInterval
+// between phase changes, so watchers see a moving ETA without an event per LLM call, and a
+// batch of parallel calls that end together does not turn into a burst of snapshots (each
+// one is an event written to every watcher).
 class JobEventSink final : public optimizer::EventSink {
  public:
   JobEventSink(JobContext& ctx, WorkEstimate::Plan plan)
@@ -256,8 +258,10 @@ class JobEventSink final : public optimizer::EventSink {
   }
 
  private:
-  // Publish an ETA snapshot every this much of the estimated work.
+  // Publish an ETA snapshot every this much of the estimated work,
   static constexpr double kEtaStep = 0.05;
+  // but not sooner than this after the previous one (phase changes excepted).
+  static constexpr absl::Duration kEtaMinInterval = absl::Milliseconds(250);
 
   void UpdateEta() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     progress_.set_trials_total(estimate_.trials_total());
@@ -267,8 +271,13 @@ class JobEventSink final : public optimizer::EventSink {
   // A snapshot when the estimate moved a step since the last one (or `force`).
   std::optional<v1::ProgressEvent> EtaSnapshot(bool force) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const double fraction = estimate_.fraction();
-    if (!force && fraction < last_eta_fraction_ + kEtaStep) return std::nullopt;
+    const absl::Time now = absl::Now();
+    if (!force &&
+        (fraction < last_eta_fraction_ + kEtaStep || now - last_eta_time_ < kEtaMinInterval)) {
+      return std::nullopt;
+    }
     last_eta_fraction_ = fraction;
+    last_eta_time_ = now;
     UpdateEta();
     v1::ProgressEvent event;
     *event.mutable_usage() = progress_;
@@ -291,6 +300,7 @@ class JobEventSink final : public optimizer::EventSink {
   v1::JobProgress progress_ ABSL_GUARDED_BY(mu_);
   WorkEstimate estimate_ ABSL_GUARDED_BY(mu_);
   double last_eta_fraction_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_eta_time_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 // The work plan of a request, for the ETA: dataset sizes as RunOptimization will split them,

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/store/store.h"
@@ -24,6 +26,10 @@ using testutil::InProcessServer;
 using testutil::TempDir;
 
 // The bundled code-analysis examples, in file order.
+int64_t TimeMs(const v1::ProgressEvent& event) {
+  return google::protobuf::util::TimeUtil::TimestampToMilliseconds(event.time());
+}
+
 std::vector<v1::Example> BundledExamples() {
   std::vector<std::filesystem::path> files;
   for (const auto& e :
@@ -203,6 +209,41 @@ TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
   ASSERT_NE(last_snapshot, nullptr);
   EXPECT_EQ(last_snapshot->eta_seconds(), 0);
   EXPECT_EQ(GetJob(job.id()).progress().eta_seconds(), 0);
+}
+
+// Parallel calls that end together used to bring a burst of ETA snapshots (one per 5% of the
+// work), each an event written to every watcher: four within a millisecond here. Between
+// phase changes (the bootstrap phase runs from its first to its last bootstrap event) they
+// are now at least 250 ms apart.
+TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) {
+  StartServer(absl::ZeroDuration(),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+  const auto examples = BundledExamples();
+  auto request = Request("eta_burst", {examples.begin(), examples.begin() + 16},
+                         {examples.begin() + 16, examples.end()});
+  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
+  request.mutable_optimizer()->set_num_threads(8);
+  v1::Job job = Submit(request);
+  auto events = Stream(job.id());
+  ASSERT_FALSE(events.empty());
+  ASSERT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+  size_t first = events.size(), last = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!events[i].has_bootstrap()) continue;
+    first = std::min(first, i);
+    last = i;
+  }
+  ASSERT_LT(first, last) << "bootstrap progress events";
+  EXPECT_EQ(events[last].bootstrap().done(), 16);
+  std::optional<int64_t> previous_ms;
+  for (size_t i = first; i < last; ++i) {
+    if (!events[i].has_usage()) continue;
+    const int64_t ms = TimeMs(events[i]);
+    if (previous_ms.has_value()) {
+      EXPECT_GE(ms - *previous_ms, 250) << "ETA snapshots at events " << i << " and before";
+    }
+    previous_ms = ms;
+  }
 }
 
 // A watcher that never reads while the job runs costs the job nothing (it ends while the

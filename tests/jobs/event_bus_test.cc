@@ -85,18 +85,92 @@ TEST(JobEventBusTest, EachWatcherGetsEveryEventOnceInOrder) {
   EXPECT_THAT(bus.WatchedJobs(), IsEmpty());
 }
 
-TEST(JobEventBusTest, EventsOfUnwatchedJobsAreDropped) {
+v1::ProgressEvent Terminal(const std::string& job, int64_t seq) {
+  v1::ProgressEvent event;
+  event.set_job_id(job);
+  event.set_seq(seq);
+  event.mutable_state_changed()->set_state(v1::JOB_STATE_SUCCEEDED);
+  return event;
+}
+
+// Watchers who join a running job replay it from memory: its events are kept while nobody
+// watches, but only handed to watchers who were there when they were published.
+TEST(JobEventBusTest, UnwatchedRunningJobsKeepTheirEventsForLaterWatchers) {
   JobEventBus bus;
   bus.Publish(Event("job", 1));
+  bus.Publish(Event("job", 2));
+  EXPECT_FALSE(bus.IsWatched("job"));
+  EXPECT_THAT(bus.WatchedJobs(), IsEmpty());
+  bool complete = false;
+  auto recent = bus.Recent("job", 0, 10, &complete);
+  EXPECT_TRUE(complete);
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent.front()->seq(), 1);
+
   Recorder r;
   int64_t token = bus.Subscribe("job", r.callback());
   EXPECT_TRUE(bus.IsWatched("job"));
-  EXPECT_FALSE(bus.IsWatched("other"));
-  bus.Publish(Event("job", 2));
+  bus.Publish(Event("job", 3));
   bus.Flush();
-  EXPECT_THAT(r.seqs(), ElementsAre(2));
+  EXPECT_THAT(r.seqs(), ElementsAre(3));
   bus.Unsubscribe(token);
   EXPECT_FALSE(bus.IsWatched("job"));
+  // Still running: the next watcher finds all of it in memory.
+  recent = bus.Recent("job", 0, 10, &complete);
+  EXPECT_TRUE(complete);
+  EXPECT_EQ(recent.size(), 3u);
+  EXPECT_EQ(bus.LastPublishedSeq("job"), 3);
+
+  // The terminal event ends an unwatched job's memory (watchers of ended jobs read the store).
+  bus.Publish(Terminal("job", 4));
+  EXPECT_THAT(bus.Recent("job", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(complete);
+  EXPECT_EQ(bus.LastPublishedSeq("job"), 0);
+  // An event without a sequence number is not kept.
+  bus.Publish(Event("none", 0));
+  EXPECT_EQ(bus.LastPublishedSeq("none"), 0);
+}
+
+TEST(JobEventBusTest, WatchedJobsKeepTheirEventsUntilTheLastWatcherOfTheEndedJobLeaves) {
+  JobEventBus bus;
+  Recorder r;
+  int64_t token = bus.Subscribe("job", r.callback());
+  bus.Publish(Event("job", 1));
+  bus.Publish(Terminal("job", 2));
+  bus.Flush();
+  EXPECT_THAT(r.seqs(), ElementsAre(1, 2));
+  bool complete = false;
+  EXPECT_EQ(bus.Recent("job", 0, 10, &complete).size(), 2u);
+  bus.Unsubscribe(token);
+  EXPECT_THAT(bus.Recent("job", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(complete);
+}
+
+TEST(JobEventBusTest, UnwatchedJobsBeyondTheLimitDropTheLeastRecentlyPublished) {
+  JobEventBus::Options options;
+  options.max_unwatched_jobs = 2;
+  JobEventBus bus(options);
+  bus.Publish(Event("a", 1));
+  bus.Publish(Event("b", 1));
+  bus.Publish(Event("a", 2));  // b is now the least recently published
+  Recorder r;
+  int64_t token = bus.Subscribe("c", r.callback());  // watched jobs do not count
+  bus.Publish(Event("c", 1));
+  bus.Publish(Event("d", 1));
+  bool complete = false;
+  EXPECT_THAT(bus.Recent("b", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(complete) << "b was dropped";
+  for (const char* kept : {"a", "c", "d"}) {
+    EXPECT_FALSE(bus.Recent(kept, 0, 10, &complete).empty()) << kept;
+    EXPECT_TRUE(complete) << kept;
+  }
+  bus.Flush();
+  EXPECT_THAT(r.seqs(), ElementsAre(1));
+  // c's last watcher leaves: three unwatched jobs, so the oldest (a) goes.
+  bus.Unsubscribe(token);
+  EXPECT_THAT(bus.Recent("a", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(bus.Recent("c", 0, 10, &complete).empty());
+  EXPECT_FALSE(bus.Recent("d", 0, 10, &complete).empty());
 }
 
 TEST(JobEventBusTest, RecentAnswersOnlyWhatMemoryHoldsContiguously) {
