@@ -155,7 +155,15 @@ class JobEventSink final : public optimizer::EventSink {
     }
     Emit(event);
   }
+  // One event per batch of examples decided together: the event carries only totals, and
+  // the examples of a parallel window are decided at one moment, so per-example events would
+  // arrive as a burst (written to every watcher) that says no more than its last one.
   void OnBootstrap(const optimizer::BootstrapEvent& b) override {
+    if (!b.last_of_batch) {
+      absl::MutexLock lock(&mu_);
+      estimate_.OnBootstrap(b.done, b.total, b.accepted_total, b.needed);
+      return;
+    }
     v1::ProgressEvent event;
     auto* e = event.mutable_bootstrap();
     e->set_step(b.label);

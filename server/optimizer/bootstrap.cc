@@ -357,6 +357,7 @@ absl::StatusOr<Program> BootstrapFewShotCompile(const Program& student,
       event.total = static_cast<int>(n);
       event.accepted_total = accepted;
       event.needed = needed;
+      event.last_of_batch = w + 1 == window || accepted >= needed;
       ctx.events().OnBootstrap(event);
     }
     pos += window;

@@ -36,6 +36,9 @@ struct BootstrapEvent {
   int total = 0;             // examples available
   int accepted_total = 0;    // demos accepted so far
   int needed = 0;            // max_bootstrapped_demos
+  // False when more examples decided at the same moment (a window run in parallel) follow at
+  // once: a consumer that reports only the totals can skip this one.
+  bool last_of_batch = true;
 };
 
 // One iteration of an iterative search (GEPA, SIMBA). Scores on the minibatch are sums of

@@ -211,10 +211,10 @@ TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
   EXPECT_EQ(GetJob(job.id()).progress().eta_seconds(), 0);
 }
 
-// Parallel calls that end together used to bring a burst of ETA snapshots (one per 5% of the
-// work), each an event written to every watcher: four within a millisecond here. Between
-// phase changes (the bootstrap phase runs from its first to its last bootstrap event) they
-// are now at least 250 ms apart.
+// Fast calls used to bring a burst of ETA snapshots (one per 5% of the work), each an event
+// written to every watcher: several within a millisecond here. Between phase changes (the
+// bootstrap phase runs from its first to its last bootstrap event) they are now at least
+// 250 ms apart.
 TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) {
   StartServer(absl::ZeroDuration(),
               [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
@@ -222,7 +222,8 @@ TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) 
   auto request = Request("eta_burst", {examples.begin(), examples.begin() + 16},
                          {examples.begin() + 16, examples.end()});
   request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
-  request.mutable_optimizer()->set_num_threads(8);
+  // One example at a time: a bootstrap event after each.
+  request.mutable_optimizer()->set_num_threads(1);
   v1::Job job = Submit(request);
   auto events = Stream(job.id());
   ASSERT_FALSE(events.empty());
@@ -246,6 +247,34 @@ TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) 
   }
 }
 
+// The examples of a parallel window are decided at one moment: one bootstrap event with the
+// totals after each window, not a burst of one per example (each written to every watcher).
+TEST_F(JobsProgressTest, BootstrapProgressComesOncePerParallelWindow) {
+  StartServer(absl::ZeroDuration(),
+              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+  const auto examples = BundledExamples();
+  auto request = Request("windows", {examples.begin(), examples.begin() + 16},
+                         {examples.begin() + 16, examples.end()});
+  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
+  request.mutable_optimizer()->set_num_threads(8);
+  v1::Job job = Submit(request);
+  auto events = Stream(job.id());
+  ASSERT_FALSE(events.empty());
+  ASSERT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+  std::vector<int> done;
+  int accepted = 0;
+  for (const auto& e : events) {
+    if (!e.has_bootstrap()) continue;
+    EXPECT_EQ(e.bootstrap().step(), "bootstrap");
+    EXPECT_EQ(e.bootstrap().total(), 16);
+    EXPECT_GE(e.bootstrap().accepted(), accepted);
+    accepted = e.bootstrap().accepted();
+    done.push_back(e.bootstrap().done());
+  }
+  EXPECT_THAT(done, ::testing::ElementsAre(8, 16)) << "two windows of 8";
+  EXPECT_GT(accepted, 0);
+}
+
 // A watcher that never reads while the job runs costs the job nothing (it ends while the
 // watcher's stream is stalled) and, once it reads, gets every event in order.
 TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
@@ -259,6 +288,8 @@ TEST_F(JobsProgressTest, StalledWatcherDoesNotHoldTheJobAndMissesNothing) {
   auto* search = request.mutable_optimizer()->mutable_bootstrap_random_search();
   search->set_num_candidate_programs(60);
   search->set_max_bootstrapped_demos(50);
+  // One example at a time, so a bootstrap event after each.
+  request.mutable_optimizer()->set_num_threads(1);
   v1::Job job = Submit(request);
 
   grpc::ClientContext context;
@@ -384,6 +415,8 @@ TEST_F(JobsProgressTest, StalledBatchWatcherMissesNothing) {
   auto* search = request.mutable_optimizer()->mutable_bootstrap_random_search();
   search->set_num_candidate_programs(60);
   search->set_max_bootstrapped_demos(50);
+  // One example at a time, so a bootstrap event after each.
+  request.mutable_optimizer()->set_num_threads(1);
   v1::Job job = Submit(request);
 
   grpc::ClientContext context;
