@@ -2,6 +2,7 @@
 // (real HTTP), then StreamProgress fan-out to 1,000 watchers of one job.
 // Usage: jobs_bench [workers=4] [jobs=20] [watchers=1000] [--server-process] [--channels=N]
 //                   [--watcher-threads=N | --callback-watchers] [--watch-latency=MS]
+//                   [--watch-threads=N]
 //                   [--postgres] [--replicas=N]
 //   default           the server runs in this process; RSS is the whole process (server, fake
 //                     provider and clients share it).
@@ -15,6 +16,8 @@
 //                     process(es) on it (implies --server-process).
 //   --watch-latency=MS  the fake provider's latency while the watched job runs (default 50;
 //                     real providers take seconds, so real jobs emit far fewer events/s).
+//   --watch-threads=N  the watched job's num_threads (default 8). With 1 it bootstraps one
+//                     example at a time: a progress event per example, evenly spaced.
 //   --replicas=N      N server processes on that one PostgreSQL (needs --postgres), each with
 //                     `workers` workers; jobs are submitted round-robin and followed where
 //                     submitted, watchers connect to the first replica.
@@ -291,6 +294,7 @@ struct BenchOptions {
   bool server_process = false;
   int channels = 1;
   int watch_latency_ms = 50;  // the fake's latency while the watched job runs
+  int watch_threads = 0;      // the watched job's num_threads (0: the optimizer's default, 8)
   bool postgres = false;      // a PostgreSQL server started here (the test fixture)
   int replicas = 1;           // server processes on one store
   int cq_threads = 2;         // watchers on the completion-queue API (0: the callback API)
@@ -394,13 +398,14 @@ int Run(const BenchOptions& options) {
       std::printf("rss %s: %.1f MB (server, fake and clients in one process)\n", when, MaxRssMb());
     }
   };
-  std::printf("mode: %s, store %s, %d replica(s) x %d workers, %d watcher channel(s), %s\n",
-              separate ? "servers in separate processes" : "in-process server",
-              options.postgres ? "postgres" : "sqlite", static_cast<int>(addresses.size()), workers,
-              options.channels,
-              options.cq_threads > 0
-                  ? absl::StrCat("watchers on the CQ API (", options.cq_threads, " threads)").c_str()
-                  : "watchers on the callback API");
+  std::printf(
+      "mode: %s, store %s, %d replica(s) x %d workers, %d watcher channel(s), %s\n",
+      separate ? "servers in separate processes" : "in-process server",
+      options.postgres ? "postgres" : "sqlite", static_cast<int>(addresses.size()), workers,
+      options.channels,
+      options.cq_threads > 0
+          ? absl::StrCat("watchers on the CQ API (", options.cq_threads, " threads)").c_str()
+          : "watchers on the callback API");
   print_rss("after start");
 
   // Part 1: concurrent jobs, submitted round-robin over the replicas, each followed on the
@@ -496,6 +501,8 @@ int Run(const BenchOptions& options) {
     // Its own tag: the batches job must not be answered from the first one's LLM cache.
     auto request = Request(batches ? "bench_watched_batches" : "bench_watched",
                            batches ? "watched_batches" : "watched");
+    if (options.watch_threads > 0)
+      request.mutable_optimizer()->set_num_threads(options.watch_threads);
     if (!client->optimizer().OptimizeModule(&context, request, &job).ok()) return 1;
     std::vector<std::unique_ptr<WatcherBase>> callback_watchers;
     std::unique_ptr<CqWatchers<v1::ProgressEvent>> cq_single;
@@ -605,6 +612,8 @@ int main(int argc, char** argv) {
       options.server_process = true;
     } else if (arg.rfind("--channels=", 0) == 0) {
       options.channels = std::atoi(arg.c_str() + 11);
+    } else if (arg.rfind("--watch-threads=", 0) == 0) {
+      options.watch_threads = std::atoi(arg.c_str() + 16);
     } else if (arg.rfind("--watch-latency=", 0) == 0) {
       options.watch_latency_ms = std::atoi(arg.c_str() + 16);
     } else if (arg.rfind("--watcher-threads=", 0) == 0) {

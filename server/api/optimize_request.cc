@@ -1,7 +1,6 @@
 #include "server/api/optimize_request.h"
 
 #include "absl/strings/str_cat.h"
-#include "server/api/job_convert.h"
 #include "server/api/validation.h"
 #include "server/common/status_macros.h"
 #include "server/jobs/optimization_runner.h"
@@ -74,21 +73,10 @@ absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
   record.request = validated.request.SerializeAsString();
   // The "queued" event is written with the job: a fast job claimed at once must not end
   // before it (a watcher would see events after the terminal one).
-  v1::ProgressEvent queued_event;
-  queued_event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
-  queued_event.mutable_state_changed()->set_message("queued");
-  const store::NewJobEvent first_event{"state_changed", queued_event.SerializeAsString()};
+  const store::NewJobEvent first_event{"state_changed", jobs::QueuedEvent().SerializeAsString()};
   bool existed = false;
   ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed, &first_event));
   if (already_existed != nullptr) *already_existed = existed;
-  if (!existed && record.last_event_seq == 1 && api.bus != nullptr) {
-    // Memory then holds the job from its first event, so watchers who join while it runs
-    // replay it from there instead of each reading the store.
-    queued_event.set_job_id(record.id);
-    queued_event.set_seq(1);
-    *queued_event.mutable_time() = ToProtoTime(record.created_at);
-    api.bus->Publish(queued_event);
-  }
   if (!existed && api.workers != nullptr) api.workers->Wake();
   return record;
 }

@@ -51,8 +51,14 @@ void ProgressStreamReactor<Response>::CatchUp() {
   need_catch_up_ = false;
   // Memory answers when it holds the next event and every one after it published so far;
   // later ones come live (the subscription came first), so this holds on the first read too.
+  // A job that had ended when the stream started is read from the store: everything is
+  // there, while this replica's memory may have stopped short of the end (the job ended on
+  // another replica).
   bool complete = false;
-  auto events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
+  std::vector<jobs::JobEventBus::EventPtr> events;
+  if (first_read_done_ || terminal_seq_ == 0) {
+    events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
+  }
   if (complete) {
     for (auto& event : events) {
       last_queued_seq_ = event->seq();

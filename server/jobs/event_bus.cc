@@ -45,8 +45,8 @@ void JobEventBus::Unsubscribe(int64_t token) {
     channel->second.subscribers.erase(it);
     job_of_.erase(job);
     if (channel->second.subscribers.empty()) {
-      // A running job's events stay for the next watcher; an ended or empty one goes.
-      if (channel->second.ended || channel->second.published_at == 0) {
+      // A running job's events stay for the next watcher; an ended, relayed or empty one goes.
+      if (channel->second.ended || !channel->second.kept) {
         channels_.erase(channel);
       } else {
         ++unwatched_;
@@ -59,7 +59,7 @@ void JobEventBus::Unsubscribe(int64_t token) {
   subscription->active = false;
 }
 
-void JobEventBus::Publish(const v1::ProgressEvent& event) {
+void JobEventBus::Publish(const v1::ProgressEvent& event, bool keep_unwatched) {
   absl::MutexLock lock(&mu_);
   auto [it, created] = channels_.try_emplace(event.job_id());
   Channel& channel = it->second;
@@ -69,7 +69,7 @@ void JobEventBus::Publish(const v1::ProgressEvent& event) {
   }
   const bool terminal = IsTerminalEvent(event);
   if (channel.subscribers.empty()) {
-    if (terminal) {
+    if (terminal || (created && !keep_unwatched)) {
       // Nobody to tell, and later watchers of an ended job read the store.
       channels_.erase(it);
       if (!created) --unwatched_;
@@ -77,6 +77,7 @@ void JobEventBus::Publish(const v1::ProgressEvent& event) {
     }
     if (created) ++unwatched_;
   }
+  channel.kept = channel.kept || keep_unwatched;
   // Only consecutive events are kept, so a watcher can tell what memory covers.
   if (event.seq() != channel.last_seq + 1) channel.recent.clear();
   auto shared = std::make_shared<const v1::ProgressEvent>(event);

@@ -59,8 +59,10 @@ class JobEventBus {
 
   int64_t Subscribe(const std::string& job_id, Callback callback);
   void Unsubscribe(int64_t token);
-  // Events of a job nobody watches are only kept for Recent() (the store has them all).
-  void Publish(const v1::ProgressEvent& event);
+  // Events of a job nobody watches are only kept for Recent() (the store has them all), and
+  // only with `keep_unwatched`: the cross-replica relay publishes a job only while it is
+  // watched here, so what it published goes stale once the last watcher leaves.
+  void Publish(const v1::ProgressEvent& event, bool keep_unwatched = true);
 
   // The retained events of `job_id` after `after_seq` (at most `max`), when memory holds the
   // event after_seq + 1; otherwise nothing and *complete = false (read the store).
@@ -91,6 +93,7 @@ class JobEventBus {
     int64_t last_seq = 0;      // highest published
     int64_t published_at = 0;  // value of publish_clock_ at the last publish: eviction order
     bool ended = false;        // its terminal event was published
+    bool kept = false;         // published with keep_unwatched (by this replica's worker)
     bool dirty = false;        // listed in dirty_
     std::map<int64_t, std::shared_ptr<Subscription>> subscribers;
   };

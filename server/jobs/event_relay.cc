@@ -129,7 +129,7 @@ void JobEventRelay::Relay(const std::string& job_id) {
                          {{"job_id", job_id}, {"error", std::string(event.status().message())}});
         return;
       }
-      options_.bus->Publish(*event);
+      options_.bus->Publish(*event, /*keep_unwatched=*/false);
       after = record.seq;
     }
     if (events->size() < static_cast<size_t>(kPage)) return;

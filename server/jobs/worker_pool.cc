@@ -3,8 +3,8 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
 #include "absl/synchronization/notification.h"
+#include "nlohmann/json.hpp"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
 #include "server/jobs/jobs_metrics.h"
@@ -72,11 +72,18 @@ v1::Program ProgramProto(const store::ProgramRecord& record) {
   return program;
 }
 
+v1::ProgressEvent QueuedEvent() {
+  v1::ProgressEvent event;
+  event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
+  event.mutable_state_changed()->set_message("queued");
+  return event;
+}
+
 absl::StatusOr<v1::ProgressEvent> EventFromRecord(const store::JobEventRecord& record) {
   v1::ProgressEvent event;
   if (!event.ParseFromString(record.payload)) {
-    return absl::DataLossError(absl::StrCat("job ", record.job_id, " event ", record.seq,
-                                            ": stored payload is corrupt"));
+    return absl::DataLossError(
+        absl::StrCat("job ", record.job_id, " event ", record.seq, ": stored payload is corrupt"));
   }
   event.set_job_id(record.job_id);
   event.set_seq(record.seq);
@@ -121,8 +128,7 @@ class JobWorkerPool::RunningJob final : public JobContext {
     return absl::OkStatus();
   }
 
-  absl::Status Checkpoint(const std::string& checkpoint,
-                          const v1::JobProgress& progress) override {
+  absl::Status Checkpoint(const std::string& checkpoint, const v1::JobProgress& progress) override {
     absl::Status s =
         options_.store->CheckpointJob(lease_, checkpoint, progress.SerializeAsString());
     if (store::IsLeaseLost(s)) LoseLease();
@@ -139,8 +145,7 @@ class JobWorkerPool::RunningJob final : public JobContext {
   void StartHeartbeat() {
     heartbeat_ = std::thread([this] {
       while (!stop_heartbeat_.WaitForNotificationWithTimeout(options_.heartbeat)) {
-        auto result = options_.store->HeartbeatJob(
-            lease_, options_.clock->Now() + options_.lease);
+        auto result = options_.store->HeartbeatJob(lease_, options_.clock->Now() + options_.lease);
         if (!result.ok()) {
           if (store::IsLeaseLost(result.status())) {
             LoseLease();
@@ -284,16 +289,15 @@ void JobWorkerPool::RunJob(const std::string& worker_id, store::JobRecord job) {
     const absl::Time now = options_.clock->Now();
     auto ended = options_.store->FinishJob(lease, outcome, now);
     if (!ended.ok()) {
-      logging::Warning("could not finish job", {{"job_id", job.id},
-                                                {"error", std::string(ended.status().message())}});
+      logging::Warning("could not finish job",
+                       {{"job_id", job.id}, {"error", std::string(ended.status().message())}});
       return;
     }
     terminal.set_job_id(job.id);
     terminal.set_seq(ended->last_event_seq);
     *terminal.mutable_time() = ToTimestamp(now);
     options_.bus->Publish(terminal);
-    RecordJobFinished(optimizer, v1::EndReason_Name(reason),
-                      absl::ToDoubleSeconds(now - started));
+    RecordJobFinished(optimizer, v1::EndReason_Name(reason), absl::ToDoubleSeconds(now - started));
     logging::Info("job ended", {{"job_id", job.id},
                                 {"state", store::JobStateName(state)},
                                 {"end_reason", v1::EndReason_Name(reason)},
@@ -325,8 +329,17 @@ void JobWorkerPool::RunJob(const std::string& worker_id, store::JobRecord job) {
     }
     running_.push_back(&running);
   }
-  logging::Info("job started", {{"job_id", job.id}, {"attempt", job.attempt},
-                                {"worker", worker_id}});
+  logging::Info("job started",
+                {{"job_id", job.id}, {"attempt", job.attempt}, {"worker", worker_id}});
+  if (job.last_event_seq == 1) {
+    // The bus then holds the job from its first event, so watchers who join while it runs
+    // (often many at once) replay it from memory instead of each reading the store.
+    v1::ProgressEvent queued = QueuedEvent();
+    queued.set_job_id(job.id);
+    queued.set_seq(1);
+    *queued.mutable_time() = ToTimestamp(job.created_at);
+    options_.bus->Publish(queued);
+  }
   v1::ProgressEvent started_event;
   started_event.mutable_state_changed()->set_state(v1::JOB_STATE_RUNNING);
   started_event.mutable_state_changed()->set_message(
@@ -346,9 +359,8 @@ void JobWorkerPool::RunJob(const std::string& worker_id, store::JobRecord job) {
       logging::Warning("job lease lost: dropping its results", {{"job_id", job.id}});
       return;
     case RunningJob::Interrupt::kShutdown: {
-      auto released = options_.store->ReleaseJob(lease, options_.clock->Now(),
-                                                 "interrupted by server shutdown",
-                                                 options_.clock->Now());
+      auto released = options_.store->ReleaseJob(
+          lease, options_.clock->Now(), "interrupted by server shutdown", options_.clock->Now());
       if (released.ok()) {
         logging::Info("job released for resumption", {{"job_id", job.id}});
       }
@@ -391,7 +403,7 @@ void JobWorkerPool::RunJob(const std::string& worker_id, store::JobRecord job) {
   *summary.mutable_summary() = outcome->summary;
   (void)running.Emit(summary);
   finish(outcome->state, outcome->end_reason, outcome->error, result, outcome->progress,
-         outcome->state == store::JobState::kSucceeded ? "succeeded"
+         outcome->state == store::JobState::kSucceeded   ? "succeeded"
          : outcome->state == store::JobState::kCancelled ? "cancelled"
                                                          : "failed");
 }

@@ -146,6 +146,27 @@ TEST(JobEventBusTest, WatchedJobsKeepTheirEventsUntilTheLastWatcherOfTheEndedJob
   EXPECT_FALSE(complete);
 }
 
+// The relay publishes another replica's job only while it is watched here: once the last
+// watcher leaves, nothing keeps that memory current, so it is not kept.
+TEST(JobEventBusTest, RelayedEventsAreNotKeptWithoutWatchers) {
+  JobEventBus bus;
+  bus.Publish(Event("remote", 1), /*keep_unwatched=*/false);
+  bool complete = true;
+  EXPECT_THAT(bus.Recent("remote", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(complete);
+  Recorder r;
+  int64_t token = bus.Subscribe("remote", r.callback());
+  bus.Publish(Event("remote", 1), /*keep_unwatched=*/false);
+  bus.Publish(Event("remote", 2), /*keep_unwatched=*/false);
+  bus.Flush();
+  EXPECT_THAT(r.seqs(), ElementsAre(1, 2));
+  EXPECT_EQ(bus.Recent("remote", 0, 10, &complete).size(), 2u);
+  bus.Unsubscribe(token);
+  EXPECT_THAT(bus.Recent("remote", 0, 10, &complete), IsEmpty());
+  EXPECT_FALSE(complete);
+  EXPECT_EQ(bus.LastPublishedSeq("remote"), 0);
+}
+
 TEST(JobEventBusTest, UnwatchedJobsBeyondTheLimitDropTheLeastRecentlyPublished) {
   JobEventBus::Options options;
   options.max_unwatched_jobs = 2;
