@@ -11,7 +11,7 @@ namespace elexirion::api {
 template <typename Response>
 ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus,
                                                        std::string job_id, int64_t after_seq,
-                                                       int64_t terminal_seq,
+                                                       int64_t terminal_seq, int64_t stored_seq,
                                                        Admission::Ticket ticket)
     : metrics_(std::is_same_v<Response, v1::ProgressEvent> ? kStreamProgressMethod
                                                            : kStreamProgressBatchesMethod),
@@ -20,7 +20,8 @@ ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs
       job_id_(std::move(job_id)),
       ticket_(std::move(ticket)),
       last_queued_seq_(after_seq),
-      terminal_seq_(terminal_seq) {
+      terminal_seq_(terminal_seq),
+      stored_seq_(stored_seq) {
   // Subscribe before the first read from the store so nothing falls between the two.
   subscription_ = bus_->Subscribe(
       job_id_,
@@ -49,16 +50,13 @@ void ProgressStreamReactor<Response>::OnLiveEvents(
 template <typename Response>
 void ProgressStreamReactor<Response>::CatchUp() {
   need_catch_up_ = false;
-  // Memory answers when it holds the next event and every one after it published so far;
-  // later ones come live (the subscription came first), so this holds on the first read too.
-  // A job that had ended when the stream started is read from the store: everything is
-  // there, while this replica's memory may have stopped short of the end (the job ended on
-  // another replica).
+  // Memory answers when it holds the next event and every one after it published so far
+  // (later ones come live: the subscription came first), and reaches as far as the store did
+  // when the stream started (or a full page, more to follow).
   bool complete = false;
-  std::vector<jobs::JobEventBus::EventPtr> events;
-  if (first_read_done_ || terminal_seq_ == 0) {
-    events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
-  }
+  auto events = bus_->Recent(job_id_, last_queued_seq_, kMaxBuffered, &complete);
+  complete = complete && !events.empty() &&
+             (events.size() >= kMaxBuffered || events.back()->seq() >= stored_seq_);
   if (complete) {
     for (auto& event : events) {
       last_queued_seq_ = event->seq();

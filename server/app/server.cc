@@ -9,27 +9,27 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "server/api/metrics_interceptor.h"
+#include "server/api/optimize_request.h"
 #include "server/api/services.h"
+#include "server/app/store_readiness.h"
+#include "server/common/ids.h"
 #include "server/common/logging.h"
 #include "server/common/status_macros.h"
-#include "server/metrics/http_server.h"
-#include "server/metrics/rpc_metrics.h"
 #include "server/common/thread_pool.h"
 #include "server/jobs/event_bus.h"
 #include "server/jobs/event_relay.h"
-#include "server/jobs/pg_job_notifications.h"
-#include "server/app/store_readiness.h"
 #include "server/jobs/optimization_runner.h"
+#include "server/jobs/pg_job_notifications.h"
 #include "server/jobs/worker_pool.h"
 #include "server/learning/execution_ingestor.h"
 #include "server/learning/policy.h"
 #include "server/learning/scheduler.h"
 #include "server/learning/telemetry_metrics.h"
-#include "server/api/optimize_request.h"
-#include "server/common/ids.h"
 #include "server/llm/provider_router.h"
 #include "server/llm/providers_config.h"
 #include "server/llm/store_llm_cache.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/rpc_metrics.h"
 #include "server/pipeline/executor.h"
 #include "server/store/postgres_store.h"
 #include "server/store/sqlite_store.h"
@@ -38,9 +38,8 @@ namespace elexirion::app {
 namespace {
 
 constexpr const char* kServiceNames[] = {
-    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService",
-    "elexirion.v1.ProgramService",   "elexirion.v1.DatasetService",
-    "elexirion.v1.TelemetryService"};
+    "elexirion.v1.OptimizerService", "elexirion.v1.PipelineService", "elexirion.v1.ProgramService",
+    "elexirion.v1.DatasetService", "elexirion.v1.TelemetryService"};
 
 int ToMillis(absl::Duration d) {
   int64_t ms = absl::ToInt64Milliseconds(d);
@@ -76,7 +75,6 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> BuildCredentials(
   }
   return grpc::SslServerCredentials(ssl);
 }
-
 
 // Builds the provider router over the persistent cache. Step types routed to an instance
 // that cannot be used (its key is not set) fall back to the simulated model, so a server
@@ -173,7 +171,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
       std::make_unique<ThreadPool>(static_cast<int>(config.pipeline.execute_threads),
                                    static_cast<size_t>(config.pipeline.max_queued_executions));
 
-  server->bus_ = std::make_unique<jobs::JobEventBus>();
+  jobs::JobEventBus::Options bus;
+  // Room for every job this replica's workers run at once, so none of them thrashes.
+  bus.max_unwatched_jobs =
+      std::max(bus.max_unwatched_jobs, 2 * static_cast<size_t>(config.jobs.workers));
+  server->bus_ = std::make_unique<jobs::JobEventBus>(bus);
   if (config.store.driver == "postgres") {
     // Jobs run on any replica; watchers here follow them through the store's notifications.
     jobs::PgJobNotifications::Options listen;
@@ -249,9 +251,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(Options options) {
   ingest.store = server->store_.get();
   ingest.config = *server->learning_;
   if (config.store.driver == "postgres") {
-    ingest.writers = static_cast<int>(std::clamp<int64_t>(
-        config.store.postgres_ingest_writers, 1,
-        std::max<int64_t>(config.store.postgres_pool_size - 1, 1)));
+    ingest.writers = static_cast<int>(
+        std::clamp<int64_t>(config.store.postgres_ingest_writers, 1,
+                            std::max<int64_t>(config.store.postgres_pool_size - 1, 1)));
   }
   ASSIGN_OR_RETURN(server->ingestor_, learning::ExecutionIngestor::Create(std::move(ingest)));
   api.ingestor = server->ingestor_.get();

@@ -16,7 +16,7 @@
 namespace elexirion {
 class Clock;
 class ThreadPool;
-}
+}  // namespace elexirion
 namespace elexirion::store {
 class Store;
 }
@@ -32,7 +32,7 @@ class JobEventRelay;
 class JobRunner;
 class JobWorkerPool;
 struct OptimizationEnvironment;
-}
+}  // namespace elexirion::jobs
 namespace elexirion::metrics {
 class HttpServer;
 }
@@ -40,7 +40,7 @@ namespace elexirion::learning {
 class ExecutionIngestor;
 class LearningScheduler;
 struct LearningConfig;
-}
+}  // namespace elexirion::learning
 
 namespace elexirion::app {
 
@@ -88,6 +88,7 @@ class Server {
   store::Store* store() const { return store_.get(); }
   llm::ProviderRouter* llm() const { return router_.get(); }
   learning::LearningScheduler* scheduler() const { return scheduler_.get(); }
+  jobs::JobEventBus* bus() const { return bus_.get(); }
 
  private:
   explicit Server(Options options);

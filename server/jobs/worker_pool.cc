@@ -333,12 +333,13 @@ void JobWorkerPool::RunJob(const std::string& worker_id, store::JobRecord job) {
                 {{"job_id", job.id}, {"attempt", job.attempt}, {"worker", worker_id}});
   if (job.last_event_seq == 1) {
     // The bus then holds the job from its first event, so watchers who join while it runs
-    // (often many at once) replay it from memory instead of each reading the store.
-    v1::ProgressEvent queued = QueuedEvent();
-    queued.set_job_id(job.id);
-    queued.set_seq(1);
-    *queued.mutable_time() = ToTimestamp(job.created_at);
-    options_.bus->Publish(queued);
+    // (often many at once) replay it from memory instead of each reading the store. Read
+    // back, not rebuilt: memory must hold exactly what the store has.
+    auto first = options_.store->ListJobEvents(job.id, 0, 1);
+    if (first.ok() && first->size() == 1) {
+      auto queued = EventFromRecord(first->front());
+      if (queued.ok()) options_.bus->Publish(*queued);
+    }
   }
   v1::ProgressEvent started_event;
   started_event.mutable_state_changed()->set_state(v1::JOB_STATE_RUNNING);

@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "server/jobs/worker_pool.h"
 #include "tests/fakes/fake_provider_server.h"
 #include "tests/testutil/test_server.h"
 
@@ -190,6 +191,45 @@ TEST_F(JobsDurabilityTest, WatcherOfAQueuedJobSeesItsCancel) {
   EXPECT_EQ(event.state_changed().state(), v1::JOB_STATE_CANCELLED);
   EXPECT_FALSE(reader->Read(&event));
   EXPECT_TRUE(reader->Finish().ok());
+  Cancel(first.id());
+  Stream(first.id(), nullptr);
+}
+
+// This replica's memory of a job can fall behind the store: the job moved to another
+// replica, whose events only reach here through the relay (a notification, or a sweep
+// every 5 s). A new watcher must then get what the store has at once, not the stale memory
+// and a wait. Here the memory holds event 1 and the store events 1 and 2.
+TEST_F(JobsDurabilityTest, WatcherDoesNotReplayMemoryThatIsBehindTheStore) {
+  // The busy job's calls outlast the test: the queued one stays queued, nothing is published.
+  StartServer(/*workers=*/1, absl::Seconds(5));
+  v1::Job first = Submit(Request("busy"));
+  Stream(first.id(), IsRunning);
+  v1::Job queued = Submit(Request("behind"));
+  auto* store = server_->server().store();
+  auto stored = store->ListJobEvents(queued.id(), 0, 10);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  server_->server().bus()->Publish(*jobs::EventFromRecord(stored->front()));
+  v1::ProgressEvent usage;
+  usage.mutable_usage()->set_eta_seconds(7);
+  ASSERT_TRUE(store
+                  ->AppendJobEvent(queued.id(), std::nullopt, "usage", usage.SerializeAsString(),
+                                   absl::Now())
+                  .ok());
+
+  grpc::ClientContext context;
+  client_->Prepare(&context, absl::Seconds(2));
+  v1::StreamProgressRequest request;
+  request.set_job_id(queued.id());
+  auto reader = client_->optimizer().StreamProgress(&context, request);
+  v1::ProgressEvent event;
+  ASSERT_TRUE(reader->Read(&event));
+  EXPECT_EQ(event.seq(), 1);
+  ASSERT_TRUE(reader->Read(&event)) << "event 2 is in the store";
+  EXPECT_EQ(event.seq(), 2);
+  EXPECT_EQ(event.usage().eta_seconds(), 7);
+  context.TryCancel();
+  Cancel(queued.id());
   Cancel(first.id());
   Stream(first.id(), nullptr);
 }
