@@ -137,20 +137,31 @@ class WatcherBase {
 
  protected:
   explicit WatcherBase() : joined_(absl::Now()) {}
-  void Received(const v1::ProgressEvent& event, absl::Time received) {
-    const absl::Time sent =
-        absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(event.time()));
-    if (first_received_ == absl::InfinitePast()) first_received_ = received;
-    if (sent >= joined_) live_.emplace_back(sent, received);
+  // A message read now: a v1::ProgressEvent or a v1::ProgressEventBatch.
+  template <typename Message>
+  void Received(const Message& message) {
+    const absl::Time received = absl::Now();
+    ++messages_;
+    if constexpr (std::is_same_v<Message, v1::ProgressEvent>) {
+      Received(message, received);
+    } else {
+      for (const auto& event : message.events()) Received(event, received);
+    }
   }
   void Ended(const grpc::Status& status) {
     absl::MutexLock lock(&mu_);
     ok_ = status.ok();
     done_ = true;
   }
-  int64_t messages_ = 0;
 
  private:
+  void Received(const v1::ProgressEvent& event, absl::Time received) {
+    const absl::Time sent =
+        absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(event.time()));
+    if (first_received_ == absl::InfinitePast()) first_received_ = received;
+    if (sent >= joined_) live_.emplace_back(sent, received);
+  }
+  int64_t messages_ = 0;
   const absl::Time joined_;
   // Reads are sequential: no lock needed.
   std::vector<std::pair<absl::Time, absl::Time>> live_;
@@ -177,13 +188,7 @@ class Watcher final : public WatcherBase, public grpc::ClientReadReactor<Message
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    const absl::Time received = absl::Now();
-    ++messages_;
-    if constexpr (std::is_same_v<Message, v1::ProgressEvent>) {
-      Received(message_, received);
-    } else {
-      for (const auto& event : message_.events()) Received(event, received);
-    }
+    Received(message_);
     this->StartRead(&message_);
   }
   void OnDone(const grpc::Status& status) override { Ended(status); }
@@ -253,15 +258,7 @@ class CqWatchers final {
         Ended(status);
         return false;
       }
-      if (step == Step::kReading && ok) {
-        const absl::Time received = absl::Now();
-        ++messages_;
-        if constexpr (std::is_same_v<Message, v1::ProgressEvent>) {
-          Received(message, received);
-        } else {
-          for (const auto& event : message.events()) Received(event, received);
-        }
-      }
+      if (step == Step::kReading && ok) Received(message);
       if (!ok) {
         step = Step::kFinishing;
         reader->Finish(&status, this);

@@ -73,7 +73,10 @@ absl::StatusOr<store::JobRecord> SubmitOptimizeJob(const ApiContext& api,
   record.request = validated.request.SerializeAsString();
   // The "queued" event is written with the job: a fast job claimed at once must not end
   // before it (a watcher would see events after the terminal one).
-  const store::NewJobEvent first_event{"state_changed", jobs::QueuedEvent().SerializeAsString()};
+  v1::ProgressEvent queued_event;
+  queued_event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
+  queued_event.mutable_state_changed()->set_message("queued");
+  const store::NewJobEvent first_event{"state_changed", queued_event.SerializeAsString()};
   bool existed = false;
   ASSIGN_OR_RETURN(record, api.store->CreateJob(record, &existed, &first_event));
   if (already_existed != nullptr) *already_existed = existed;

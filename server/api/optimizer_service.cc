@@ -121,8 +121,7 @@ grpc::ServerWriteReactor<Response>* OptimizerServiceImpl::StartProgressStream(
                      job->state == store::JobState::kFailed ||
                      job->state == store::JobState::kCancelled;
   return new ProgressStreamReactor<Response>(api_.store, api_.bus, job->id, request->after_seq(),
-                                             ended ? job->last_event_seq : 0, job->last_event_seq,
-                                             std::move(ticket));
+                                             job->last_event_seq, ended, std::move(ticket));
 }
 
 grpc::ServerWriteReactor<v1::ProgressEvent>* OptimizerServiceImpl::StreamProgress(

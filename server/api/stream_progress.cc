@@ -11,7 +11,7 @@ namespace elexirion::api {
 template <typename Response>
 ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus,
                                                        std::string job_id, int64_t after_seq,
-                                                       int64_t terminal_seq, int64_t stored_seq,
+                                                       int64_t stored_seq, bool ended,
                                                        Admission::Ticket ticket)
     : metrics_(std::is_same_v<Response, v1::ProgressEvent> ? kStreamProgressMethod
                                                            : kStreamProgressBatchesMethod),
@@ -20,8 +20,8 @@ ProgressStreamReactor<Response>::ProgressStreamReactor(store::Store* store, jobs
       job_id_(std::move(job_id)),
       ticket_(std::move(ticket)),
       last_queued_seq_(after_seq),
-      terminal_seq_(terminal_seq),
-      stored_seq_(stored_seq) {
+      stored_seq_(stored_seq),
+      ended_(ended) {
   // Subscribe before the first read from the store so nothing falls between the two.
   subscription_ = bus_->Subscribe(
       job_id_,
@@ -100,7 +100,7 @@ void ProgressStreamReactor<Response>::Pump() {
   }
   // Done after the terminal event, or when the job had ended before the caller's sequence
   // number (nothing left to send).
-  if (terminal_sent_ || (terminal_seq_ > 0 && last_queued_seq_ >= terminal_seq_)) {
+  if (terminal_sent_ || (ended_ && last_queued_seq_ >= stored_seq_)) {
     FinishOnce(grpc::Status::OK);
   }
 }

@@ -34,11 +34,11 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
   static constexpr size_t kMaxBatchEvents = kMaxBuffered;
   static constexpr size_t kMaxBatchBytes = 1 << 20;
 
-  // Starts streaming at once. `terminal_seq` is the sequence number of the job's last event
-  // when it has already ended (0 while it runs); `stored_seq` the job's last event in the
-  // store when the stream started. `ticket` holds the watcher's admission slot.
+  // Starts streaming at once. `stored_seq` is the job's last event in the store when the
+  // stream started, `ended` whether the job had ended then (so that event is its last).
+  // `ticket` holds the watcher's admission slot.
   ProgressStreamReactor(store::Store* store, jobs::JobEventBus* bus, std::string job_id,
-                        int64_t after_seq, int64_t terminal_seq, int64_t stored_seq,
+                        int64_t after_seq, int64_t stored_seq, bool ended,
                         Admission::Ticket ticket);
 
   void OnWriteDone(bool ok) override;
@@ -71,10 +71,10 @@ class ProgressStreamReactor final : public grpc::ServerWriteReactor<Response> {
   // Batches: this watcher's message being written.
   v1::ProgressEventBatch batch_ ABSL_GUARDED_BY(mu_);
   int64_t last_queued_seq_ ABSL_GUARDED_BY(mu_);
-  const int64_t terminal_seq_;
   // Memory that does not reach this far is behind the store (the job moved to another
   // replica, whose events only the relay brings here): read the store instead.
   const int64_t stored_seq_;
+  const bool ended_;
   bool need_catch_up_ ABSL_GUARDED_BY(mu_) = true;
   // Live events before the first read are in that read (published means persisted, and
   // memory has what was published).

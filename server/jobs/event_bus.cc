@@ -26,9 +26,7 @@ JobEventBus::~JobEventBus() {
 int64_t JobEventBus::Subscribe(const std::string& job_id, Callback callback) {
   absl::MutexLock lock(&mu_);
   const int64_t token = next_token_++;
-  Channel& channel = channels_[job_id];
-  if (channel.subscribers.empty() && channel.published_at > 0) --unwatched_;
-  channel.subscribers[token] = std::make_shared<Subscription>(std::move(callback));
+  channels_[job_id].subscribers[token] = std::make_shared<Subscription>(std::move(callback));
   job_of_[token] = job_id;
   return token;
 }
@@ -49,7 +47,6 @@ void JobEventBus::Unsubscribe(int64_t token) {
       if (channel->second.ended || !channel->second.kept) {
         channels_.erase(channel);
       } else {
-        ++unwatched_;
         EvictUnwatched();
       }
     }
@@ -72,10 +69,8 @@ void JobEventBus::Publish(const v1::ProgressEvent& event, bool keep_unwatched) {
     if (terminal || (created && !keep_unwatched)) {
       // Nobody to tell, and later watchers of an ended job read the store.
       channels_.erase(it);
-      if (!created) --unwatched_;
       return;
     }
-    if (created) ++unwatched_;
   }
   channel.kept = channel.kept || keep_unwatched;
   // Only consecutive events are kept, so a watcher can tell what memory covers.
@@ -102,18 +97,16 @@ void JobEventBus::Publish(const v1::ProgressEvent& event, bool keep_unwatched) {
 }
 
 void JobEventBus::EvictUnwatched() {
-  while (unwatched_ > options_.max_unwatched_jobs) {
-    auto oldest = channels_.end();
-    for (auto it = channels_.begin(); it != channels_.end(); ++it) {
-      if (!it->second.subscribers.empty()) continue;
-      if (oldest == channels_.end() || it->second.published_at < oldest->second.published_at) {
-        oldest = it;
-      }
-    }
-    if (oldest == channels_.end()) return;
-    channels_.erase(oldest);
-    --unwatched_;
+  std::vector<std::map<std::string, Channel>::iterator> unwatched;
+  for (auto it = channels_.begin(); it != channels_.end(); ++it) {
+    if (it->second.subscribers.empty()) unwatched.push_back(it);
   }
+  if (unwatched.size() <= options_.max_unwatched_jobs) return;
+  const size_t excess = unwatched.size() - options_.max_unwatched_jobs;
+  std::nth_element(
+      unwatched.begin(), unwatched.begin() + (excess - 1), unwatched.end(),
+      [](const auto& a, const auto& b) { return a->second.published_at < b->second.published_at; });
+  for (size_t i = 0; i < excess; ++i) channels_.erase(unwatched[i]);
 }
 
 void JobEventBus::DispatchLoop() {

@@ -109,7 +109,6 @@ class JobEventBus {
   std::vector<std::string> dirty_ ABSL_GUARDED_BY(mu_);
   int64_t published_ ABSL_GUARDED_BY(mu_) = 0;  // events accepted for watchers
   int64_t publish_clock_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t unwatched_ ABSL_GUARDED_BY(mu_) = 0;   // channels without subscribers
   int64_t delivered_ ABSL_GUARDED_BY(mu_) = 0;  // of those, handed to callbacks
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread dispatcher_;

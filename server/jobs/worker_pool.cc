@@ -72,13 +72,6 @@ v1::Program ProgramProto(const store::ProgramRecord& record) {
   return program;
 }
 
-v1::ProgressEvent QueuedEvent() {
-  v1::ProgressEvent event;
-  event.mutable_state_changed()->set_state(v1::JOB_STATE_QUEUED);
-  event.mutable_state_changed()->set_message("queued");
-  return event;
-}
-
 absl::StatusOr<v1::ProgressEvent> EventFromRecord(const store::JobEventRecord& record) {
   v1::ProgressEvent event;
   if (!event.ParseFromString(record.payload)) {

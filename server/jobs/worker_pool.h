@@ -78,9 +78,6 @@ class JobWorkerPool {
 // {"baseline", "validation", "train", "validation_size"}).
 v1::Program ProgramProto(const store::ProgramRecord& record);
 
-// The event every job starts with, stored with the job as seq 1 (without id, seq and time).
-v1::ProgressEvent QueuedEvent();
-
 // Converts a stored event row to the API message (seq and time from the row).
 absl::StatusOr<v1::ProgressEvent> EventFromRecord(const store::JobEventRecord& record);
 

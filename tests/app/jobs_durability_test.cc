@@ -97,14 +97,21 @@ class JobsDurabilityTest : public ::testing::Test {
     EXPECT_TRUE(status.ok()) << status.error_message();
   }
 
+  // A StreamProgress of job `id` from its start; `context` outlives the reader.
+  std::unique_ptr<grpc::ClientReader<v1::ProgressEvent>> Watch(const std::string& id,
+                                                               absl::Duration deadline,
+                                                               grpc::ClientContext* context) {
+    client_->Prepare(context, deadline);
+    v1::StreamProgressRequest request;
+    request.set_job_id(id);
+    return client_->optimizer().StreamProgress(context, request);
+  }
+
   // Reads events until `stop` returns true or the stream ends.
   std::vector<v1::ProgressEvent> Stream(const std::string& id,
                                         const std::function<bool(const v1::ProgressEvent&)>& stop) {
     grpc::ClientContext context;
-    client_->Prepare(&context, absl::Seconds(120));
-    v1::StreamProgressRequest request;
-    request.set_job_id(id);
-    auto reader = client_->optimizer().StreamProgress(&context, request);
+    auto reader = Watch(id, absl::Seconds(120), &context);
     std::vector<v1::ProgressEvent> events;
     v1::ProgressEvent event;
     while (reader->Read(&event)) {
@@ -179,10 +186,7 @@ TEST_F(JobsDurabilityTest, WatcherOfAQueuedJobSeesItsCancel) {
   Stream(first.id(), IsRunning);
   v1::Job queued = Submit(Request("queued"));
   grpc::ClientContext context;
-  client_->Prepare(&context, absl::Seconds(20));
-  v1::StreamProgressRequest request;
-  request.set_job_id(queued.id());
-  auto reader = client_->optimizer().StreamProgress(&context, request);
+  auto reader = Watch(queued.id(), absl::Seconds(20), &context);
   v1::ProgressEvent event;
   ASSERT_TRUE(reader->Read(&event));  // the queued event: the watcher is live now
   EXPECT_EQ(event.state_changed().state(), v1::JOB_STATE_QUEUED);
@@ -218,10 +222,7 @@ TEST_F(JobsDurabilityTest, WatcherDoesNotReplayMemoryThatIsBehindTheStore) {
                   .ok());
 
   grpc::ClientContext context;
-  client_->Prepare(&context, absl::Seconds(2));
-  v1::StreamProgressRequest request;
-  request.set_job_id(queued.id());
-  auto reader = client_->optimizer().StreamProgress(&context, request);
+  auto reader = Watch(queued.id(), absl::Seconds(2), &context);
   v1::ProgressEvent event;
   ASSERT_TRUE(reader->Read(&event));
   EXPECT_EQ(event.seq(), 1);

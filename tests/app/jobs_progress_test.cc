@@ -112,6 +112,25 @@ class JobsProgressTest : public ::testing::Test {
   }
 
   // Every event of the job, following it until it ends.
+  // Runs BootstrapFewShot over 16 training examples, every one bootstrapped (only "medium"
+  // traces pass), `num_threads` at a time, with no provider latency; returns the job's
+  // events, which end in success.
+  std::vector<v1::ProgressEvent> RunBootstrap(const std::string& name, int num_threads) {
+    StartServer(absl::ZeroDuration(),
+                [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
+    const auto examples = BundledExamples();
+    auto request = Request(name, {examples.begin(), examples.begin() + 16},
+                           {examples.begin() + 16, examples.end()});
+    request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
+    request.mutable_optimizer()->set_num_threads(num_threads);
+    auto events = Stream(Submit(request).id());
+    EXPECT_FALSE(events.empty());
+    if (!events.empty()) {
+      EXPECT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+    }
+    return events;
+  }
+
   std::vector<v1::ProgressEvent> Stream(const std::string& id) {
     grpc::ClientContext context;
     client_->Prepare(&context, absl::Seconds(120));
@@ -216,18 +235,8 @@ TEST_F(JobsProgressTest, EtaIsPositiveWhileRunningAndZeroAtTheEnd) {
 // bootstrap phase runs from its first to its last bootstrap event) they are now at least
 // 250 ms apart.
 TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) {
-  StartServer(absl::ZeroDuration(),
-              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
-  const auto examples = BundledExamples();
-  auto request = Request("eta_burst", {examples.begin(), examples.begin() + 16},
-                         {examples.begin() + 16, examples.end()});
-  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
   // One example at a time: a bootstrap event after each.
-  request.mutable_optimizer()->set_num_threads(1);
-  v1::Job job = Submit(request);
-  auto events = Stream(job.id());
-  ASSERT_FALSE(events.empty());
-  ASSERT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+  const auto events = RunBootstrap("eta_burst", /*num_threads=*/1);
   size_t first = events.size(), last = 0;
   for (size_t i = 0; i < events.size(); ++i) {
     if (!events[i].has_bootstrap()) continue;
@@ -252,17 +261,7 @@ TEST_F(JobsProgressTest, EtaSnapshotsWithinAPhaseAreAtLeastAQuarterSecondApart) 
 // The examples of a parallel window are decided at one moment: one bootstrap event with the
 // totals after each window, not a burst of one per example (each written to every watcher).
 TEST_F(JobsProgressTest, BootstrapProgressComesOncePerParallelWindow) {
-  StartServer(absl::ZeroDuration(),
-              [](const fakes::RecordedRequest&) { return SeverityAnswer("medium"); });
-  const auto examples = BundledExamples();
-  auto request = Request("windows", {examples.begin(), examples.begin() + 16},
-                         {examples.begin() + 16, examples.end()});
-  request.mutable_optimizer()->mutable_bootstrap_few_shot()->set_max_bootstrapped_demos(50);
-  request.mutable_optimizer()->set_num_threads(8);
-  v1::Job job = Submit(request);
-  auto events = Stream(job.id());
-  ASSERT_FALSE(events.empty());
-  ASSERT_EQ(events.back().state_changed().state(), v1::JOB_STATE_SUCCEEDED);
+  const auto events = RunBootstrap("windows", /*num_threads=*/8);
   std::vector<int> done;
   int accepted = 0;
   for (const auto& e : events) {
